@@ -1,0 +1,72 @@
+# Spine Care Assistant — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+BIN     := $(CURDIR)/$(VENV)/bin
+MODEL   := models/spine.tar.gz
+SPACY   := models/spacy/en_miss/meta.json
+STAMP   := $(VENV)/.installed
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard spine_nlu/*.py)
+
+export PATH := $(BIN):$(PATH)
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 3
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help install spacy train run test lint eval bench lock clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv with Python 3.10 and install the pinned dependencies (idempotent)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@py=$$(scripts/find-python) || exit 1; \
+	if [ ! -x $(VENV)/bin/python ] || [ "$$($(VENV)/bin/python -c 'import sys;print(sys.version_info[:2]==(3,10))')" != True ]; then \
+	  echo "Creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); fi
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip<25"
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+spacy: $(SPACY) ## Build the spaCy pipeline (blank "en" + lookups + EntityRuler) under models/spacy/
+
+$(SPACY): content/spacy_patterns.yml spine_nlu/build_spacy.py | $(STAMP)
+	$(BIN)/python -m spine_nlu.build_spacy
+
+train: $(MODEL) ## Train the Rasa model (skipped when nothing changed)
+
+$(MODEL): $(TRAIN_INPUTS) $(SPACY) | $(STAMP)
+	@# Rasa fingerprints the spaCy model by its path only: force a full retrain when it was rebuilt.
+	@force=""; if [ -f $(MODEL) ] && [ $(SPACY) -nt $(MODEL) ]; then force="--force"; fi; \
+	start=$$(date +%s); \
+	$(BIN)/rasa train --fixed-model-name spine --out models $$force && touch $(MODEL) && \
+	echo "Training finished in $$(( $$(date +%s) - start ))s"
+
+run: train ## Start the action server (:5055) and the Rasa server (:5005) under honcho; Ctrl-C stops both
+	@mkdir -p var
+	$(BIN)/honcho start -f Procfile
+
+test: train ## Run the whole test suite (sets itself up first)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff + black --check + mypy
+	$(BIN)/ruff check .
+	$(BIN)/black --check .
+	$(BIN)/mypy
+
+eval: train ## Held-out accuracy (intent, response selector) and confusion pairs
+	$(BIN)/python -m spine_nlu.evaluate
+
+bench: train ## Measure training time, time until the server answers, and server memory (RSS)
+	$(BIN)/python -m bench.startup
+
+lock: ## Re-resolve all dependencies in one pass and rewrite constraints.txt
+	rm -rf /tmp/spine-lock && "$$(scripts/find-python)" -m venv /tmp/spine-lock
+	/tmp/spine-lock/bin/pip install --quiet "pip<25" && /tmp/spine-lock/bin/pip install --quiet -r requirements-dev.txt
+	{ echo "# Full lock of the resolved environment (python 3.10, rasa 3.6.21). Regenerate with 'make lock'."; \
+	  /tmp/spine-lock/bin/pip freeze --exclude-editable | grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt
+
+clean: ## Remove trained models and caches (keeps .venv)
+	rm -rf models/*.tar.gz models/spacy .rasa .pytest_cache .mypy_cache .ruff_cache results

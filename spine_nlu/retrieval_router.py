@@ -1,0 +1,187 @@
+"""``RetrievalRouter``: a Rasa 3 NLU component placed after the classifiers.
+
+It does two things for the retrieval intents (``faq``, ``article``):
+
+1. **Topic payloads.** Quick-reply buttons carry ``topic:<intent>/<key>`` (e.g.
+   ``topic:faq/recovery_time``). Rasa's ``/intent`` payload syntax cannot address a retrieval
+   sub-intent, so this component resolves such payloads deterministically: intent, response
+   selection and ranking are set as if the classifiers had predicted them with confidence 1.0.
+   Unknown keys become ``nlu_fallback`` (never a random answer).
+2. **Low-confidence answers.** ``FallbackClassifier`` only looks at the intent confidence, which is
+   high for any spine-sounding message. When the response selector's top answer is below
+   ``response_threshold``, the intent becomes ``nlu_fallback`` so the assistant asks for
+   clarification instead of guessing. The selector's ranking is kept for the clarification.
+
+The set of known answer keys is learnt at training time and persisted with the model.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    INTENT_RESPONSE_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+import rasa.shared.utils.io
+
+logger = logging.getLogger(__name__)
+
+RESPONSE_SELECTOR = "response_selector"
+DEFAULT_SELECTOR = "default"
+UTTER_PREFIX = "utter_"
+
+
+def selected_response(message: Message) -> Optional[Dict[Text, Any]]:
+    """The response selector's top prediction for ``message`` (or ``None``)."""
+    selectors = message.get(RESPONSE_SELECTOR) or {}
+    intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+    selected = selectors.get(intent) or selectors.get(DEFAULT_SELECTOR)
+    return selected.get("response") if selected else None
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class RetrievalRouter(GraphComponent, IntentClassifier):
+    """Resolves ``topic:`` payloads and turns unsure answer selections into a fallback."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "payload_prefix": "topic:",
+            "retrieval_intents": ["faq", "article"],
+            # Below this response-selector confidence the user is asked to clarify.
+            "response_threshold": 0.5,
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        known_keys: Optional[List[Text]] = None,
+    ) -> None:
+        self.component_config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.known_keys = sorted(set(known_keys or []))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "RetrievalRouter":
+        return cls(config, model_storage, resource)
+
+    # ----- training and persistence -------------------------------------------------------
+    def train(self, training_data: TrainingData) -> Resource:
+        intents = set(self.component_config["retrieval_intents"])
+        self.known_keys = sorted(
+            name[len(UTTER_PREFIX) :]
+            for name in training_data.responses
+            if name.startswith(UTTER_PREFIX)
+            and name[len(UTTER_PREFIX) :].split("/", 1)[0] in intents
+        )
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as model_dir:
+            rasa.shared.utils.io.dump_obj_as_json_to_file(
+                model_dir / "retrieval_router.json", {"known_keys": self.known_keys}
+            )
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "RetrievalRouter":
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                data = rasa.shared.utils.io.read_json_file(
+                    model_dir / "retrieval_router.json"
+                )
+        except ValueError:
+            logger.warning("RetrievalRouter: no persisted keys found; payloads disabled.")
+            data = {}
+        return cls(config, model_storage, resource, data.get("known_keys"))
+
+    # ----- inference ------------------------------------------------------------------------
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = (message.get(TEXT) or "").strip()
+            prefix = self.component_config["payload_prefix"]
+            if text.startswith(prefix):
+                self._route_payload(message, text[len(prefix) :].strip())
+            else:
+                self._gate_on_confidence(message)
+        return messages
+
+    def _route_payload(self, message: Message, key: Text) -> None:
+        if key not in self.known_keys:
+            logger.info("Unknown topic payload %r: falling back.", key)
+            self._fallback(message, confidence=1.0)
+            return
+        intent = key.split("/", 1)[0]
+        prediction = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
+        message.set(INTENT, prediction, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [prediction], add_to_output=True)
+        selectors = dict(message.get(RESPONSE_SELECTOR) or {})
+        selectors["all_retrieval_intents"] = list(self.component_config["retrieval_intents"])
+        selection = {
+            "response": {
+                "responses": [],
+                PREDICTED_CONFIDENCE_KEY: 1.0,
+                INTENT_RESPONSE_KEY: key,
+                "utter_action": UTTER_PREFIX + key,
+            },
+            "ranking": [{PREDICTED_CONFIDENCE_KEY: 1.0, INTENT_RESPONSE_KEY: key}],
+        }
+        selectors[DEFAULT_SELECTOR] = selection
+        if intent in selectors:
+            selectors[intent] = selection
+        message.set(RESPONSE_SELECTOR, selectors, add_to_output=True)
+
+    def _gate_on_confidence(self, message: Message) -> None:
+        intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if intent not in self.component_config["retrieval_intents"]:
+            return
+        response = selected_response(message)
+        confidence = float(response.get(PREDICTED_CONFIDENCE_KEY, 0.0)) if response else 0.0
+        if confidence < self.component_config["response_threshold"]:
+            logger.debug("Response confidence %.2f below threshold: nlu_fallback.", confidence)
+            self._fallback(message, confidence=self.component_config["response_threshold"])
+
+    @staticmethod
+    def _fallback(message: Message, confidence: float) -> None:
+        fallback = {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME, PREDICTED_CONFIDENCE_KEY: confidence}
+        ranking = [fallback] + [
+            r
+            for r in message.get(INTENT_RANKING_KEY) or []
+            if r.get(INTENT_NAME_KEY) != DEFAULT_NLU_FALLBACK_INTENT_NAME
+        ]
+        message.set(INTENT, fallback, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

@@ -1,0 +1,80 @@
+"""Shared fixtures: Tracker / CollectingDispatcher / domain for action tests, and the trained model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_PATH = ROOT / "models" / "spine.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def domain() -> Dict[str, Any]:
+    """The domain as the action server receives it (domain.yml as a dict)."""
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+TrackerFactory = Callable[..., Tracker]
+
+
+@pytest.fixture
+def make_tracker() -> TrackerFactory:
+    """Build a Tracker whose latest message carries the given parse data."""
+
+    def _make(
+        parse_data: Optional[Dict[str, Any]] = None,
+        slots: Optional[Dict[str, Any]] = None,
+        events: Optional[List[Dict[str, Any]]] = None,
+        sender_id: str = "test-user",
+    ) -> Tracker:
+        latest = {"text": "", "intent": {}, "entities": [], **(parse_data or {})}
+        return Tracker(
+            sender_id=sender_id,
+            slots=slots or {},
+            latest_message=latest,
+            events=events or [],
+            paused=False,
+            followup_action=None,
+            active_loop={},
+            latest_action_name="action_listen",
+        )
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    if not MODEL_PATH.exists():
+        pytest.fail(f"{MODEL_PATH} is missing: run `make train` (make test does it for you).")
+    return MODEL_PATH
+
+
+@pytest.fixture(scope="session")
+async def agent(model_path: Path) -> Any:
+    """The trained model loaded once for NLU-level tests (no servers)."""
+    import logging
+
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
+    return Agent.load(str(model_path))

@@ -1,0 +1,143 @@
+"""Start the real stack (the project's Procfile under honcho) on free ports for end-to-end tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(
+    method: str, url: str, body: Optional[Dict[str, Any]] = None, timeout: float = 30
+) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            raw = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read().decode(), error.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+@dataclass
+class Stack:
+    """A running action server + Rasa server started from the Procfile."""
+
+    workdir: Path
+    rasa_port: int
+    actions_port: int
+    process: Optional[subprocess.Popen] = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.workdir / "tracker.db"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "honcho.log"
+
+    def write_endpoints(self) -> Path:
+        path = self.workdir / "endpoints.yml"
+        path.write_text(
+            f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.db_path}\n"
+        )
+        return path
+
+    def start(self, timeout: float = 180) -> "Stack":
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            "RASA_PORT": str(self.rasa_port),
+            "ACTIONS_PORT": str(self.actions_port),
+            "RASA_ENDPOINTS": str(self.write_endpoints()),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": str(ROOT),
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
+            if self._answers(f"{self.base_url}/") and self._answers(
+                f"http://127.0.0.1:{self.actions_port}/health"
+            ):
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"stack not ready after {timeout}s:\n{self.log_tail()}")
+
+    @staticmethod
+    def _answers(url: str) -> bool:
+        try:
+            return http("GET", url, timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 30) -> Optional[int]:
+        """Stop like a user pressing Ctrl-C: SIGINT to honcho, which stops both servers."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def say(self, sender: str, message: str) -> List[Dict[str, Any]]:
+        status, replies = http(
+            "POST", f"{self.base_url}/webhooks/rest/webhook", {"sender": sender, "message": message}
+        )
+        assert status == 200, (status, replies)
+        assert isinstance(replies, list)
+        return replies
+
+
+def texts(replies: List[Dict[str, Any]]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)

@@ -1,0 +1,94 @@
+"""End to end: the real action server + Rasa server (Procfile under honcho), chatting over REST."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.servers import Stack, free_port, http, texts
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("stack"), free_port(), free_port()).start()
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize(
+    ("question", "facts"),
+    [
+        ("how soon can I return to work after a discectomy?", ["2-4 weeks"]),
+        ("how long does a spinal fusion take to heal", ["3-6 months"]),
+        ("how big is the incision in keyhole spine surgery", ["less than one inch", "5-6 inches"]),
+        ("what's the success rate of minimally invasive fusion", ["80%", "95%"]),
+        ("how many days will I be in hospital", ["1-2 days"]),
+        ("when can I walk after the operation", ["within hours"]),
+        ("will i need physio after MISS", ["Physical therapy"]),
+        ("who wrote this article", ["Dr. Dhankecha Mayank Dineshbhai", "18th Sep, 2025"]),
+    ],
+)
+def test_answers_carry_the_source_facts(stack: Stack, question: str, facts: list) -> None:
+    replies = stack.say("facts-user", question)
+    for fact in facts:
+        assert fact in texts(replies)
+    assert replies[-1]["buttons"], "answers end with follow-up quick replies"
+    assert all(b["payload"].startswith("topic:") for b in replies[-1]["buttons"])
+
+
+def test_quick_reply_payload_opens_that_topic(stack: Stack) -> None:
+    replies = stack.say("button-user", "topic:faq/recovery_time")
+    assert "2-4 weeks" in texts(replies)
+
+
+def test_greeting_states_scope_and_disclaimer(stack: Stack) -> None:
+    text = texts(stack.say("greet-user", "hello"))
+    assert "minimally invasive spine surgery" in text
+    assert "not medical advice" in text
+
+
+@pytest.mark.parametrize(
+    "message", ["what's the weather in Delhi tomorrow", "tell me a joke", "how do I treat diabetes"]
+)
+def test_out_of_scope_gets_the_fallback_not_an_article(stack: Stack, message: str) -> None:
+    replies = stack.say("oos-user", message)
+    text = texts(replies)
+    assert "I can only help with questions about minimally invasive spine surgery" in text
+    assert "topic:" in str(replies[-1].get("buttons"))
+
+
+def test_unclear_spine_message_is_clarified_with_candidate_topics(stack: Stack) -> None:
+    replies = stack.say("unclear-user", "surgery spine thing?")
+    text = texts(replies)
+    assert "Did you mean" in text or "I can only help" in text
+    assert replies[-1]["buttons"]
+
+
+def test_http_api_is_not_exposed(stack: Stack) -> None:
+    for path in ("/status", "/model/parse", "/conversations/x/tracker"):
+        status, _ = http("GET", stack.base_url + path)
+        assert status in (404, 405), path
+
+
+def test_conversation_survives_a_restart(stack: Stack) -> None:
+    stack.say("restart-user", "what is minimally invasive spine surgery")
+    before = _events(stack.db_path, "restart-user")
+    assert any(name == "user" for name, _ in before)
+    assert stack.stop() == 0 or stack.process.returncode is not None  # type: ignore[union-attr]
+    stack.start()
+    replies = stack.say("restart-user", "how big is the cut")
+    assert "less than one inch" in texts(replies)
+    after = _events(stack.db_path, "restart-user")
+    assert after[: len(before)] == before
+    assert len(after) > len(before)
+
+
+def _events(db: Path, sender: str) -> list:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT type_name, timestamp FROM events WHERE sender_id = ? ORDER BY id", (sender,)
+        ).fetchall()

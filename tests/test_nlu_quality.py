@@ -1,0 +1,46 @@
+"""Model quality on messages the model never saw (tests/nlu/holdout.yml), with the seeded model."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actions.content import topic_titles
+from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+async def report(agent: Any) -> Report:
+    result = Report()
+    for text, expected in load_examples(DEFAULT_HOLDOUT):
+        result.add(text, expected, predicted_label(await agent.parse_message(text)))
+    print(result.format())
+    return result
+
+
+def test_held_out_response_accuracy_is_at_least_90_percent(report: Report) -> None:
+    assert report.response_total >= 150
+    assert report.response_accuracy >= 0.90, report.format()
+
+
+def test_held_out_intent_accuracy_is_at_least_90_percent(report: Report) -> None:
+    assert report.intent_accuracy >= 0.90, report.format()
+
+
+def test_out_of_scope_is_never_answered_from_the_article(report: Report) -> None:
+    wrong = [e for e in report.errors if e[1] == "out_of_scope" and "/" in e[2]]
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("key", sorted(topic_titles()))
+async def test_every_quick_reply_payload_selects_its_answer(agent: Any, key: str) -> None:
+    parse = await agent.parse_message(f"topic:{key}")
+    assert predicted_label(parse) == key
+
+
+@pytest.mark.parametrize("text", ["topic:faq/nonexistent", "asdfgh qwerty", "?"])
+async def test_gibberish_and_bad_payloads_fall_back(agent: Any, text: str) -> None:
+    parse = await agent.parse_message(text)
+    assert predicted_label(parse) in ("nlu_fallback", "out_of_scope")

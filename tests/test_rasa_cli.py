@@ -1,0 +1,59 @@
+"""Rasa's own checks: `rasa data validate` is clean; conversation tests pass with no prediction error."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = str(Path(sys.executable).parent / "rasa")
+ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
+# Rasa 3.6 notices that are not problems in this project:
+# - retrieval intents are listed in domain.yml (as Rasa documents) and also derived from the
+#   responses in data/nlu/responses/, which Rasa reports as a "duplicate" when merging;
+# - responses that custom actions dispatch are "not used in any story or rule".
+MERGE_NOTICE = "The following duplicated intents have been found across multiple domain files: "
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603
+        [RASA, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_rasa_data_validate_is_clean() -> None:
+    result = _run("data", "validate", "--fail-on-warnings")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    warnings = re.findall(r"UserWarning: (.*)", output)
+    dispatched = "".join(p.read_text() for p in (ROOT / "actions").glob("*.py"))
+    for warning in warnings:
+        if warning.startswith(MERGE_NOTICE):
+            assert set(warning[len(MERGE_NOTICE) :].split(", ")) <= {"faq", "article"}
+            continue
+        unused = re.match(r"The utterance '(\w+)' is not used in any story or rule\.", warning)
+        assert unused, f"unexpected validation warning: {warning}"
+        assert f'response="{unused.group(1)}"' in dispatched, f"{unused.group(1)} is never used"
+    assert "ERROR" not in output, output
+
+
+@pytest.mark.model
+def test_conversation_tests_pass(model_path: Path, tmp_path: Path) -> None:
+    result = _run(
+        "test",
+        "core",
+        "--model",
+        str(model_path),
+        "--stories",
+        "tests/test_stories.yml",
+        "--fail-on-prediction-errors",
+        "--out",
+        str(tmp_path),
+    )
+    failed = tmp_path / "failed_test_stories.yml"
+    details = failed.read_text() if failed.exists() else ""
+    assert result.returncode == 0, details or (result.stdout + result.stderr)[-4000:]
