@@ -1,7 +1,7 @@
 """Clarification when the assistant is not sure what the user asked."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Text
+from typing import Any, Dict, Iterable, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -16,14 +16,14 @@ FALLBACK_INTENT = "nlu_fallback"
 
 
 def candidate_topics(
-    parse_data: Dict[Text, Any],
-    known: Iterable[Text],
+    parse_data: Dict[str, Any],
+    known: Iterable[str],
     limit: int = 3,
     min_confidence: float = 0.05,
-) -> List[Text]:
+) -> List[str]:
     """The response selector's best answer keys for a message, most likely first."""
     known_set = set(known)
-    scored: Dict[Text, float] = {}
+    scored: Dict[str, float] = {}
     for selector in (parse_data.get("response_selector") or {}).values():
         if not isinstance(selector, dict):
             continue  # e.g. the "all_retrieval_intents" list
@@ -35,7 +35,7 @@ def candidate_topics(
     return sorted(scored, key=lambda k: -scored[k])[:limit]
 
 
-def looks_on_topic(parse_data: Dict[Text, Any], min_confidence: float = 0.2) -> bool:
+def looks_on_topic(parse_data: Dict[str, Any], min_confidence: float = 0.2) -> bool:
     """True when the message seems to be about the guide (so suggestions make sense)."""
     if any(e.get("entity") in SPINE_ENTITIES for e in parse_data.get("entities") or []):
         return True
@@ -50,7 +50,7 @@ def looks_on_topic(parse_data: Dict[Text, Any], min_confidence: float = 0.2) -> 
 class ActionClarifyTopic(Action):
     """Offers the most likely topics as buttons, or says what the assistant covers."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_clarify_topic"
 
     async def run(

@@ -1,7 +1,7 @@
 """Read-only access to the project's single source of facts in ``content/``."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Dict
 
@@ -10,7 +10,7 @@ import yaml
 CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 
 
-@lru_cache(maxsize=None)
+@cache
 def topic_titles(path: Path = CONTENT_DIR / "topics.yml") -> Dict[str, str]:
     """Map each answer key (``faq/recovery_time``) to its short button title."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

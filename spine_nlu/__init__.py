@@ -1,1 +1,1 @@
-"""NLU building blocks of the Spine Care Assistant (spaCy pipeline build, custom Rasa components)."""
+"""NLU building blocks: spaCy pipeline build, custom Rasa components, evaluation."""

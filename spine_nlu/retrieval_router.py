@@ -10,15 +10,19 @@ It does two things for the retrieval intents (``faq``, ``article``):
 2. **Low-confidence answers.** ``FallbackClassifier`` only looks at the intent confidence, which is
    high for any spine-sounding message. When the response selector's top answer is below
    ``response_threshold``, the intent becomes ``nlu_fallback`` so the assistant asks for
-   clarification instead of guessing. The selector's ranking is kept for the clarification.
+   clarification instead of guessing. A message with no domain term at all (no ``procedure``,
+   ``condition`` or ``body_part`` entity from the spaCy EntityRuler) must clear the higher
+   ``response_threshold_without_domain_terms``: "what's the temperature in Chennai" must never get
+   an article answer. The selector's ranking is kept for the clarification.
 
 The set of known answer keys is learnt at training time and persisted with the model.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List
 
+import rasa.shared.utils.io
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -26,6 +30,8 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_TYPE,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
@@ -35,7 +41,6 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-import rasa.shared.utils.io
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ DEFAULT_SELECTOR = "default"
 UTTER_PREFIX = "utter_"
 
 
-def selected_response(message: Message) -> Optional[Dict[Text, Any]]:
+def selected_response(message: Message) -> Dict[str, Any] | None:
     """The response selector's top prediction for ``message`` (or ``None``)."""
     selectors = message.get(RESPONSE_SELECTOR) or {}
     intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
@@ -52,27 +57,28 @@ def selected_response(message: Message) -> Optional[Dict[Text, Any]]:
     return selected.get("response") if selected else None
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class RetrievalRouter(GraphComponent, IntentClassifier):
     """Resolves ``topic:`` payloads and turns unsure answer selections into a fallback."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         return {
             "payload_prefix": "topic:",
             "retrieval_intents": ["faq", "article"],
-            # Below this response-selector confidence the user is asked to clarify.
-            "response_threshold": 0.5,
+            # Below this response-selector confidence the user is asked to clarify ...
+            "response_threshold": 0.2,
+            # ... and below this one when the message contains none of the domain entities.
+            "response_threshold_without_domain_terms": 0.3,
+            "domain_entities": ["procedure", "condition", "body_part"],
         }
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        known_keys: Optional[List[Text]] = None,
+        known_keys: List[str] | None = None,
     ) -> None:
         self.component_config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -82,11 +88,11 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "RetrievalRouter":
+    ) -> RetrievalRouter:
         return cls(config, model_storage, resource)
 
     # ----- training and persistence -------------------------------------------------------
@@ -110,17 +116,15 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: Dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "RetrievalRouter":
+    ) -> RetrievalRouter:
         try:
             with model_storage.read_from(resource) as model_dir:
-                data = rasa.shared.utils.io.read_json_file(
-                    model_dir / "retrieval_router.json"
-                )
+                data = rasa.shared.utils.io.read_json_file(model_dir / "retrieval_router.json")
         except ValueError:
             logger.warning("RetrievalRouter: no persisted keys found; payloads disabled.")
             data = {}
@@ -140,7 +144,7 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
                 self._gate_on_confidence(message)
         return messages
 
-    def _route_payload(self, message: Message, key: Text) -> None:
+    def _route_payload(self, message: Message, key: str) -> None:
         if key not in self.known_keys:
             logger.info("Unknown topic payload %r: falling back.", key)
             self._fallback(message, confidence=1.0)
@@ -171,13 +175,26 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             return
         response = selected_response(message)
         confidence = float(response.get(PREDICTED_CONFIDENCE_KEY, 0.0)) if response else 0.0
-        if confidence < self.component_config["response_threshold"]:
-            logger.debug("Response confidence %.2f below threshold: nlu_fallback.", confidence)
-            self._fallback(message, confidence=self.component_config["response_threshold"])
+        threshold = self.component_config["response_threshold"]
+        domain_entities = set(self.component_config["domain_entities"])
+        if not any(
+            e.get(ENTITY_ATTRIBUTE_TYPE) in domain_entities for e in message.get(ENTITIES) or []
+        ):
+            threshold = max(
+                threshold, self.component_config["response_threshold_without_domain_terms"]
+            )
+        if confidence < threshold:
+            logger.debug(
+                "Response confidence %.2f below %.2f: nlu_fallback.", confidence, threshold
+            )
+            self._fallback(message, confidence=threshold)
 
     @staticmethod
     def _fallback(message: Message, confidence: float) -> None:
-        fallback = {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME, PREDICTED_CONFIDENCE_KEY: confidence}
+        fallback = {
+            INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
+            PREDICTED_CONFIDENCE_KEY: confidence,
+        }
         ranking = [fallback] + [
             r
             for r in message.get(INTENT_RANKING_KEY) or []

@@ -1,9 +1,9 @@
-"""Shared fixtures: Tracker / CollectingDispatcher / domain for action tests, and the trained model."""
+"""Shared fixtures: Tracker, CollectingDispatcher and domain for actions; the trained model."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import pytest
 import yaml
@@ -41,9 +41,9 @@ def make_tracker() -> TrackerFactory:
     """Build a Tracker whose latest message carries the given parse data."""
 
     def _make(
-        parse_data: Optional[Dict[str, Any]] = None,
-        slots: Optional[Dict[str, Any]] = None,
-        events: Optional[List[Dict[str, Any]]] = None,
+        parse_data: Dict[str, Any] | None = None,
+        slots: Dict[str, Any] | None = None,
+        events: List[Dict[str, Any]] | None = None,
         sender_id: str = "test-user",
     ) -> Tracker:
         latest = {"text": "", "intent": {}, "entities": [], **(parse_data or {})}

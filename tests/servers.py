@@ -13,7 +13,7 @@ import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 def http(
-    method: str, url: str, body: Optional[Dict[str, Any]] = None, timeout: float = 30
+    method: str, url: str, body: Dict[str, Any] | None = None, timeout: float = 30
 ) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
@@ -51,7 +51,7 @@ class Stack:
     workdir: Path
     rasa_port: int
     actions_port: int
-    process: Optional[subprocess.Popen] = None
+    process: subprocess.Popen | None = None
 
     @property
     def base_url(self) -> str:
@@ -73,7 +73,7 @@ class Stack:
         )
         return path
 
-    def start(self, timeout: float = 180) -> "Stack":
+    def start(self, timeout: float = 180) -> Stack:
         env = {
             **os.environ,
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
@@ -112,7 +112,7 @@ class Stack:
         except OSError:
             return False
 
-    def stop(self, timeout: float = 30) -> Optional[int]:
+    def stop(self, timeout: float = 30) -> int | None:
         """Stop like a user pressing Ctrl-C: SIGINT to honcho, which stops both servers."""
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None

@@ -78,7 +78,9 @@ def test_looks_on_topic(intents: List[tuple], entities: List[str], expected: boo
 async def test_clarify_offers_top_topics_as_buttons(
     make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
 ) -> None:
-    parse = _parse([("faq/recovery_time", 0.3), ("article/recovery_overview", 0.28)], [("faq", 0.8)])
+    parse = _parse(
+        [("faq/recovery_time", 0.3), ("article/recovery_overview", 0.28)], [("faq", 0.8)]
+    )
     events = await ActionClarifyTopic().run(dispatcher, make_tracker(parse), domain)
     assert events == []
     [message] = dispatcher.messages

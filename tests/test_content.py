@@ -55,7 +55,8 @@ def test_answer_is_chat_sized_with_related_buttons(key: str) -> None:
     assert 2 <= len(buttons) <= 3
     for button in buttons:
         target = button["payload"].removeprefix("topic:")
-        assert target in TITLES and target != key
+        assert target in TITLES
+        assert target != key
         assert button["title"] == TITLES[target]
         assert len(button["title"]) <= 20  # fits a WhatsApp reply button
 
@@ -119,7 +120,9 @@ def test_holdout_covers_every_answer_and_is_disjoint_from_training() -> None:
     train = {_normalise(e) for exs in _training_examples().values() for e in exs}
     holdout = yaml.safe_load((ROOT / "tests" / "nlu" / "holdout.yml").read_text())["nlu"]
     labels = {item["intent"] for item in holdout}
-    messages = [e[2:].strip() for item in holdout for e in item["examples"].splitlines() if e.strip()]
+    messages = [
+        e[2:].strip() for item in holdout for e in item["examples"].splitlines() if e.strip()
+    ]
     assert len(messages) >= 150
     assert set(TITLES) <= labels
     overlap = [m for m in messages if _normalise(m) in train]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -27,7 +27,7 @@ def context() -> ExecutionContext:
 
 
 def _trained(
-    storage: LocalModelStorage, context: ExecutionContext, config: Optional[Dict[str, Any]] = None
+    storage: LocalModelStorage, context: ExecutionContext, config: Dict[str, Any] | None = None
 ) -> RetrievalRouter:
     router = RetrievalRouter.create(
         {**RetrievalRouter.get_default_config(), **(config or {})},
@@ -41,7 +41,7 @@ def _trained(
     return router
 
 
-def _message(text: str, intent: str, confidence: float, key: Optional[str] = None) -> Message:
+def _message(text: str, intent: str, confidence: float, key: str | None = None) -> Message:
     data: Dict[str, Any] = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},
@@ -92,7 +92,8 @@ def test_load_without_persisted_data_disables_payloads(
 @pytest.mark.parametrize("key", KEYS)
 def test_topic_payload_selects_that_answer(storage: Any, context: Any, key: str) -> None:
     message = _process(
-        _trained(storage, context), _message(f"topic:{key}", "nlu_fallback", 0.3, "faq/recovery_time")
+        _trained(storage, context),
+        _message(f"topic:{key}", "nlu_fallback", 0.3, "faq/recovery_time"),
     )
     assert message.get("intent") == {"name": key.split("/")[0], "confidence": 1.0}
     selected = message.get("response_selector")["default"]["response"]
@@ -103,7 +104,9 @@ def test_topic_payload_selects_that_answer(storage: Any, context: Any, key: str)
 
 @pytest.mark.parametrize("text", ["topic:faq/made_up", "topic:", "topic:greet"])
 def test_unknown_topic_payload_falls_back(storage: Any, context: Any, text: str) -> None:
-    message = _process(_trained(storage, context), _message(text, "article", 0.99, "article/incision_size"))
+    message = _process(
+        _trained(storage, context), _message(text, "article", 0.99, "article/incision_size")
+    )
     assert message.get("intent")["name"] == "nlu_fallback"
 
 
@@ -127,3 +130,27 @@ def test_low_response_confidence_becomes_fallback(
 def test_non_retrieval_intents_are_left_alone(storage: Any, context: Any) -> None:
     processed = _process(_trained(storage, context), _message("hello", "greet", 0.97))
     assert processed.get("intent") == {"name": "greet", "confidence": 0.97}
+
+
+@pytest.mark.parametrize(
+    ("entities", "confidence", "expected"),
+    [
+        ([{"entity": "procedure", "value": "discectomy"}], 0.25, "faq"),
+        ([], 0.25, "nlu_fallback"),
+        ([{"entity": "city", "value": "Chennai"}], 0.25, "nlu_fallback"),
+        ([], 0.35, "faq"),
+        ([{"entity": "condition", "value": "stenosis"}], 0.15, "nlu_fallback"),
+    ],
+)
+def test_messages_without_domain_terms_need_more_confidence(
+    storage: Any, context: Any, entities: List[Dict[str, Any]], confidence: float, expected: str
+) -> None:
+    router = _trained(
+        storage,
+        context,
+        {"response_threshold": 0.2, "response_threshold_without_domain_terms": 0.3},
+    )
+    message = _message("some question", "faq", 0.99, "faq/recovery_time")
+    message.set("entities", entities)
+    message.get("response_selector")["default"]["response"]["confidence"] = confidence
+    assert _process(router, message).get("intent")["name"] == expected

@@ -1,4 +1,4 @@
-"""The spaCy pipeline is built from spacy.blank("en") + lookups + an EntityRuler fed from content/."""
+"""The spaCy pipeline: spacy.blank("en") + lookups + an EntityRuler fed from content/."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,5 +64,7 @@ def test_rasa_config_uses_the_built_pipeline(root: Path) -> None:
     assert names[:2] == ["SpacyNLP", "SpacyTokenizer"]
     assert "SpacyEntityExtractor" in names
     assert pipeline[0]["model"] == "models/spacy/en_miss"
-    lemma_featurizers = [c for c in pipeline if c["name"] == "CountVectorsFeaturizer" and c.get("use_lemma")]
+    lemma_featurizers = [
+        c for c in pipeline if c["name"] == "CountVectorsFeaturizer" and c.get("use_lemma")
+    ]
     assert lemma_featurizers
