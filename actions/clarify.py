@@ -19,7 +19,7 @@ def candidate_topics(
     parse_data: Dict[str, Any],
     known: Iterable[str],
     limit: int = 3,
-    min_confidence: float = 0.05,
+    min_confidence: float = 0.1,
 ) -> List[str]:
     """The response selector's best answer keys for a message, most likely first."""
     known_set = set(known)

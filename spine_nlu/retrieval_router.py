@@ -14,6 +14,11 @@ It does two things for the retrieval intents (``faq``, ``article``):
    ``condition`` or ``body_part`` entity from the spaCy EntityRuler) must clear the higher
    ``response_threshold_without_domain_terms``: "what's the temperature in Chennai" must never get
    an article answer. The selector's ranking is kept for the clarification.
+3. **Retrieval family.** ``faq`` and ``article`` are one family to a user; DIET sometimes splits its
+   confidence between them (faq 0.29 + article 0.16 vs another intent at 0.30), so
+   ``FallbackClassifier`` falls back although the selector is sure. When the family's combined
+   confidence beats every other intent and the selector's answer clears
+   ``rescue_response_threshold``, the message is answered.
 
 The set of known answer keys is learnt at training time and persisted with the model.
 """
@@ -71,6 +76,9 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             # ... and below this one when the message contains none of the domain entities.
             "response_threshold_without_domain_terms": 0.3,
             "domain_entities": ["procedure", "condition", "body_part"],
+            # A fallen-back message is answered when faq+article together beat every other intent
+            # and the selector is at least this sure.
+            "rescue_response_threshold": 0.5,
         }
 
     def __init__(
@@ -169,8 +177,40 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             selectors[intent] = selection
         message.set(RESPONSE_SELECTOR, selectors, add_to_output=True)
 
+    def _rescue_retrieval_family(self, message: Message) -> None:
+        ranking = [
+            r
+            for r in message.get(INTENT_RANKING_KEY) or []
+            if r.get(INTENT_NAME_KEY) != DEFAULT_NLU_FALLBACK_INTENT_NAME
+        ]
+        family = set(self.component_config["retrieval_intents"])
+        combined = sum(
+            float(r.get(PREDICTED_CONFIDENCE_KEY, 0))
+            for r in ranking
+            if r.get(INTENT_NAME_KEY) in family
+        )
+        others = [
+            float(r.get(PREDICTED_CONFIDENCE_KEY, 0))
+            for r in ranking
+            if r.get(INTENT_NAME_KEY) not in family
+        ]
+        response = selected_response(message) or {}
+        key = response.get(INTENT_RESPONSE_KEY) or ""
+        confidence = float(response.get(PREDICTED_CONFIDENCE_KEY, 0.0))
+        if (
+            combined > max(others, default=0.0)
+            and confidence >= self.component_config["rescue_response_threshold"]
+            and key in self.known_keys
+        ):
+            prediction = {INTENT_NAME_KEY: key.split("/", 1)[0], PREDICTED_CONFIDENCE_KEY: combined}
+            message.set(INTENT, prediction, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [prediction] + ranking, add_to_output=True)
+
     def _gate_on_confidence(self, message: Message) -> None:
         intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if intent == DEFAULT_NLU_FALLBACK_INTENT_NAME:
+            self._rescue_retrieval_family(message)
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         if intent not in self.component_config["retrieval_intents"]:
             return
         response = selected_response(message)

@@ -13,7 +13,7 @@ from actions.content import topic_titles
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="utf-8")
 # Emergency numbers are clinical-safety content required by the product (not from the article).
-SAFETY_NUMBERS = {"112", "108"}
+SAFETY_NUMBERS = {"112", "108", "14416", "1-800-891-4416", "1-800", "891-4416", "800-891"}
 NUMBER = re.compile(r"\d+(?:-\d+)?%?")
 
 
@@ -33,6 +33,8 @@ def _training_examples() -> Dict[str, List[str]]:
     out: Dict[str, List[str]] = {}
     for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
         for item in yaml.safe_load(path.read_text()).get("nlu", []):
+            if "intent" not in item:
+                continue  # regex / lookup entries
             examples = [e[2:].strip() for e in item["examples"].splitlines() if e.strip()]
             out.setdefault(item["intent"], []).extend(examples)
     return out
@@ -127,3 +129,27 @@ def test_holdout_covers_every_answer_and_is_disjoint_from_training() -> None:
     assert set(TITLES) <= labels
     overlap = [m for m in messages if _normalise(m) in train]
     assert not overlap, f"held-out messages also in training data: {overlap}"
+
+
+DOSE = re.compile(r"\b\d+(\.\d+)?\s*(mg|mcg|ml|g|iu|units?|tablets?|pills?|capsules?)\b", re.I)
+
+
+def test_no_response_states_a_medication_dose() -> None:
+    texts = [r["text"] for r in RESPONSES.values()]
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    texts += [v.get("text", "") for variants in domain["responses"].values() for v in variants]
+    assert not [t for t in texts if DOSE.search(t)]
+
+
+def test_emergency_and_crisis_replies_give_the_numbers() -> None:
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())["responses"]
+    emergency = domain["utter_emergency"][0]["text"]
+    crisis = domain["utter_crisis"][0]["text"]
+    for number in ("112", "108"):
+        assert number in emergency
+    for number in ("14416", "1-800-891-4416", "112"):
+        assert number in crisis
+    assert len(emergency.split()) <= 40  # short
+    greeting = domain["utter_greet"][0]["text"]
+    assert "not a substitute for a doctor" in greeting
+    assert "112" in greeting

@@ -51,9 +51,7 @@ def test_greeting_states_scope_and_disclaimer(stack: Stack) -> None:
     assert "not medical advice" in text
 
 
-@pytest.mark.parametrize(
-    "message", ["what's the weather in Delhi tomorrow", "tell me a joke", "how do I treat diabetes"]
-)
+@pytest.mark.parametrize("message", ["what's the weather in Delhi tomorrow", "tell me a joke"])
 def test_out_of_scope_gets_the_fallback_not_an_article(stack: Stack, message: str) -> None:
     replies = stack.say("oos-user", message)
     text = texts(replies)
@@ -85,6 +83,48 @@ def test_conversation_survives_a_restart(stack: Stack) -> None:
     after = _events(stack.db_path, "restart-user")
     assert after[: len(before)] == before
     assert len(after) > len(before)
+
+
+def test_emergency_reply_comes_first_and_alone_and_is_flagged(stack: Stack) -> None:
+    stack.say("sos-user", "hi")
+    replies = stack.say(
+        "sos-user", "how long is recovery? also since this morning I can't pee at all"
+    )
+    assert "112" in replies[0]["text"]
+    assert "108" in replies[0]["text"]
+    assert "emergency department" in replies[0]["text"]
+    assert not replies[0].get("buttons")
+    assert len(replies) == 2  # the urgent message, then only an offer to help further
+    assert "2-4 weeks" not in texts(replies)
+    with sqlite3.connect(stack.db_path) as conn:
+        flags = conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'slot'", ("sos-user",)
+        ).fetchall()
+    stored = " ".join(row[0] for row in flags)
+    assert '"safety_flag"' in stored
+    assert "urinary_retention" in stored
+
+
+def test_crisis_gets_helplines(stack: Stack) -> None:
+    text = texts(stack.say("crisis-user", "i dont see the point of living anymore"))
+    assert "14416" in text
+    assert "1-800-891-4416" in text
+    assert "112" in text
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("how many mg of paracetamol should I take after the op", "can't advise on medicines"),
+        ("do I have a slipped disc?", "can't diagnose"),
+        ("should I have the surgery?", "decision for you and a spine specialist"),
+        ("how do I treat diabetes", "Please consult a doctor"),
+    ],
+)
+def test_guardrails(stack: Stack, message: str, expected: str) -> None:
+    text = texts(stack.say("guard-user", message))
+    assert expected in text
+    assert " mg" not in text
 
 
 def _events(db: Path, sender: str) -> list:

@@ -37,7 +37,7 @@ def test_rasa_data_validate_is_clean() -> None:
             continue
         unused = re.match(r"The utterance '(\w+)' is not used in any story or rule\.", warning)
         assert unused, f"unexpected validation warning: {warning}"
-        assert f'response="{unused.group(1)}"' in dispatched, f"{unused.group(1)} is never used"
+        assert f'"{unused.group(1)}"' in dispatched, f"{unused.group(1)} is never used"
     assert "ERROR" not in output, output
 
 

@@ -154,3 +154,35 @@ def test_messages_without_domain_terms_need_more_confidence(
     message.set("entities", entities)
     message.get("response_selector")["default"]["response"]["confidence"] = confidence
     assert _process(router, message).get("intent")["name"] == expected
+
+
+def _fallen_back(ranking: List[tuple], key: str, confidence: float) -> Message:
+    message = _message("am i a candidate", "nlu_fallback", 0.6, key)
+    message.set(
+        "intent_ranking",
+        [{"name": "nlu_fallback", "confidence": 0.6}]
+        + [{"name": n, "confidence": c} for n, c in ranking],
+    )
+    message.get("response_selector")["default"]["response"]["confidence"] = confidence
+    message.set("entities", [{"entity": "procedure", "value": "miss"}])
+    return message
+
+
+@pytest.mark.parametrize(
+    ("ranking", "confidence", "expected"),
+    [
+        ([("ask_treatment_decision", 0.3), ("faq", 0.29), ("article", 0.16)], 0.89, "faq"),
+        ([("ask_treatment_decision", 0.3), ("faq", 0.29), ("article", 0.16)], 0.45, "nlu_fallback"),
+        ([("health_other", 0.5), ("faq", 0.2), ("article", 0.2)], 0.9, "nlu_fallback"),
+        ([("out_of_scope", 0.7), ("article", 0.1)], 0.9, "nlu_fallback"),
+    ],
+)
+def test_fallen_back_retrieval_family_is_rescued_only_when_it_wins(
+    storage: Any, context: Any, ranking: List[tuple], confidence: float, expected: str
+) -> None:
+    message = _process(
+        _trained(storage, context), _fallen_back(ranking, "faq/recovery_time", confidence)
+    )
+    assert message.get("intent")["name"] == expected
+    if expected != "nlu_fallback":
+        assert message.get("intent")["confidence"] == pytest.approx(0.45)

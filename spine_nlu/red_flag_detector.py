@@ -1,0 +1,146 @@
+"""``RedFlagDetector``: the Rasa 3 NLU component around ``spine_nlu.red_flags.RedFlagMatcher``.
+
+On a red flag it overrides the intent to ``emergency`` or ``crisis`` with confidence 1.0 and records
+the flags in the parse data as ``red_flags`` (id, label and character span of each match; kept as
+metadata rather than entities because a match spans words that are already entities, e.g. "legs").
+The pattern data is persisted with the trained model, so a model always carries its red flags.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+import rasa.shared.utils.io
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from spine_nlu.red_flags import DEFAULT_PATTERNS, ROOT, RedFlagMatcher, load_config, strongest_kind
+
+RED_FLAGS_KEY = "red_flags"
+URGENT_INTENTS = ("emergency", "crisis")
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class RedFlagDetector(GraphComponent, IntentClassifier):
+    """Overrides the intent to ``emergency``/``crisis`` (confidence 1.0) when a red flag matches.
+
+    Place it last in the NLU pipeline so no later component can undo the override.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {"patterns": str(DEFAULT_PATTERNS)}
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        red_flag_config: Dict[str, Any] | None = None,
+    ) -> None:
+        self.component_config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.red_flag_config = red_flag_config
+        self._matcher: RedFlagMatcher | None = (
+            RedFlagMatcher(red_flag_config) if red_flag_config else None
+        )
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> RedFlagDetector:
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        path = Path(self.component_config["patterns"])
+        if not path.is_absolute():
+            path = ROOT / path
+        self.red_flag_config = load_config(path)
+        self._matcher = RedFlagMatcher(self.red_flag_config)  # fail training on bad patterns
+        with self._model_storage.write_to(self._resource) as model_dir:
+            rasa.shared.utils.io.dump_obj_as_json_to_file(
+                model_dir / "red_flags.json", self.red_flag_config
+            )
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> RedFlagDetector:
+        # No fallback to the file on disk: a model without its red flags must not serve.
+        with model_storage.read_from(resource) as model_dir:
+            data = rasa.shared.utils.io.read_json_file(model_dir / "red_flags.json")
+        return cls(config, model_storage, resource, data)
+
+    def _check_classifier_guess(self, message: Message, text: str) -> None:
+        """The classifier alone predicted emergency/crisis: keep it (a second safety net) unless the
+        message rules itself out ("no weakness whatsoever", "last year"); then ask to clarify."""
+        assert self._matcher is not None
+        intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if intent not in URGENT_INTENTS or not self._matcher.rules_out(text):
+            return
+        fallback = {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
+        ranking = [fallback] + [
+            r
+            for r in message.get(INTENT_RANKING_KEY) or []
+            if r.get(INTENT_NAME_KEY) not in URGENT_INTENTS + ("nlu_fallback",)
+        ]
+        message.set(INTENT, fallback, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._matcher is None:
+            raise RuntimeError("RedFlagDetector has no red flags: retrain the model")
+        for message in messages:
+            text = message.get(TEXT) or ""
+            hits = self._matcher.detect(text)
+            kind = strongest_kind(hits)
+            if kind is None:
+                self._check_classifier_guess(message, text)
+                continue
+            prediction = {INTENT_NAME_KEY: kind, PREDICTED_CONFIDENCE_KEY: 1.0}
+            ranking = [prediction] + [
+                r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != kind
+            ]
+            message.set(INTENT, prediction, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            message.set(
+                RED_FLAGS_KEY,
+                [
+                    {
+                        "id": h.flag_id,
+                        "kind": h.kind,
+                        "label": h.label,
+                        "start": h.start,
+                        "end": h.end,
+                    }
+                    for h in hits
+                ],
+                add_to_output=True,
+            )
+        return messages

@@ -1,0 +1,290 @@
+"""Red-flag detection: emergencies and crises must never depend on a statistical classifier alone.
+
+``RedFlagMatcher`` is the pure engine: spaCy ``Matcher`` patterns over normalised lemmas, with
+typo tolerance and context rules (negation, hypothetical/risk questions, past history); the
+patterns are data in ``content/red_flags.yml``. The Rasa component around it is
+``spine_nlu.red_flag_detector.RedFlagDetector``.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple, Union
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PATTERNS = ROOT / "content" / "red_flags.yml"
+CLAUSE_BREAKS = {".", "!", "?", ";", ",", "but", "however", "though", "although", "\n"}
+KIND_PRIORITY = ("crisis", "emergency")
+# spaCy splits "can't" into "ca" + "n't" and "cant" into "ca" + "nt".
+CONTRACTIONS = {
+    "n't": "not",
+    "nt": "not",
+    "ca": "can",
+    "wo": "will",
+    "'m": "am",
+    "'re": "are",
+}  # crisis replies also give the emergency number
+
+Element = Union[str, List[str]]
+YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+@dataclass(frozen=True)
+class RedFlagHit:
+    flag_id: str
+    kind: str
+    label: str
+    start: int  # character offsets in the original message
+    end: int
+
+
+class RedFlagMatcher:
+    """Finds red flags in a message. Build once; ``detect`` is cheap."""
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        import spacy
+        from spacy.lookups import load_lookups
+        from spacy.matcher import Matcher
+
+        self.config = config
+        settings = config.get("settings") or {}
+        self.gap = int(settings.get("gap", 4))
+        self.negation_window = int(settings.get("negation_window", 5))
+        self.fuzzy_min_length = int(settings.get("fuzzy_min_length", 4))
+        self.fuzzy_cutoff = float(settings.get("fuzzy_cutoff", 0.8))
+
+        # Tokenizer only; lemmas come straight from spacy-lookups-data's English lookup table
+        # (a spaCy Table: string keys are hashed, so it is queried, never enumerated for keys).
+        self.nlp = spacy.blank("en")
+        self._lemmas = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+        self._lemma_values: Set[str] = set(self._lemmas.values())
+
+        cues = config.get("cues") or {}
+        self.cues: Dict[str, List[Tuple[str, ...]]] = {
+            name: [tuple(self._key(w) for w in str(c).split()) for c in values]
+            for name, values in cues.items()
+        }
+        # Every word as written in the config -> its key; typos are corrected towards these forms
+        # ("brething" is closer to "breathing" than to its lemma "breathe").
+        self._surface: Dict[str, str] = {}
+        groups = {
+            name: sorted({self._remember(w) for w in words})
+            for name, words in (config.get("groups") or {}).items()
+        }
+        self.flags: Dict[str, Dict[str, Any]] = {}
+        negation_words = {w for cue in self.cues.get("negation", []) for w in cue} | {"not"}
+        # patterns that spell out a negation ("can't pee") vs those that must not contain one
+        self._negating_patterns: Set[str] = set()
+        self.matcher = Matcher(self.nlp.vocab)
+        lexicon: Set[str] = {w for words in groups.values() for w in words}
+        lexicon |= {w for values in self.cues.values() for cue in values for w in cue}
+        for flag in config.get("flags") or []:
+            self.flags[flag["id"]] = flag
+            for index, raw in enumerate(flag["patterns"]):
+                seq, gap = (
+                    (raw["seq"], raw.get("gap", self.gap))
+                    if isinstance(raw, dict)
+                    else (raw, self.gap)
+                )
+                elements = [self._element(e, groups) for e in seq]
+                lexicon |= {w for element in elements for w in element}
+                key = f"{flag['id']}#{index}"
+                if any(set(element) & negation_words for element in elements):
+                    self._negating_patterns.add(key)
+                self.matcher.add(key, [self._token_pattern(elements, gap)])
+        self.lexicon = lexicon
+        for word in lexicon:
+            self._surface.setdefault(word, word)
+        self._fuzzy_targets = sorted(w for w in self._surface if len(w) >= self.fuzzy_min_length)
+        self._fuzzy_cache: Dict[str, str] = {}
+
+    @classmethod
+    def from_file(cls, path: Path = DEFAULT_PATTERNS) -> RedFlagMatcher:
+        return cls(load_config(path))
+
+    # ----- normalisation ---------------------------------------------------------------------
+    def _key(self, word: str) -> str:
+        word = word.lower().replace("’", "'")
+        word = CONTRACTIONS.get(word, word)
+        return str(self._lemmas.get(word, word))
+
+    def _remember(self, word: Any) -> str:
+        key = self._key(str(word))
+        self._surface[str(word).lower()] = key
+        return key
+
+    def _is_english(self, word: str) -> bool:
+        return word in self._lemmas or word in self._lemma_values
+
+    def _element(self, element: Any, groups: Dict[str, List[str]]) -> List[str]:
+        words: Iterable[Any] = element if isinstance(element, list) else [element]
+        out: Set[str] = set()
+        for word in words:
+            word = str(word)
+            if word.startswith("@"):
+                if word[1:] not in groups:
+                    raise ValueError(f"red flags: unknown group {word}")
+                out |= set(groups[word[1:]])
+            else:
+                out.add(self._remember(word))
+        return sorted(out)
+
+    def _token_pattern(self, elements: Sequence[List[str]], gap: int) -> List[Dict[str, Any]]:
+        pattern: List[Dict[str, Any]] = []
+        for index, words in enumerate(elements):
+            if index:
+                pattern += [{"OP": "?"}] * gap
+            pattern.append({"ORTH": {"IN": words}})
+        return pattern
+
+    def normalise(self, text: str) -> Tuple[List[str], List[Tuple[int, int]]]:
+        """Per-token keys (lowercase lemma, typo-corrected) and their character spans."""
+        doc = self.nlp(text.lower().replace("’", "'"))
+        keys: List[str] = []
+        spans: List[Tuple[int, int]] = []
+        for token in doc:
+            if token.is_space:
+                continue
+            raw = token.text
+            key = raw if raw in self.lexicon else self._key(raw)
+            if key not in self.lexicon and self._is_typo_candidate(raw):
+                key = self._correct(raw) or key
+            keys.append(key)
+            spans.append((token.idx, token.idx + len(token.text)))
+        return keys, spans
+
+    def _is_typo_candidate(self, word: str) -> bool:
+        return word.isalpha() and len(word) >= self.fuzzy_min_length and not self._is_english(word)
+
+    def _correct(self, word: str) -> str | None:
+        if word not in self._fuzzy_cache:
+            close = difflib.get_close_matches(
+                word, self._fuzzy_targets, n=1, cutoff=self.fuzzy_cutoff
+            )
+            self._fuzzy_cache[word] = self._surface[close[0]] if close else ""
+        return self._fuzzy_cache[word] or None
+
+    # ----- detection ---------------------------------------------------------------------------
+    def detect(self, text: str) -> List[RedFlagHit]:
+        from spacy.tokens import Doc
+
+        if not text or not text.strip():
+            return []
+        keys, spans = self.normalise(text)
+        if not keys:
+            return []
+        clauses = self._clauses(keys)
+        doc = Doc(self.nlp.vocab, words=keys)
+        hits: Dict[str, RedFlagHit] = {}
+        for match_id, start, end in self.matcher(doc):
+            pattern_key = self.nlp.vocab.strings[match_id]
+            flag_id = pattern_key.split("#", 1)[0]
+            flag = self.flags[flag_id]
+            if flag_id in hits:
+                continue
+            negating = pattern_key in self._negating_patterns
+            if self._excluded(keys, clauses, start, end, flag["kind"], negating):
+                continue
+            hits[flag_id] = RedFlagHit(
+                flag_id, flag["kind"], flag["label"], spans[start][0], spans[end - 1][1]
+            )
+        return sorted(hits.values(), key=lambda h: (h.start, h.flag_id))
+
+    def rules_out(self, text: str) -> bool:
+        """True when the message itself says it is not urgent: negated ("no weakness"), past
+        ("last year"), resolved, reassuring ("normal") or hypothetical/risk talk. Used to overrule a
+        classifier-only emergency guess; a pattern match is never overruled."""
+        keys, _ = self.normalise(text)
+        return any(
+            self._has_cue(keys, name)
+            for name in (
+                "negation",
+                "past",
+                "resolved",
+                "reassurance",
+                "hypothetical",
+                "risk_question",
+            )
+        ) or any(YEAR.match(k) for k in keys)
+
+    @staticmethod
+    def _clauses(keys: List[str]) -> List[int]:
+        clause, out = 0, []
+        for key in keys:
+            if key in CLAUSE_BREAKS:
+                clause += 1
+            out.append(clause)
+        return out
+
+    def _has_cue(self, keys: Sequence[str], cue_name: str) -> bool:
+        for cue in self.cues.get(cue_name, []):
+            n = len(cue)
+            if any(tuple(keys[i : i + n]) == cue for i in range(len(keys) - n + 1)):
+                return True
+        return False
+
+    def _excluded(
+        self, keys: List[str], clauses: List[int], start: int, end: int, kind: str, negating: bool
+    ) -> bool:
+        ids = set(clauses[start:end])
+        first = min(i for i, c in enumerate(clauses) if c in ids)
+        last = max(i for i, c in enumerate(clauses) if c in ids)
+        before = keys[max(first, start - self.negation_window) : start]
+        # "calf is not swollen", "no fever": a negation inside the match counts too, unless the
+        # pattern itself is about not being able to do something.
+        scope = before if negating else before + keys[start:end]
+        if self._has_cue(scope, "negation") or (not negating and "not" in keys[start:end]):
+            return True
+        if kind != "emergency":
+            return False
+        clause = keys[first : last + 1]
+        # "can't pee" is a statement: a modal right before "not" is not a hypothetical cue.
+        lead = [k for i, k in enumerate(keys[first:start]) if keys[first + i + 1] != "not"]
+        if self._has_cue(lead, "hypothetical"):
+            return True
+        if self._has_cue(clause, "risk_question") and not self._has_cue(clause, "speaker"):
+            return True
+        in_past = self._has_cue(clause, "past") or any(YEAR.match(k) for k in clause)
+        resolved = self._has_cue(keys, "resolved")
+        return (in_past or resolved) and not self._has_cue(clause, "present")
+
+
+def _reject_yaml_booleans(node: Any, where: str) -> None:
+    # YAML 1.1 reads bare no/on/off/yes as booleans: a pattern word must never silently vanish.
+    if isinstance(node, bool):
+        raise ValueError(f"{where}: quote the word (YAML read it as {node})")
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else []
+    )
+    for key, child in children:
+        _reject_yaml_booleans(child, f"{where}.{key}")
+
+
+def load_config(path: Path = DEFAULT_PATTERNS) -> Dict[str, Any]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    _reject_yaml_booleans(data, str(path))
+    if not isinstance(data.get("flags"), list) or not data["flags"]:
+        raise ValueError(f"{path}: no red flags defined")
+    for flag in data["flags"]:
+        missing = {"id", "kind", "label", "patterns"} - set(flag)
+        if missing:
+            raise ValueError(f"{path}: flag {flag.get('id')} lacks {sorted(missing)}")
+        if flag["kind"] not in KIND_PRIORITY:
+            raise ValueError(f"{path}: flag {flag['id']} has unknown kind {flag['kind']}")
+    return data
+
+
+def strongest_kind(hits: Sequence[RedFlagHit]) -> str | None:
+    kinds = {h.kind for h in hits}
+    return next((k for k in KIND_PRIORITY if k in kinds), None)

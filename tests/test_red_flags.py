@@ -1,0 +1,219 @@
+"""Red-flag engine and its Rasa component: patterns, context rules, persistence."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from spine_nlu.red_flag_detector import RedFlagDetector
+from spine_nlu.red_flags import RedFlagMatcher, load_config, strongest_kind
+
+
+@pytest.fixture(scope="module")
+def matcher() -> RedFlagMatcher:
+    return RedFlagMatcher.from_file()
+
+
+def _ids(matcher: RedFlagMatcher, text: str) -> List[str]:
+    return [hit.flag_id for hit in matcher.detect(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("I lost control of my bladder this morning", "bladder_bowel_control"),
+        ("i cant pee since yesterday", "urinary_retention"),
+        ("mujhe urine pass nahi ho raha", "urinary_retention"),
+        ("my groin feels numb", "saddle_numbness"),
+        ("my legs suddenly went weak", "leg_weakness"),
+        ("both my legs are numb", "numb_both_legs"),
+        ("I fell off the ladder and now I can't move my legs", "fall_injury"),
+        ("terrible back pain and a high fever", "back_pain_fever"),
+        ("clear fluid is leaking from my wound", "csf_leak"),
+        ("there is pus coming out of the incision", "wound_infection"),
+        ("my calf is swollen and painful", "calf_swelling"),
+        ("I have chest pain", "chest_breathing"),
+        ("I want to end my life", "self_harm"),
+    ],
+)
+def test_each_red_flag_is_detected(matcher: RedFlagMatcher, text: str, flag: str) -> None:
+    assert flag in _ids(matcher, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("lost controll of my bladdr", "bladder_bowel_control"),  # typos
+        ("numbnes in my groin", "saddle_numbness"),
+        ("having trouble brething", "chest_breathing"),
+    ],
+)
+def test_typos_in_unknown_words_are_tolerated(
+    matcher: RedFlagMatcher, text: str, flag: str
+) -> None:
+    assert flag in _ids(matcher, text)
+
+
+def test_real_words_are_not_corrected_into_symptoms(matcher: RedFlagMatcher) -> None:
+    keys, _ = matcher.normalise("I fixed the ladder")
+    assert "bladder" not in keys
+
+
+def test_red_flag_buried_in_a_long_message(matcher: RedFlagMatcher) -> None:
+    text = (
+        "thanks for the info about recovery, my op was planned for next month but since last night "
+        "I can't feel my legs properly and both are numb, also where do I park at the hospital"
+    )
+    assert "numb_both_legs" in _ids(matcher, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what are the risks of nerve damage?",
+        "is bladder problem a risk of MISS?",
+        "what if I lose bladder control after surgery",
+        "no fever, no chills",
+        "I don't have any numbness in my legs",
+        "my calf is not swollen",
+        "I had sciatica years ago",
+        "my legs were numb last year but it's fine now",
+        "how sore is the back usually after the op?",
+        "I'm dying to know the recovery time",
+    ],
+)
+def test_context_rules_prevent_false_alarms(matcher: RedFlagMatcher, text: str) -> None:
+    assert _ids(matcher, text) == []
+
+
+def test_negation_in_another_clause_does_not_hide_a_red_flag(matcher: RedFlagMatcher) -> None:
+    assert "numb_both_legs" in _ids(matcher, "no fever, but both my legs are numb")
+
+
+def test_hits_carry_spans_and_crisis_outranks_emergency(matcher: RedFlagMatcher) -> None:
+    text = "I can't breathe and I want to kill myself"
+    hits = matcher.detect(text)
+    assert {h.kind for h in hits} == {"emergency", "crisis"}
+    assert strongest_kind(hits) == "crisis"
+    assert all(0 <= h.start < h.end <= len(text) for h in hits)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?", "topic:faq/recovery_time"])
+def test_empty_or_payload_text_is_safe(matcher: RedFlagMatcher, text: str) -> None:
+    assert matcher.detect(text) == []
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("flags: []\n", "no red flags"),
+        ("flags:\n  - {id: x, kind: emergency, label: y}\n", "lacks"),
+        ("flags:\n  - {id: x, kind: scary, label: y, patterns: [[a]]}\n", "unknown kind"),
+        ("flags:\n  - {id: x, kind: emergency, label: y, patterns: [[no, fever]]}\n", "quote"),
+    ],
+)
+def test_bad_pattern_files_are_rejected(tmp_path: Path, yaml_text: str, message: str) -> None:
+    path = tmp_path / "flags.yml"
+    path.write_text(yaml_text)
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+
+
+def test_unknown_group_is_rejected() -> None:
+    config = {"flags": [{"id": "x", "kind": "emergency", "label": "y", "patterns": [["@NOPE"]]}]}
+    with pytest.raises(ValueError, match="unknown group"):
+        RedFlagMatcher(config)
+
+
+# ----- the Rasa component --------------------------------------------------------------------
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+@pytest.fixture
+def context() -> ExecutionContext:
+    return ExecutionContext(GraphSchema({}), "test")
+
+
+def _message(text: str, intent: str = "article", confidence: float = 0.9) -> Message:
+    data: Dict[str, Any] = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": intent, "confidence": confidence}],
+        "entities": [{"entity": "body_part", "value": "legs", "start": 0, "end": 4}],
+    }
+    return Message(data=data)
+
+
+def _trained(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDetector:
+    detector = RedFlagDetector.create(
+        RedFlagDetector.get_default_config(), storage, Resource("rf"), context
+    )
+    detector.train(TrainingData())
+    return detector
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "flag"),
+    [
+        ("i cant feel my legs", "emergency", "numb_both_legs"),
+        ("i dont see the point of living anymore", "crisis", "self_harm"),
+    ],
+)
+def test_component_overrides_intent_and_records_flags(
+    storage: Any, context: Any, text: str, kind: str, flag: str
+) -> None:
+    [message] = _trained(storage, context).process([_message(text, "faq", 0.99)])
+    assert message.get("intent") == {"name": kind, "confidence": 1.0}
+    assert message.get("intent_ranking")[0] == {"name": kind, "confidence": 1.0}
+    assert flag in [f["id"] for f in message.get("red_flags")]
+    assert message.get("entities")[0]["entity"] == "body_part"  # other entities kept
+    assert "red_flags" in message.as_dict(only_output_properties=True)
+
+
+def test_component_leaves_ordinary_messages_alone(storage: Any, context: Any) -> None:
+    [message] = _trained(storage, context).process([_message("how long is the hospital stay")])
+    assert message.get("intent") == {"name": "article", "confidence": 0.9}
+    assert message.get("red_flags") is None
+
+
+def test_red_flags_persist_with_the_model(storage: Any, context: Any, tmp_path: Path) -> None:
+    _trained(storage, context)
+    loaded = RedFlagDetector.load({}, storage, Resource("rf"), context)
+    [message] = loaded.process([_message("my calf is swollen and red")])
+    assert message.get("intent")["name"] == "emergency"
+
+
+def test_a_model_without_red_flags_refuses_to_load(storage: Any, context: Any) -> None:
+    with pytest.raises(ValueError, match="missing"):
+        RedFlagDetector.load({}, storage, Resource("missing"), context)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my legs are strong, no weakness whatsoever", "nlu_fallback"),  # negation
+        ("bladder and bowel are normal", "nlu_fallback"),  # reassurance
+        ("my chest of drawers fell on my foot last month", "nlu_fallback"),  # past
+        ("everything feels wrong down below and I am scared", "emergency"),  # kept: second net
+    ],
+)
+def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
+    storage: Any, context: Any, text: str, expected: str
+) -> None:
+    [message] = _trained(storage, context).process([_message(text, "emergency", 0.8)])
+    assert message.get("intent")["name"] == expected
+    if expected == "nlu_fallback":
+        assert "emergency" not in [r["name"] for r in message.get("intent_ranking")]
+
+
+def test_a_pattern_match_is_never_overruled(storage: Any, context: Any) -> None:
+    [message] = _trained(storage, context).process([_message("no, I still can't pee", "greet")])
+    assert message.get("intent")["name"] == "emergency"
