@@ -19,13 +19,12 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
-    INTENT_RANKING_KEY,
-    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from spine_nlu.message_utils import override_intent
 from spine_nlu.red_flags import DEFAULT_PATTERNS, ROOT, RedFlagMatcher, load_config, strongest_kind
 
 RED_FLAGS_KEY = "red_flags"
@@ -101,14 +100,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         if intent not in URGENT_INTENTS or not self._matcher.rules_out(text):
             return
-        fallback = {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
-        ranking = [fallback] + [
-            r
-            for r in message.get(INTENT_RANKING_KEY) or []
-            if r.get(INTENT_NAME_KEY) not in URGENT_INTENTS + ("nlu_fallback",)
-        ]
-        message.set(INTENT, fallback, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        override_intent(message, "nlu_fallback", 1.0, drop=URGENT_INTENTS)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
@@ -123,12 +115,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             if kind is None:
                 self._check_classifier_guess(message, text)
                 continue
-            prediction = {INTENT_NAME_KEY: kind, PREDICTED_CONFIDENCE_KEY: 1.0}
-            ranking = [prediction] + [
-                r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != kind
-            ]
-            message.set(INTENT, prediction, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            override_intent(message, kind, 1.0)
             message.set(
                 RED_FLAGS_KEY,
                 [

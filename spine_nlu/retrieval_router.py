@@ -47,6 +47,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from spine_nlu.message_utils import override_intent
+
 logger = logging.getLogger(__name__)
 
 RESPONSE_SELECTOR = "response_selector"
@@ -158,9 +160,7 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             self._fallback(message, confidence=1.0)
             return
         intent = key.split("/", 1)[0]
-        prediction = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
-        message.set(INTENT, prediction, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [prediction], add_to_output=True)
+        override_intent(message, intent, 1.0, only=True)
         selectors = dict(message.get(RESPONSE_SELECTOR) or {})
         selectors["all_retrieval_intents"] = list(self.component_config["retrieval_intents"])
         selection = {
@@ -202,9 +202,9 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             and confidence >= self.component_config["rescue_response_threshold"]
             and key in self.known_keys
         ):
-            prediction = {INTENT_NAME_KEY: key.split("/", 1)[0], PREDICTED_CONFIDENCE_KEY: combined}
-            message.set(INTENT, prediction, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [prediction] + ranking, add_to_output=True)
+            override_intent(
+                message, key.split("/", 1)[0], combined, drop=[DEFAULT_NLU_FALLBACK_INTENT_NAME]
+            )
 
     def _gate_on_confidence(self, message: Message) -> None:
         intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
@@ -231,14 +231,4 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
 
     @staticmethod
     def _fallback(message: Message, confidence: float) -> None:
-        fallback = {
-            INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
-            PREDICTED_CONFIDENCE_KEY: confidence,
-        }
-        ranking = [fallback] + [
-            r
-            for r in message.get(INTENT_RANKING_KEY) or []
-            if r.get(INTENT_NAME_KEY) != DEFAULT_NLU_FALLBACK_INTENT_NAME
-        ]
-        message.set(INTENT, fallback, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        override_intent(message, DEFAULT_NLU_FALLBACK_INTENT_NAME, confidence)

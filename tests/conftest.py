@@ -78,3 +78,18 @@ async def agent(model_path: Path) -> Any:
 
     configure_structlog(logging.WARNING)
     return Agent.load(str(model_path))
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Any:
+    """Rasa's local model storage, for training/persisting/loading a component."""
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    return LocalModelStorage(tmp_path)
+
+
+@pytest.fixture
+def context() -> Any:
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+
+    return ExecutionContext(GraphSchema({}), "test")

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
@@ -132,16 +132,6 @@ def test_unknown_group_is_rejected() -> None:
 
 
 # ----- the Rasa component --------------------------------------------------------------------
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalModelStorage:
-    return LocalModelStorage(tmp_path)
-
-
-@pytest.fixture
-def context() -> ExecutionContext:
-    return ExecutionContext(GraphSchema({}), "test")
-
-
 def _message(text: str, intent: str = "article", confidence: float = 0.9) -> Message:
     data: Dict[str, Any] = {
         "text": text,

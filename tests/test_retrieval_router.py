@@ -1,11 +1,10 @@
 """RetrievalRouter: topic payloads, low-confidence gating, and persistence through train/load."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
@@ -14,16 +13,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from spine_nlu.retrieval_router import RetrievalRouter
 
 KEYS = ["faq/recovery_time", "article/incision_size"]
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalModelStorage:
-    return LocalModelStorage(tmp_path)
-
-
-@pytest.fixture
-def context() -> ExecutionContext:
-    return ExecutionContext(GraphSchema({}), "test")
 
 
 def _trained(
