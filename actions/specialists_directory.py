@@ -34,7 +34,7 @@ class Specialist:
     no_booking_fees: bool
 
     @property
-    def surname_words(self) -> List[str]:
+    def name_words(self) -> List[str]:
         return [w for w in re.split(r"[\s.]+", self.name.lower()) if w and w != "dr"]
 
 
@@ -84,7 +84,7 @@ def find_by_name(text: str, directory: Directory) -> List[Specialist]:
     words = [w for w in _normalise(text).split() if w not in {"dr", "doctor"} and len(w) >= 3]
     found = []
     for specialist in directory.specialists:
-        names = specialist.surname_words
+        names = specialist.name_words
         if any(difflib.get_close_matches(w, names, n=1, cutoff=0.8) for w in words):
             found.append(specialist)
     return found

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 import yaml
 
@@ -32,7 +32,6 @@ CONTRACTIONS = {
     "'re": "are",
 }  # crisis replies also give the emergency number
 
-Element = Union[str, List[str]]
 YEAR = re.compile(r"^(19|20)\d\d$")
 
 
