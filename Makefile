@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install spacy train run test lint eval bench lock clean
+.PHONY: help install spacy train migrate run test lint eval bench lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ $(MODEL): $(TRAIN_INPUTS) $(SPACY) | $(STAMP)
 	start=$$(date +%s); \
 	$(BIN)/rasa train --fixed-model-name spine --out models $$force && touch $(MODEL) && \
 	echo "Training finished in $$(( $$(date +%s) - start ))s"
+
+migrate: $(STAMP) ## Apply the database migrations (DATABASE_URL, default var/spine.db); make run does it too
+	@mkdir -p var
+	$(BIN)/python -m spine_db.migrate upgrade
 
 run: train ## Start the action server (:5055) and the Rasa server (:5005) under honcho; Ctrl-C stops both
 	@mkdir -p var

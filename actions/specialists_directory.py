@@ -6,6 +6,7 @@ use these functions, and they are unit-tested on their own.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -149,3 +150,153 @@ def card_text(specialist: Specialist) -> str:
         + (" • No Booking Fees" if specialist.no_booking_fees else ""),
     ]
     return "\n".join(lines)
+
+
+# --- understanding a search request -------------------------------------------------------
+
+ORDERS = {
+    "experience": r"most experienced|more experienced|experienced|experience|senior(?:most)?|years",
+    "fee": r"cheap\w*|low(?:est)? (?:fee|cost|price)|least expensive|afford\w*|budget|"
+    r"less expensive|lowest",
+    "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
+    r"highly rated",
+}
+ORDER_LABELS = {
+    "experience": "most experienced first",
+    "fee": "lowest listed fee first",
+    "recommendation": "highest recommendation first",
+}
+_MAX_FEE = re.compile(
+    r"(?:under|below|less than|within|upto|up to|max(?:imum)?|not more than|<=?)\s*"
+    r"(?:₹|rs\.?|inr|rupees)?\s*(\d[\d,]*)",
+    re.IGNORECASE,
+)
+_PLACE_AFTER = re.compile(r"\b(?:in|near|at|around|from)\s+([A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?)")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    city: str | None = None  # a directory city
+    other_place: str | None = None  # a place the user named that has no listed specialist
+    names: Tuple[str, ...] = ()  # ids of specialists named in the message
+    order: str | None = None
+    max_fee: int | None = None
+
+    refers_to_shown: bool = False  # "which of these ...", "among them"
+
+    @property
+    def refines(self) -> bool:
+        """A sort or filter of the doctors just shown ("which of these is cheapest?")."""
+        return self.refers_to_shown and not (self.city or self.other_place or self.names)
+
+
+def parse_request(text: str, place_entities: Sequence[str], directory: Directory) -> SearchRequest:
+    """What the user asked for: a city (fuzzy, aliases), a doctor's name, a sort, a fee limit.
+    ``place_entities`` are the city names the NLU found (any Indian city it knows)."""
+    lowered = (text or "").lower()
+    max_fee = None
+    fee_match = _MAX_FEE.search(text or "")
+    if fee_match:
+        max_fee = int(fee_match.group(1).replace(",", ""))
+    order = next(
+        (o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)), None
+    )
+    if max_fee is not None and order == "fee" and not re.search(r"cheap|lowest", lowered):
+        order = None  # "fee under 1000" is a filter, not a request to sort
+    names = tuple(s.id for s in find_by_name(text, directory))
+    city = resolve_city(text, directory)
+    for place in place_entities:
+        city = city or resolve_city(place, directory)
+    other = None
+    if city is None and not names:
+        other = next((p for p in place_entities if p), None)
+        if other is None:
+            after = _PLACE_AFTER.search(text or "")
+            if after and after.group(1).lower() not in {"the", "my", "a", "dr", "doctor"}:
+                other = after.group(1)
+    if len(names) == len(directory.specialists):
+        names = ()  # a generic word matched every name: not a name search
+    refers = bool(
+        re.search(
+            r"\b(which one|which of|of these|of them|of those|among|these|them|"
+            r"those|this list|out of)\b",
+            lowered,
+        )
+    )
+    return SearchRequest(city, other.title() if other else None, names, order, max_fee, refers)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    specialists: List[Specialist]
+    request: SearchRequest
+    no_fee_listed: List[Specialist]  # excluded by a fee filter because the card shows no fee
+
+
+def search(request: SearchRequest, directory: Directory, shown: Sequence[str] = ()) -> SearchResult:
+    by_id = {s.id: s for s in directory.specialists}
+    if request.names:
+        pool = [by_id[i] for i in request.names]
+    elif request.city:
+        pool = [s for s in directory.specialists if s.city == request.city]
+    elif request.other_place:
+        pool = []
+    elif request.refines and shown:
+        pool = [by_id[i] for i in shown if i in by_id]
+    else:
+        pool = list(directory.specialists)
+    no_fee: List[Specialist] = []
+    if request.max_fee is not None:
+        no_fee = [s for s in pool if not s.fees]
+        pool = under_fee(pool, request.max_fee)
+    if request.order:
+        pool = sort_specialists(pool, request.order)
+    return SearchResult(pool, request, no_fee)
+
+
+BOOK_INTENT = "book_appointment"
+
+
+def booking_payload(specialist_id: str | None = None, mode: str | None = None) -> str:
+    """A quick-reply payload that starts the booking form with the doctor (and mode) chosen.
+    Rasa reads ``/intent{json}`` payloads without running the NLU."""
+    entities: Dict[str, str] = {}
+    if specialist_id:
+        entities["doctor_id"] = specialist_id
+    if mode:
+        entities["consult_mode"] = mode
+    return f"/{BOOK_INTENT}" + (json.dumps(entities, separators=(",", ":")) if entities else "")
+
+
+def short_name(specialist: Specialist) -> str:
+    return f"Dr. {specialist.name.split()[-1]}"
+
+
+def card_buttons(specialist: Specialist) -> List[Dict[str, str]]:
+    return [
+        {"title": "Book online consultation", "payload": booking_payload(specialist.id, "online")},
+        {
+            "title": "Book hospital visit",
+            "payload": booking_payload(specialist.id, "hospital_visit"),
+        },
+    ]
+
+
+def cards_message(specialists: Sequence[Specialist], intro: str) -> Dict[str, Any]:
+    """The whole reply for a list of specialists: readable text (every channel), the structured
+    ``specialist_cards`` payload (rich channels) and quick replies to book."""
+    text = "\n\n".join([intro, *(card_text(s) for s in specialists)])
+    if len(specialists) == 1:
+        buttons = card_buttons(specialists[0])
+    else:
+        buttons = [
+            {"title": f"Book {short_name(s)}", "payload": booking_payload(s.id)}
+            for s in specialists
+        ]
+    custom = {
+        "type": "specialist_cards",
+        "intro": intro,
+        "text": text,
+        "cards": [{**card_payload(s), "buttons": card_buttons(s)} for s in specialists],
+    }
+    return {"text": text, "custom": custom, "buttons": buttons}

@@ -116,6 +116,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--holdout", type=Path, default=DEFAULT_HOLDOUT)
     args = parser.parse_args()
+    import logging
+
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # no per-message debug lines in the report
     print(asyncio.run(evaluate(args.model, args.holdout)).format())
 
 

@@ -25,6 +25,7 @@ The set of known answer keys is learnt at training time and persisted with the m
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List
 
 import rasa.shared.utils.io
@@ -212,6 +213,10 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             self._rescue_retrieval_family(message)
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         if intent not in self.component_config["retrieval_intents"]:
+            return
+        if len(re.findall(r"[^\W\d_]", message.get(TEXT) or "")) < 2:
+            # "98765 43210", "5", "??": no words, so no answer from the guide can be meant.
+            self._fallback(message, confidence=1.0)
             return
         response = selected_response(message)
         confidence = float(response.get(PREDICTED_CONFIDENCE_KEY, 0.0)) if response else 0.0

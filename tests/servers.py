@@ -51,6 +51,7 @@ class Stack:
     workdir: Path
     rasa_port: int
     actions_port: int
+    database_url: str | None = None  # default: a SQLite file in workdir
     process: subprocess.Popen | None = None
 
     @property
@@ -59,7 +60,11 @@ class Stack:
 
     @property
     def db_path(self) -> Path:
-        return self.workdir / "tracker.db"
+        return self.workdir / "spine.db"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.db_path}"
 
     @property
     def log_path(self) -> Path:
@@ -69,7 +74,7 @@ class Stack:
         path = self.workdir / "endpoints.yml"
         path.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.db_path}\n"
+            "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
         )
         return path
 
@@ -80,6 +85,7 @@ class Stack:
             "RASA_PORT": str(self.rasa_port),
             "ACTIONS_PORT": str(self.actions_port),
             "RASA_ENDPOINTS": str(self.write_endpoints()),
+            "DATABASE_URL": self.db_url,
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONPATH": str(ROOT),

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="utf-8")
 # Emergency numbers are clinical-safety content required by the product (not from the article).
 SAFETY_NUMBERS = {"112", "108", "14416", "1-800-891-4416", "1-800", "891-4416", "800-891"}
+# Form questions and their error messages show input formats, not facts.
+FORM_PROMPTS = ("utter_ask_", "utter_invalid_")
 NUMBER = re.compile(r"\d+(?:-\d+)?%?")
 
 
@@ -72,6 +74,8 @@ def test_every_number_in_an_answer_is_on_the_source_page(key: str) -> None:
 def test_domain_responses_state_no_numbers_beyond_the_page_and_safety_lines() -> None:
     domain = yaml.safe_load((ROOT / "domain.yml").read_text())
     for name, variants in domain["responses"].items():
+        if name.startswith(FORM_PROMPTS):
+            continue  # input formats ("98765 43210", "10 am"), not facts
         for variant in variants:
             for number in NUMBER.findall(variant.get("text", "")):
                 assert number in SOURCE or number in SAFETY_NUMBERS, (name, number)

@@ -116,6 +116,14 @@ def test_low_response_confidence_becomes_fallback(
     assert processed.get("response_selector")["default"]["ranking"]
 
 
+@pytest.mark.parametrize("text", ["98765 43210", "5", "?? !!", "12/05"])
+def test_messages_without_words_never_get_an_answer(storage: Any, context: Any, text: str) -> None:
+    processed = _process(
+        _trained(storage, context), _message(text, "article", 0.99, "article/risks")
+    )
+    assert processed.get("intent")["name"] == "nlu_fallback"
+
+
 def test_non_retrieval_intents_are_left_alone(storage: Any, context: Any) -> None:
     processed = _process(_trained(storage, context), _message("hello", "greet", 0.97))
     assert processed.get("intent") == {"name": "greet", "confidence": 0.97}

@@ -45,8 +45,22 @@ def test_entity_ruler_finds_domain_terms(
     assert (label, canonical) in found
 
 
-def test_no_entities_in_unrelated_text(nlp: spacy.language.Language) -> None:
-    assert list(nlp("what is the weather in Mumbai today").ents) == []
+def test_no_domain_entities_in_unrelated_text(nlp: spacy.language.Language) -> None:
+    ents = nlp("what is the weather in Mumbai today").ents
+    assert [(e.label_, e.ent_id_) for e in ents] == [("city", "Mumbai")]  # a city, nothing medical
+
+
+@pytest.mark.parametrize(
+    ("text", "city"),
+    [
+        ("doctors in new delhi", "Delhi"),
+        ("specialist in calcutta", "Kolkata"),
+        ("near rudrapur", "Rudrapur"),
+        ("any surgeon in Chennai?", "Chennai"),
+    ],
+)
+def test_entity_ruler_finds_cities(nlp: spacy.language.Language, text: str, city: str) -> None:
+    assert ("city", city) in {(e.label_, e.ent_id_) for e in nlp(text).ents}
 
 
 def test_patterns_file_must_map_canonical_names_to_lists(tmp_path: Path) -> None:

@@ -9,12 +9,17 @@ import pytest
 
 from actions.specialists_directory import (
     NOT_LISTED,
+    SearchRequest,
+    booking_payload,
     card_payload,
     card_text,
+    cards_message,
     find_by_name,
     format_fees,
     load_directory,
+    parse_request,
     resolve_city,
+    search,
     sort_specialists,
     under_fee,
 )
@@ -102,3 +107,90 @@ def test_formatting_never_invents() -> None:
     payload = card_payload(BY_ID["aditendraditya-singh-bhati"])
     assert payload["recommendation"] == "85% (100+ Patients)"
     assert payload["id"] == "aditendraditya-singh-bhati"
+
+
+@pytest.mark.parametrize(
+    ("text", "places", "expected"),
+    [
+        ("show me neurosurgeons in Delhi", [], SearchRequest(city="Delhi")),
+        ("doctors in new delhi", ["new delhi"], SearchRequest(city="Delhi")),
+        ("delhii doctors", [], SearchRequest(city="Delhi")),
+        ("specialist in calcutta", ["calcutta"], SearchRequest(city="Kolkata")),
+        ("kolkatta", [], SearchRequest(city="Kolkata")),
+        ("surgeon near Rudrapur", ["rudrapur"], SearchRequest(city="Rudrapur")),
+        ("any doctor in chennai?", ["chennai"], SearchRequest(other_place="Chennai")),
+        ("doctor in Nagpur", [], SearchRequest(other_place="Nagpur")),
+        ("Dr Bhati", [], SearchRequest(names=("aditendraditya-singh-bhati",))),
+        ("mediratta", [], SearchRequest(names=("sunit-mediratta",))),
+        ("most experienced surgeon", [], SearchRequest(order="experience")),
+        ("cheapest doctor", [], SearchRequest(order="fee")),
+        ("most recommended neurosurgeon", [], SearchRequest(order="recommendation")),
+        ("doctors under ₹1000", [], SearchRequest(max_fee=1000)),
+        ("fees below rs 1,500 in delhi", [], SearchRequest(city="Delhi", max_fee=1500)),
+        ("show me doctors", [], SearchRequest()),
+        (
+            "which of these is cheapest?",
+            [],
+            SearchRequest(order="fee", refers_to_shown=True),
+        ),
+    ],
+)
+def test_parse_request(text: str, places: List[str], expected: SearchRequest) -> None:
+    assert parse_request(text, places, DIRECTORY) == expected
+
+
+def _ids(request: SearchRequest, shown: tuple = ()) -> List[str]:
+    return [s.id for s in search(request, DIRECTORY, shown).specialists]
+
+
+def test_search_results() -> None:
+    assert len(_ids(SearchRequest())) == 5
+    assert _ids(SearchRequest(city="Rudrapur")) == ["mayank-nakipuria"]
+    assert _ids(SearchRequest(other_place="Chennai")) == []
+    # Fee filter: every listed fee at most the limit; unlisted fees never qualify, and are reported.
+    result = search(SearchRequest(max_fee=1000), DIRECTORY)
+    assert [s.id for s in result.specialists] == ["mayank-nakipuria", "debnath-dwaipayan"]
+    assert [s.id for s in result.no_fee_listed] == ["gopal-achari"]
+    assert _ids(SearchRequest(order="fee"))[-1] == "gopal-achari"  # "not listed" sorts last
+    assert _ids(SearchRequest(order="recommendation"))[:2] == [
+        "mayank-nakipuria",
+        "aditendraditya-singh-bhati",
+    ]
+    # "which of these ..." sorts the doctors just shown, not the whole directory
+    shown = ("debnath-dwaipayan", "sunit-mediratta")
+    refine = SearchRequest(order="experience", refers_to_shown=True)
+    assert _ids(refine, shown) == ["sunit-mediratta", "debnath-dwaipayan"]
+
+
+def test_cards_message_has_text_payload_and_booking_buttons() -> None:
+    delhi = [s for s in DIRECTORY.specialists if s.city == "Delhi"]
+    message = cards_message(delhi, "Here are the 3 listed specialists in Delhi:")
+    custom = message["custom"]
+    assert custom["type"] == "specialist_cards"
+    assert custom["text"] == message["text"]
+    assert len(custom["cards"]) == 3
+    for card, specialist in zip(custom["cards"], delhi, strict=True):
+        assert card["name"] in message["text"]
+        assert [b["title"] for b in card["buttons"]] == [
+            "Book online consultation",
+            "Book hospital visit",
+        ]
+        assert card["buttons"][0]["payload"] == booking_payload(specialist.id, "online")
+    assert [b["title"] for b in message["buttons"]] == [
+        "Book Dr. Bhati",
+        "Book Dr. Mediratta",
+        "Book Dr. Dwaipayan",
+    ]
+    assert all(len(b["title"]) <= 20 for b in message["buttons"])
+    single = cards_message(delhi[:1], "intro")
+    assert [b["title"] for b in single["buttons"]] == [
+        "Book online consultation",
+        "Book hospital visit",
+    ]
+
+
+def test_booking_payload_is_rasa_intent_syntax() -> None:
+    assert booking_payload("sunit-mediratta", "online") == (
+        '/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}'
+    )
+    assert booking_payload() == "/book_appointment"

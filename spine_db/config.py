@@ -1,0 +1,28 @@
+"""Database settings from the environment (never from files in the repo)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = ROOT / "var" / "spine.db"
+
+
+def database_url() -> str:
+    """``DATABASE_URL`` if set (e.g. ``postgresql://user@host:5432/db``), else the SQLite file."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        # Heroku-style URLs use the scheme SQLAlchemy 1.4 no longer accepts.
+        return "postgresql://" + url[len("postgres://") :] if url.startswith("postgres://") else url
+    DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for log lines and error messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never leak a malformed URL either
+        return "<unparseable database URL>"

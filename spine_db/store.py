@@ -1,0 +1,117 @@
+"""Writes and reads booking and call-back requests. Every write is one transaction: when a method
+returns, the row is committed; when it raises ``StoreError``, nothing was written."""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any, Callable, Dict, Type
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from spine_db.config import database_url, redacted
+from spine_db.models import Booking, Callback
+
+logger = logging.getLogger(__name__)
+
+# Unambiguous when read out on the phone: no 0/O, 1/I/L.
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REFERENCE_LENGTH = 6
+
+
+def new_reference(prefix: str, choice: Callable[[str], str] = secrets.choice) -> str:
+    """A short reference such as ``BK-7F3K2Q`` (31^6 ≈ 890 million values)."""
+    return f"{prefix}-" + "".join(choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+class StoreError(RuntimeError):
+    """The request could not be stored (database down, constraint, ...). Nothing was written."""
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    conversation_id: str
+    channel: str | None
+    doctor_id: str
+    doctor_name: str
+    consult_mode: str
+    preferred_date: date
+    preferred_time: str
+    patient_name: str
+    mobile: str
+    contact_consent: bool
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    conversation_id: str
+    channel: str | None
+    patient_name: str
+    mobile: str
+    contact_consent: bool
+    reason: str | None = None
+    booking_reference: str | None = None
+
+
+class Store:
+    """Bookings and call-backs in the project database (``DATABASE_URL`` or var/spine.db)."""
+
+    def __init__(
+        self, url: str | None = None, reference: Callable[[str], str] = new_reference
+    ) -> None:
+        self.url = url or database_url()
+        self.new_reference = reference
+        self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=True)
+
+    def save_booking(self, request: BookingRequest) -> str:
+        return self._insert(Booking, "BK", asdict(request))
+
+    def save_callback(self, request: CallbackRequest) -> str:
+        return self._insert(Callback, "CB", asdict(request))
+
+    def _insert(self, table: Type[Any], prefix: str, values: Dict[str, Any]) -> str:
+        for _ in range(5):
+            reference = self.new_reference(prefix)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.insert(table.__table__).values(reference=reference, **values))
+                return reference
+            except IntegrityError as error:
+                if not self._is_reference_clash(conn_error=error, table=table, reference=reference):
+                    raise StoreError(f"{table.__tablename__}: constraint failed") from error
+            except SQLAlchemyError as error:
+                logger.error(
+                    "Could not store a %s row in %s: %s",
+                    table.__tablename__,
+                    redacted(self.url),
+                    type(error).__name__,
+                )
+                raise StoreError(f"{table.__tablename__}: database unavailable") from error
+        raise StoreError(f"{table.__tablename__}: could not find a free reference")
+
+    def _is_reference_clash(
+        self, conn_error: IntegrityError, table: Type[Any], reference: str
+    ) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(table.__table__.c.id).where(table.__table__.c.reference == reference)
+                ).first()
+        except SQLAlchemyError:
+            return False
+        return found is not None
+
+    def find_booking(self, reference: str) -> Dict[str, Any] | None:
+        return self._find(Booking, reference)
+
+    def find_callback(self, reference: str) -> Dict[str, Any] | None:
+        return self._find(Callback, reference)
+
+    def _find(self, table: Type[Any], reference: str) -> Dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(table.__table__).where(table.__table__.c.reference == reference)
+            ).first()
+        return dict(row._mapping) if row else None

@@ -1,0 +1,59 @@
+"""Databases for tests: a SQLite file always; PostgreSQL when TEST_DATABASE_URL is set (CI sets it).
+
+Each PostgreSQL user gets a fresh database (created from TEST_DATABASE_URL's server, dropped after),
+so runs never see each other's rows.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def require_postgres() -> str:
+    """The server URL, or skip locally / fail in CI (no silent skips in CI)."""
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    if os.environ.get("CI"):
+        pytest.fail("CI must set TEST_DATABASE_URL (PostgreSQL) — see .ci/run")
+    pytest.skip("TEST_DATABASE_URL not set: PostgreSQL variant skipped on this machine")
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    server = make_url(require_postgres())
+    name = f"spine_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@contextmanager
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'spine.db'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
