@@ -214,6 +214,21 @@ class ActionAskDoctorId(Action):
         return []
 
 
+class ActionAskPreferredDate(Action):
+    """Asks for the date, saying how far ahead a request may be (BOOKING_MAX_DAYS)."""
+
+    def name(self) -> str:
+        return "action_ask_preferred_date"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        dispatcher.utter_message(
+            response="utter_ask_preferred_date", max_days=settings().booking_max_days
+        )
+        return []
+
+
 class ActionAskBookingConfirmed(Action):
     """Shows the summary of the request and asks to send it."""
 

@@ -141,7 +141,7 @@ def detail_line(specialist: Specialist, kind: str | None) -> str:
 
 def detail_text(specialists: Sequence[Specialist], kind: str | None) -> str:
     lines = [detail_line(s, kind) for s in specialists]
-    if kind == "fees":
+    if kind == "fees" and any(s.fees for s in specialists):
         lines.append("Fees are shown as listed on the doctor's card.")
     return "\n".join(lines)
 

@@ -50,6 +50,22 @@ def cards(replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return []
 
 
+@pytest.fixture(autouse=True)
+def no_unfilled_placeholders(stack: Stack) -> Iterator[None]:
+    """Every reply a test sees must be fully filled in (no "{max_days}" left in a text)."""
+    original = stack.say
+
+    def checked(sender: str, message: str) -> List[Dict[str, Any]]:
+        replies = original(sender, message)
+        for reply in replies:
+            assert not re.search(r"\{\w+\}", reply.get("text", "")), reply
+        return replies
+
+    stack.say = checked  # type: ignore[method-assign]
+    yield
+    stack.say = original  # type: ignore[method-assign]
+
+
 def chat(stack: Stack, sender: str, *messages: str) -> List[Dict[str, Any]]:
     replies: List[Dict[str, Any]] = []
     for message in messages:
@@ -72,6 +88,7 @@ def test_book_with_a_doctor_from_the_cards_and_find_it_in_the_database(stack: St
 
     replies = stack.say(sender, online["payload"])
     assert "Which date would you prefer?" in texts(replies)
+    assert "within the next 60 days" in texts(replies)
     assert "preferred time" not in texts(replies).lower()
     assert "time of day" in texts(stack.say(sender, "tomorrow"))
     assert "full name" in texts(stack.say(sender, "morning"))
