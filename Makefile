@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install spacy train migrate run test lint eval bench lock clean
+.PHONY: help install browser spacy train migrate run test lint eval bench lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,11 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip<25"
 	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@touch $@
+
+browser: ## Install Debian's chromium for the browser tests (apt; needs root). Playwright never downloads one
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null | head -1)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "Run: sudo apt-get install chromium   (browser tests skip locally without it; CI installs it)"; fi
 
 spacy: $(SPACY) ## Build the spaCy pipeline (blank "en" + lookups + EntityRuler) under models/spacy/
 
@@ -48,7 +53,7 @@ migrate: $(STAMP) ## Apply the database migrations (DATABASE_URL, default var/sp
 	@mkdir -p var
 	$(BIN)/python -m spine_db.migrate upgrade
 
-run: train ## Start the action server (:5055) and the Rasa server (:5005) under honcho; Ctrl-C stops both
+run: train ## Start the action server (:5055), Rasa (:5005) and the demo website (:8000); Ctrl-C stops all
 	@mkdir -p var
 	$(BIN)/honcho start -f Procfile
 

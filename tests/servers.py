@@ -25,9 +25,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http(
-    method: str, url: str, body: Dict[str, Any] | None = None, timeout: float = 30
-) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
@@ -52,7 +50,16 @@ class Stack:
     rasa_port: int
     actions_port: int
     database_url: str | None = None  # default: a SQLite file in workdir
+    web_port: int = 0  # 0: a free port is chosen
+    extra_env: Dict[str, str] | None = None
     process: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.web_port = self.web_port or free_port()
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     @property
     def base_url(self) -> str:
@@ -86,6 +93,10 @@ class Stack:
             "ACTIONS_PORT": str(self.actions_port),
             "RASA_ENDPOINTS": str(self.write_endpoints()),
             "DATABASE_URL": self.db_url,
+            "WEB_PORT": str(self.web_port),
+            "RASA_PUBLIC_URL": self.base_url,
+            "CORS_ORIGINS": self.web_url,
+            **(self.extra_env or {}),
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONPATH": str(ROOT),
@@ -103,8 +114,10 @@ class Stack:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
-            if self._answers(f"{self.base_url}/") and self._answers(
-                f"http://127.0.0.1:{self.actions_port}/health"
+            if (
+                self._answers(f"{self.base_url}/")
+                and self._answers(f"http://127.0.0.1:{self.actions_port}/health")
+                and self._answers(f"{self.web_url}/healthz")
             ):
                 return self
             time.sleep(0.5)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -94,7 +95,12 @@ def test_emergency_reply_comes_first_and_alone_and_is_flagged(stack: Stack) -> N
     assert "108" in replies[0]["text"]
     assert "emergency department" in replies[0]["text"]
     assert not replies[0].get("buttons")
-    assert len(replies) == 2  # the urgent message, then only an offer to help further
+    # the urgent message (+ its marker for rich channels), then only an offer to help further
+    assert replies[1] == {
+        "recipient_id": "sos-user",
+        "custom": {"type": "urgent", "kind": "emergency"},
+    }
+    assert len(replies) == 3
     assert "2-4 weeks" not in texts(replies)
     with sqlite3.connect(stack.db_path) as conn:
         flags = conn.execute(
@@ -132,3 +138,46 @@ def _events(db: Path, sender: str) -> list:
         return conn.execute(
             "SELECT type_name, timestamp FROM events WHERE sender_id = ? ORDER BY id", (sender,)
         ).fetchall()
+
+
+def _preflight(stack: Stack, origin: str) -> Dict[str, str]:
+    request = urllib.request.Request(
+        f"{stack.base_url}/webhooks/webchat/webhook",
+        method="OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return {k.lower(): v for k, v in response.headers.items()}
+
+
+def test_cors_allows_only_the_configured_origin(stack: Stack) -> None:
+    allowed = _preflight(stack, stack.web_url)
+    assert allowed.get("access-control-allow-origin") == stack.web_url
+    refused = _preflight(stack, "https://evil.example")
+    assert "access-control-allow-origin" not in refused
+
+
+def test_webchat_retry_with_the_same_id_is_answered_once(stack: Stack) -> None:
+    body = {"sender": "retry-user", "message": "how big is the cut", "message_id": "m-1"}
+    url = f"{stack.base_url}/webhooks/webchat/webhook"
+    first = http("POST", url, body)
+    again = http("POST", url, body)
+    assert first[0] == again[0] == 200
+    assert first[1] == again[1]
+    assert "less than one inch" in texts(first[1])
+    user_events = [e for e in _events(stack.db_path, "retry-user") if e[0] == "user"]
+    assert len(user_events) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"sender": "x", "message": "hi"}, {"sender": "x", "message": "", "message_id": "1"}, []],
+)
+def test_webchat_bad_requests_get_a_clear_400(stack: Stack, body: Any) -> None:
+    status, reply = http("POST", f"{stack.base_url}/webhooks/webchat/webhook", body)
+    assert status == 400
+    assert "error" in reply

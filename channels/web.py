@@ -1,0 +1,136 @@
+"""The website widget's channel: Rasa's REST webhook, made safe to retry.
+
+``POST /webhooks/webchat/webhook`` with ``{"sender", "message", "message_id"}``. The widget retries
+a message after a network error with the same ``message_id``; a message already handled returns
+the replies it produced the first time, and a retry that arrives while the first attempt is still
+being processed waits for it — so a retry never makes the bot see the message twice. The memory
+is per server process (with several replicas, route a conversation to one replica).
+Bad requests get a 400 with a JSON ``error``; nothing is passed to the bot.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Dict, List, Tuple
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+MAX_ID_CHARS = 128
+Replies = List[Dict[str, Any]]
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def parse_body(body: Any) -> Tuple[str, str, str]:
+    """``(sender, message, message_id)`` from the request body, or ``BadRequest``."""
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object")
+    sender, message, message_id = body.get("sender"), body.get("message"), body.get("message_id")
+    for name, value, limit in (
+        ("sender", sender, MAX_ID_CHARS),
+        ("message_id", message_id, MAX_ID_CHARS),
+        ("message", message, MAX_MESSAGE_CHARS),
+    ):
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"'{name}' must be a non-empty string")
+        if len(value) > limit:
+            raise BadRequest(f"'{name}' is longer than {limit} characters")
+    return str(sender), str(message), str(message_id)
+
+
+class ReplyCache:
+    """Replies per (sender, message_id); in-flight messages are shared with their retries."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self.size = size
+        self._done: OrderedDict[Tuple[str, str], Replies] = OrderedDict()
+        self._running: Dict[Tuple[str, str], asyncio.Future[Replies]] = {}
+
+    async def run_once(
+        self, key: Tuple[str, str], handle: Callable[[], Awaitable[Replies]]
+    ) -> Replies:
+        if key in self._done:
+            self._done.move_to_end(key)
+            return self._done[key]
+        if key in self._running:
+            return await asyncio.shield(self._running[key])
+        future: asyncio.Future[Replies] = asyncio.get_event_loop().create_future()
+        self._running[key] = future
+        try:
+            replies = await handle()
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: a failed attempt may be retried
+            raise
+        finally:
+            self._running.pop(key, None)
+        future.set_result(replies)
+        self._done[key] = replies
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+        return replies
+
+
+class WebChatInput(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "webchat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Dict[str, Any] | None) -> InputChannel:
+        return cls(int((credentials or {}).get("remember_messages", 2000)))
+
+    def __init__(self, remember_messages: int = 2000) -> None:
+        self.cache = ReplyCache(remember_messages)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webchat = Blueprint("webchat_webhook", __name__)
+
+        @webchat.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webchat.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                sender, text, message_id = parse_body(_json_or_none(request))
+            except BadRequest as error:
+                return response.json({"error": str(error)}, status=400)
+
+            async def handle() -> Replies:
+                collector = CollectingOutputChannel()
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        collector,
+                        sender,
+                        input_channel=self.name(),
+                        metadata={"message_id": message_id},
+                    )
+                )
+                return collector.messages
+
+            try:
+                replies = await self.cache.run_once((sender, message_id), handle)
+            except Exception:  # noqa: BLE001 - the widget shows a retry; details go to the log
+                logger.exception("webchat: message %s of %s failed", message_id, sender)
+                return response.json({"error": "the assistant could not answer"}, status=503)
+            return response.json(replies)
+
+        return webchat
+
+
+def _json_or_none(request: Request) -> Any:
+    try:
+        return request.json
+    except Exception:  # noqa: BLE001 - malformed JSON is a bad request, not a crash
+        return None

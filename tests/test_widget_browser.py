@@ -1,0 +1,240 @@
+"""The chat widget in a real browser (Playwright driving Debian's Chromium) against the real stack
+(Procfile: action server, Rasa server, website). Screenshots go to artifacts/screenshots/."""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.servers import ROOT, Stack, free_port
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("widget"), free_port(), free_port()).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("/usr/bin/chromium missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: Stack) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    tab.dialogs = []
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.goto(stack.web_url + "/")
+    yield tab
+    context.close()
+
+
+def open_chat(page: Any) -> None:
+    page.get_by_role("button", name=re.compile("Open chat")).click()
+    page.get_by_label("Your message").wait_for()
+
+
+def ask(page: Any, text: str) -> None:
+    box = page.get_by_label("Your message")
+    box.fill(text)
+    box.press("Enter")
+
+
+def bot_text(page: Any) -> str:
+    return " ".join(page.locator("#spine-care-widget .msg.bot").all_inner_texts())
+
+
+def wait_for_bot(page: Any, fragment: str, timeout: float = 20000) -> None:
+    page.locator("#spine-care-widget .msg.bot", has_text=fragment).last.wait_for(timeout=timeout)
+
+
+def test_ask_a_question_and_use_a_quick_reply(page: Any) -> None:
+    open_chat(page)
+    ask(page, "how soon can I return to work after a discectomy?")
+    wait_for_bot(page, "2-4 weeks")
+    replies = page.locator("#spine-care-widget .quick-replies").last.get_by_role("button")
+    first = replies.first
+    title = first.inner_text()
+    first.click()
+    assert page.locator("#spine-care-widget .msg.user", has_text=title).count() == 1
+    assert first.is_disabled()  # quick replies are used once
+    page.wait_for_function(
+        "() => document.querySelector('#spine-care-widget').shadowRoot"
+        ".querySelectorAll('.msg.bot').length >= 3"
+    )
+
+
+def test_delhi_neurosurgeons_show_three_cards_then_book_to_a_reference(page: Any) -> None:
+    open_chat(page)
+    ask(page, "show me neurosurgeons in Delhi")
+    cards = page.locator("#spine-care-widget .card")
+    cards.first.wait_for()
+    assert cards.count() == 3
+    first = cards.first
+    assert first.locator(".avatar").inner_text() == "AS"
+    assert "Dr. Aditendraditya Singh Bhati" in first.inner_text()
+    assert "85% (100+ Patients)" in first.inner_text()
+    assert "₹1,000 – ₹1,500" in first.inner_text()
+    page.screenshot(path=str(SHOTS / "desktop-cards.png"))
+    first.get_by_role("button", name=re.compile("Book online consultation")).click()
+    wait_for_bot(page, "Which date would you prefer?")
+    for answer, next_question in [
+        ("tomorrow", "time of day"),
+        ("morning", "full name"),
+        ("Asha Verma", "mobile number"),
+        ("98765 43210", "contact you"),
+        ("yes", "Please check your request"),
+    ]:
+        ask(page, answer)
+        wait_for_bot(page, next_question)
+    ask(page, "yes")
+    wait_for_bot(page, "Reference: BK-")
+    reference = re.search(r"BK-[A-Z2-9]{6}", bot_text(page))
+    assert reference
+    page.screenshot(path=str(SHOTS / "desktop-booked.png"))
+
+    page.reload()  # the transcript survives a reload (and the panel stays open)
+    wait_for_bot(page, reference.group(0))
+    assert page.locator("#spine-care-widget .card").count() == 3
+    assert page.locator("#spine-care-widget .card").first.get_by_role("button").first.is_disabled()
+
+
+def test_markup_is_shown_as_text_and_never_runs(page: Any) -> None:
+    open_chat(page)
+    attack = "<img src=x onerror=alert(1)>"
+    ask(page, attack)
+    page.locator("#spine-care-widget .msg.user", has_text=attack).wait_for()
+    assert page.locator("#spine-care-widget .msg.user img").count() == 0
+    page.wait_for_timeout(1500)
+    assert page.dialogs == []
+
+
+def test_keyboard_only(page: Any) -> None:
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the launcher is the page's only control
+    page.keyboard.type("what is minimally invasive spine surgery")
+    page.keyboard.press("Enter")
+    wait_for_bot(page, "umbrella term")
+    page.keyboard.press("Escape")
+    assert page.get_by_role("button", name=re.compile("Open chat")).is_visible()
+    focused = page.evaluate(
+        "() => document.querySelector('#spine-care-widget').shadowRoot.activeElement?.className"
+    )
+    assert focused == "launcher"
+
+
+def test_emergency_reply_stands_out(page: Any) -> None:
+    open_chat(page)
+    ask(page, "since this morning I can't pee at all and my legs are numb")
+    urgent = page.locator("#spine-care-widget .msg.urgent")
+    urgent.wait_for()
+    assert "112" in urgent.inner_text()
+    assert "URGENT" in urgent.inner_text().upper()
+
+
+def test_offline_then_recovery_without_duplicates(page: Any, stack: Stack) -> None:
+    open_chat(page)
+    page.context.set_offline(True)
+    ask(page, "how many days will I be in hospital")
+    page.locator("#spine-care-widget .status", has_text="Can't reach the assistant").wait_for()
+    page.screenshot(path=str(SHOTS / "desktop-offline.png"))
+    status = page.locator("#spine-care-widget .status")
+    status.get_by_role("button", name="Retry now").click()  # still offline: still kept
+    status.get_by_text("Can't reach the assistant").wait_for()
+    page.context.set_offline(False)  # back online: the kept message goes out by itself
+    wait_for_bot(page, "1-2 days")
+    assert status.is_hidden()
+    assert page.locator("#spine-care-widget .msg.user").count() == 1
+
+
+def test_lost_response_is_retried_and_answered_once(page: Any, stack: Stack) -> None:
+    """The request reaches the server but the browser never sees the answer: the widget retries
+    with the same message id and the server does not process the message twice."""
+    state = {"dropped": 0}
+
+    def drop_first_response(route: Any) -> None:
+        if state["dropped"] == 0:
+            state["dropped"] = 1
+            route.fetch()  # the server handles the message ...
+            route.abort()  # ... but the answer is lost on the way back
+        else:
+            route.continue_()
+
+    page.route("**/webhooks/webchat/webhook", drop_first_response)
+    open_chat(page)
+    ask(page, "when can I walk after the operation")
+    wait_for_bot(page, "within hours")
+    sender = page.evaluate(
+        "() => Object.entries(localStorage).map(([k, v]) => JSON.parse(v).sender)[0]"
+    )
+    with sqlite3.connect(stack.db_path) as conn:
+        users = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,)
+        ).fetchone()[0]
+    assert state["dropped"] == 1
+    assert users == 1
+    assert page.locator("#spine-care-widget .msg.bot", has_text="within hours").count() == 1
+
+
+def test_restart_starts_a_new_conversation(page: Any) -> None:
+    open_chat(page)
+    ask(page, "how big is the incision")
+    wait_for_bot(page, "less than one inch")
+    before = page.evaluate("() => JSON.parse(Object.values(localStorage)[0]).sender")
+    page.get_by_role("button", name="Restart conversation").click()
+    assert page.locator("#spine-care-widget .msg.user").count() == 0
+    after = page.evaluate("() => JSON.parse(Object.values(localStorage)[0]).sender")
+    assert after != before
+
+
+def test_phone_width_is_full_screen(browser: Any, stack: Stack) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    tab = context.new_page()
+    tab.goto(stack.web_url + "/")
+    tab.screenshot(path=str(SHOTS / "phone-360-closed.png"))
+    open_chat(tab)
+    ask(tab, "show me doctors in kolkatta")
+    tab.locator("#spine-care-widget .card").first.wait_for()
+    box = tab.locator("#spine-care-widget .panel").bounding_box()
+    assert box["width"] == 360
+    assert box["height"] >= 700
+    scroll_width = tab.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll_width <= 360
+    tab.screenshot(path=str(SHOTS / "phone-360-open.png"))
+    context.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shots_dir() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
