@@ -1,0 +1,387 @@
+"""WhatsApp: the Meta Cloud API connector inside a real Rasa server with the trained model, replying
+to a fake Graph API on loopback; the Twilio option's signature check. Pure helpers first."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sqlite3
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from channels.twilio_whatsapp import numbered, signature_valid, twilio_signature
+from channels.whatsapp import (
+    Incoming,
+    MalformedPayload,
+    WhatsAppSettings,
+    interactive_for,
+    parse_delivery,
+    signature_ok,
+    split_text,
+    whatsapp_markdown,
+)
+from tests.fake_graph import FakeGraph
+from tests.servers import Stack, free_port
+
+SECRET = "app-secret-for-tests-7f3k"
+VERIFY = "verify-token-for-tests-2q9z"
+TOKEN = "EAAG-access-token-for-tests-x81"
+
+
+def delivery(*messages: Dict[str, Any], statuses: List[Dict[str, Any]] | None = None) -> Dict:
+    value: Dict[str, Any] = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"}}
+    if messages:
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "waba", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def text_message(sender: str, message_id: str, body: str) -> Dict[str, Any]:
+    return {
+        "from": sender,
+        "id": message_id,
+        "timestamp": "1",
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def list_reply(sender: str, message_id: str, row_id: str) -> Dict[str, Any]:
+    return {
+        "from": sender,
+        "id": message_id,
+        "type": "interactive",
+        "interactive": {"type": "list_reply", "list_reply": {"id": row_id, "title": "x"}},
+    }
+
+
+# ---- pure helpers -----------------------------------------------------------------------------
+
+
+def test_signature_check() -> None:
+    body = b'{"entry": []}'
+    good = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert signature_ok(SECRET, body, good)
+    assert not signature_ok(SECRET, body + b" ", good)
+    assert not signature_ok("other", body, good)
+    assert not signature_ok(SECRET, body, None)
+    assert not signature_ok(SECRET, body, good.replace("sha256=", "sha1="))
+
+
+def test_parse_text_buttons_lists_statuses_and_other_types() -> None:
+    payload = delivery(
+        text_message("91981", "m1", "hello"),
+        {
+            "from": "91981",
+            "id": "m2",
+            "type": "interactive",
+            "interactive": {
+                "type": "button_reply",
+                "button_reply": {"id": "Morning", "title": "Morning"},
+            },
+        },
+        list_reply("91981", "m3", '/book_appointment{"doctor_id":"sunit-mediratta"}'),
+        {"from": "91981", "id": "m4", "type": "image", "image": {"id": "img"}},
+        statuses=[{"id": "wamid.out", "status": "delivered"}],
+    )
+    assert parse_delivery(payload) == [
+        Incoming("m1", "91981", "hello"),
+        Incoming("m2", "91981", "Morning"),
+        Incoming("m3", "91981", '/book_appointment{"doctor_id":"sunit-mediratta"}'),
+        Incoming("m4", "91981", None),
+    ]
+    assert parse_delivery(delivery(statuses=[{"id": "x", "status": "read"}])) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        {"entry": "x"},
+        {"entry": [{"changes": [{}]}]},
+        {"entry": [{}]},
+        delivery({"id": "m", "type": "text", "text": {"body": "no sender"}}),
+        delivery({"from": "1", "id": "m", "type": "text", "text": {"body": "  "}}),
+    ],
+)
+def test_malformed_payloads(payload: Any) -> None:
+    with pytest.raises(MalformedPayload):
+        parse_delivery(payload)
+
+
+def test_markdown_and_splitting() -> None:
+    assert whatsapp_markdown("**Fees:** ₹500 and __this__") == "*Fees:* ₹500 and *this*"
+    long = ("word " * 2000).strip()  # 9,999 characters
+    chunks = split_text(long)
+    assert all(len(c) <= 4096 for c in chunks)
+    assert " ".join(chunks) == long
+
+
+def test_buttons_become_reply_buttons_or_a_list() -> None:
+    three = [{"title": f"Option number {i} is long", "payload": f"p{i}"} for i in range(3)]
+    buttons = interactive_for("Pick one", three)
+    assert buttons["type"] == "button"
+    assert [b["reply"]["id"] for b in buttons["action"]["buttons"]] == ["p0", "p1", "p2"]
+    assert all(len(b["reply"]["title"]) <= 20 for b in buttons["action"]["buttons"])
+    twelve = [
+        {"title": "A very long doctor name here", "payload": f"p{i}", "description": "d" * 100}
+        for i in range(12)
+    ]
+    listed = interactive_for("x" * 2000, twelve)
+    rows = listed["action"]["sections"][0]["rows"]
+    assert listed["type"] == "list"
+    assert len(rows) == 10
+    assert all(len(r["title"]) <= 24 and len(r["description"]) <= 72 for r in rows)
+    assert len(listed["body"]["text"]) <= 1024
+
+
+def test_settings_never_print_secrets() -> None:
+    settings = WhatsAppSettings(VERIFY, SECRET, TOKEN, "12345")
+    assert TOKEN not in repr(settings)
+    assert SECRET not in repr(settings)
+
+
+def test_twilio_signature_known_vector() -> None:
+    # Twilio's documented example (auth token 12345).
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+12349013030",
+        "Digits": "1234",
+        "From": "+12349013030",
+        "To": "+18005551212",
+    }
+    assert twilio_signature("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    assert twilio_signature("12345", url, params) == RequestValidator("12345").compute_signature(
+        url, params
+    )
+    assert signature_valid("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+    assert not signature_valid(
+        "12345", url, {**params, "Digits": "9"}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    )
+    assert not signature_valid("12345", url, params, None)
+
+
+def test_twilio_buttons_are_numbered() -> None:
+    body, payloads = numbered(
+        "Which time?",
+        [{"title": "Morning", "payload": "Morning"}, {"title": "Evening", "payload": "Evening"}],
+    )
+    assert body == "Which time?\n\n1. Morning\n2. Evening\n\nReply with a number."
+    assert payloads == ["Morning", "Evening"]
+
+
+# ---- the connector in a real Rasa server --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraph]:
+    fake = FakeGraph().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    model_path: Path, graph: FakeGraph, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    env = {
+        "WHATSAPP_VERIFY_TOKEN": VERIFY,
+        "WHATSAPP_APP_SECRET": SECRET,
+        "WHATSAPP_ACCESS_TOKEN": TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
+        "WHATSAPP_GRAPH_URL": graph.url,
+        "TWILIO_AUTH_TOKEN": "twilio-token-for-tests",
+        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+        "TWILIO_NUMBER": "whatsapp:+10000000000",
+    }
+    running = Stack(tmp_path_factory.mktemp("whatsapp"), free_port(), free_port(), extra_env=env)
+    running.start()
+    yield running
+    running.stop()
+
+
+def post(
+    stack: Stack, payload: Any, secret: str | None = SECRET, raw: bytes | None = None
+) -> Tuple[int, str]:
+    body = raw if raw is not None else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Hub-Signature-256"] = (
+            "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        )
+    request = urllib.request.Request(
+        f"{stack.base_url}/webhooks/whatsapp/webhook", data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def get(url: str) -> Tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def texts_of(sent: List[Dict[str, Any]]) -> str:
+    out = []
+    for message in sent:
+        if message.get("type") == "text":
+            out.append(message["text"]["body"])
+        elif message.get("type") == "interactive":
+            out.append(message["interactive"]["body"]["text"])
+    return "\n".join(out)
+
+
+def test_verification_handshake(stack: Stack) -> None:
+    base = f"{stack.base_url}/webhooks/whatsapp/webhook"
+    assert get(f"{base}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444") == (
+        200,
+        "1158201444",
+    )
+    assert get(f"{base}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1")[0] == 403
+    assert get(f"{base}?hub.mode=unsubscribe&hub.verify_token={VERIFY}&hub.challenge=1")[0] == 403
+
+
+def test_signature_missing_or_wrong_is_refused_and_nothing_is_processed(
+    stack: Stack, graph: FakeGraph
+) -> None:
+    payload = delivery(text_message("919000000001", "sig-1", "what is miss"))
+    assert post(stack, payload, secret=None)[0] == 401
+    assert post(stack, payload, secret="not-the-secret")[0] == 403
+    time.sleep(1.5)
+    assert graph.sent_to("919000000001") == []
+
+
+def test_a_question_is_answered_through_the_graph_api(stack: Stack, graph: FakeGraph) -> None:
+    status, _ = post(
+        stack,
+        delivery(
+            text_message("919000000002", "q-1", "how soon can I return to work after a discectomy?")
+        ),
+    )
+    assert status == 200
+    sent = graph.wait_for("919000000002", lambda s: "2-4 weeks" in texts_of(s))
+    assert graph.requests[-1]["path"] == "/v19.0/1234567890/messages"
+    assert graph.requests[-1]["auth"] == f"Bearer {TOKEN}"
+    assert sent[0]["messaging_product"] == "whatsapp"
+    # the answer's related topics come as reply buttons carrying the topic payloads
+    buttons = [m for m in sent if m.get("type") == "interactive"]
+    assert buttons
+    assert buttons[-1]["interactive"]["type"] == "button"
+    assert buttons[-1]["interactive"]["action"]["buttons"][0]["reply"]["id"].startswith("topic:")
+
+
+def test_specialists_as_card_text_and_a_list_then_booking_from_the_list(
+    stack: Stack, graph: FakeGraph
+) -> None:
+    number = "919000000003"
+    post(stack, delivery(text_message(number, "d-1", "neurosurgeons in Delhi")))
+    sent = graph.wait_for(
+        number, lambda s: any(m.get("interactive", {}).get("type") == "list" for m in s)
+    )
+    cards = [
+        m["text"]["body"]
+        for m in sent
+        if m.get("type") == "text" and "Neurosurgeon" in m["text"]["body"]
+    ]
+    assert len(cards) == 3  # one readable card per doctor
+    assert cards[1].startswith("*Dr. Sunit Mediratta*, Neurosurgeon")
+    assert "₹1,000 – ₹1,500 · No Booking Fees" in cards[0]
+    lists = [m["interactive"] for m in sent if m.get("interactive", {}).get("type") == "list"]
+    rows = lists[-1]["action"]["sections"][0]["rows"]
+    assert len(rows) == 3
+    assert all(len(r["title"]) <= 24 for r in rows)
+    mediratta = next(r for r in rows if "Mediratta" in r["title"])
+    count = len(sent)
+    post(stack, delivery(list_reply(number, "d-2", mediratta["id"])))
+    later = graph.wait_for(number, lambda s: "hospital visit" in texts_of(s[count:]))
+    assert "online consultation or a hospital visit" in texts_of(later[count:])
+
+
+def test_duplicate_delivery_is_processed_once(stack: Stack, graph: FakeGraph) -> None:
+    number = "919000000004"
+    payload = delivery(text_message(number, "dup-1", "how big is the incision"))
+    assert post(stack, payload)[0] == 200
+    assert post(stack, payload)[0] == 200  # Meta re-delivers
+    graph.wait_for(number, lambda s: "less than one inch" in texts_of(s))
+    time.sleep(1.5)
+    assert texts_of(graph.sent_to(number)).count("less than one inch") == 1
+    with sqlite3.connect(stack.db_path) as conn:
+        users = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE sender_id = ? AND type_name = 'user'", (number,)
+        ).fetchone()[0]
+    assert users == 1
+
+
+def test_status_callbacks_are_ignored_and_other_types_get_a_polite_reply(
+    stack: Stack, graph: FakeGraph
+) -> None:
+    number = "919000000005"
+    assert (
+        post(
+            stack,
+            delivery(statuses=[{"id": "wamid.out", "status": "read", "recipient_id": number}]),
+        )[0]
+        == 200
+    )
+    time.sleep(1)
+    assert graph.sent_to(number) == []
+    post(stack, delivery({"from": number, "id": "img-1", "type": "image", "image": {"id": "1"}}))
+    sent = graph.wait_for(number, lambda s: bool(s))
+    assert "only read text" in texts_of(sent)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[]", b'{"entry": [{"changes": "x"}]}'])
+def test_malformed_payloads_get_400(stack: Stack, raw: bytes) -> None:
+    assert post(stack, None, raw=raw)[0] == 400
+
+
+def test_graph_api_errors_are_retried_and_logged(stack: Stack, graph: FakeGraph) -> None:
+    number = "919000000006"
+    graph.fail_next = 2
+    post(stack, delivery(text_message(number, "retry-1", "will i need physio after miss")))
+    graph.wait_for(number, lambda s: "Physical therapy" in texts_of(s))
+    assert graph.failed >= 2
+    log = stack.log_path.read_text(errors="replace")
+    assert "HTTP 500, attempt 1/3" in log
+
+
+def test_twilio_webhook_checks_the_signature(stack: Stack) -> None:
+    url = f"{stack.base_url}/webhooks/twilio_whatsapp/webhook"
+    params = {"From": "whatsapp:+919000000007", "Body": "hi", "To": "whatsapp:+10000000000"}
+    data = urllib.parse.urlencode(params).encode()
+    for signature, expected in [(None, 403), ("bm90LXRoZS1zaWduYXR1cmU=", 403)]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signature:
+            headers["X-Twilio-Signature"] = signature
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310
+            status = 200
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status == expected
+
+
+def test_secrets_never_appear_in_the_logs(stack: Stack) -> None:
+    log = stack.log_path.read_text(errors="replace")
+    assert log  # the servers did log
+    for secret in (SECRET, VERIFY, TOKEN, "twilio-token-for-tests"):
+        assert secret not in log
