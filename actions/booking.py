@@ -36,6 +36,7 @@ BOOKING_SLOTS = (
     "preferred_time",
     "booking_confirmed",
 )
+CONTACT_SLOTS = ("patient_name", "mobile", "contact_consent")
 FIELD_LABELS = {
     "doctor_id": "doctor",
     "consult_mode": "consultation type",
@@ -280,7 +281,7 @@ class ActionSubmitBooking(Action):
         dispatcher.utter_message(
             response="utter_booking_done", reference=reference, fee_note=fee_note, **summary
         )
-        logger.info("booking %s stored for conversation %s", reference, tracker.sender_id)
+        logger.info("booking %s stored", reference)
         return [
             SlotSet("booking_reference", reference),
             *(SlotSet(slot, None) for slot in BOOKING_SLOTS),
@@ -314,7 +315,8 @@ class ActionChangeBookingDetail(Action):
 
 
 class ActionCancelForm(Action):
-    """Stops the booking or call-back: nothing is sent; the answers given are dropped."""
+    """Stops the booking or call-back: nothing is sent; the answers given (contact details and
+    consent included) are dropped."""
 
     def name(self) -> str:
         return "action_cancel_form"
@@ -324,7 +326,8 @@ class ActionCancelForm(Action):
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_form_cancelled")
         return [
-            *(SlotSet(slot, None) for slot in BOOKING_SLOTS),
+            *(SlotSet(slot, None) for slot in (*BOOKING_SLOTS, *CONTACT_SLOTS)),
+            SlotSet("callback_offered", None),
             SlotSet("form_attempts", 0),
             SlotSet("requested_slot", None),
         ]

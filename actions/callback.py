@@ -69,7 +69,7 @@ class ActionSubmitCallback(Action):
             mobile_label=mask_mobile(str(mobile)),
             when=hours.when_we_call(now),
         )
-        logger.info("call-back %s stored for conversation %s", reference, tracker.sender_id)
+        logger.info("call-back %s stored", reference)
         return [
             SlotSet("callback_requested", True),
             SlotSet("callback_reference", reference),

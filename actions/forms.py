@@ -142,7 +142,7 @@ class GuidedFormValidation(FormValidationAction):
         """Say why the answer was not accepted; offer a call-back after too many tries."""
         attempts = int(tracker.get_slot("form_attempts") or 0) + 1
         dispatcher.utter_message(response=response, max_days=settings().booking_max_days)
-        limit = settings().max_invalid_answers
+        limit = max(1, settings().max_invalid_answers)
         if attempts % limit == 0 and self.form_name() != "callback_form":
             dispatcher.utter_message(response="utter_offer_callback")
             return {slot: None, "form_attempts": attempts, "callback_offered": True}

@@ -33,16 +33,16 @@ class Parsed:
 
 # --- mobile number --------------------------------------------------------------------------
 
-_MOBILE = re.compile(r"^(?:\+?91|0)?([6-9]\d{9})$")
+_MOBILE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})$")
 
 
 def parse_mobile(text: str) -> Parsed:
     """Indian mobile: 10 digits starting 6-9, optional +91 / 91 / 0 prefix; spaces, dashes, dots and
     brackets allowed. Normalised to ``+91XXXXXXXXXX``."""
     compact = re.sub(r"[\s\-().]", "", text or "")
-    if not re.fullmatch(r"\+?\d+", compact):
+    if not re.fullmatch(r"\+?[0-9]+", compact):
         # "my number is 98765 43210": take the one phone-like part of a sentence
-        candidates = re.findall(r"\+?\d[\d\s\-().]{8,}\d", text or "")
+        candidates = re.findall(r"\+?[0-9][0-9\s\-().]{8,}[0-9]", text or "")
         if len(candidates) != 1:
             return Parsed(error="utter_invalid_mobile_format")
         compact = re.sub(r"[\s\-().]", "", candidates[0])
@@ -82,12 +82,15 @@ def parse_date(text: str, today: date, max_days: int = MAX_DAYS_AHEAD) -> Parsed
     cleaned = re.sub(r"\s+", " ", _FILLER.sub(" ", cleaned)).strip()
     if not cleaned:
         return Parsed(error="utter_invalid_date_format")
-    found = (
-        _iso(cleaned)
-        or _weekday(cleaned, today)
-        or _day_of_month(cleaned, today)
-        or _dateparser(cleaned, today)
-    )
+    try:
+        found = (
+            _iso(cleaned)
+            or _weekday(cleaned, today)
+            or _day_of_month(cleaned, today)
+            or _dateparser(cleaned, today)
+        )
+    except _NotADate:
+        found = None
     if found is None:
         return Parsed(error="utter_invalid_date_format")
     if found < today:
@@ -95,6 +98,10 @@ def parse_date(text: str, today: date, max_days: int = MAX_DAYS_AHEAD) -> Parsed
     if found > today + timedelta(days=max_days):
         return Parsed(error="utter_invalid_date_too_far")
     return Parsed(found)
+
+
+class _NotADate(ValueError):
+    """A number that cannot be a day of the month ("32", "00")."""
 
 
 def _iso(text: str) -> date | None:
@@ -121,6 +128,8 @@ def _day_of_month(text: str, today: date) -> date | None:
     if not match:
         return None
     day = int(match.group(1))
+    if not 1 <= day <= 31:
+        raise _NotADate(text)
     year, month = today.year, today.month
     for _ in range(3):  # this month, else the next month that has that day
         try:
@@ -150,6 +159,9 @@ def _dateparser(text: str, today: date) -> date | None:
     if parsed is None:
         return None
     found = parsed.date()
+    ordinal = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)\b", text)
+    if ordinal and int(ordinal.group(1)) != found.day:
+        return None  # "1st of next month" read as some other day: ask again rather than guess
     # "12/01" without a year that already passed this year means next year's.
     explicit = MONTH_WORDS.search(text) or re.search(r"\b\d{1,2}[/.\-]\d{1,2}\b", text)
     if found < today and explicit and not re.search(r"\b\d{4}\b", text):
@@ -177,7 +189,6 @@ TIME_OF_DAY = {
 _TIME_WORDS = {
     "morning": "morning",
     "mornin": "morning",
-    "am": "morning",
     "forenoon": "morning",
     "afternoon": "afternoon",
     "noon": "afternoon",
@@ -188,7 +199,8 @@ _TIME_WORDS = {
     "any": "any",
     "flexible": "any",
 }
-_CLOCK = re.compile(r"\b(\d{1,2})(?::|\.)?(\d{2})?\s*(am|pm|a\.m\.|p\.m\.)?\b")
+_CLOCK = re.compile(r"\b(\d{1,2})(?::|\.)?(\d{2})?\s*(am|pm|a\.m\.|p\.m\.)?(?!\w)")
+_HALF_DAY = {"am": "morning", "a.m.": "morning", "pm": "afternoon", "p.m.": "afternoon"}
 
 
 def parse_time(text: str) -> Parsed:
@@ -206,9 +218,13 @@ def parse_time(text: str) -> Parsed:
         if hour > 23 or minute > 59:
             return Parsed(error="utter_invalid_time")
         return Parsed(f"{datetime(2000, 1, 1, hour, minute):%I:%M %p}".lstrip("0"))
-    for word in re.findall(r"[a-z]+", lowered):
+    words = re.findall(r"[a-z]+", lowered)
+    for word in words:  # "morning", "evening", ... wherever they are in the answer
         if word in _TIME_WORDS:
             return Parsed(TIME_OF_DAY[_TIME_WORDS[word]])
+    whole = lowered.replace(".", "").strip()
+    if whole in ("am", "pm"):  # "am" only as the whole answer ("I am free ..." is not a time)
+        return Parsed(TIME_OF_DAY[_HALF_DAY[whole]])
     return Parsed(error="utter_invalid_time")
 
 

@@ -40,7 +40,8 @@ def signature_valid(
 ) -> bool:
     if not given or not auth_token:
         return False
-    return hmac.compare_digest(twilio_signature(auth_token, url, params), given)
+    expected = twilio_signature(auth_token, url, params).encode()
+    return hmac.compare_digest(expected, given.encode("utf-8", "surrogateescape"))
 
 
 def numbered(text: str, buttons: List[Dict[str, Any]]) -> Tuple[str, List[str]]:
@@ -69,7 +70,10 @@ class NumberedTwilioOutput(TwilioOutput):
         self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         body, payloads = numbered(text, buttons)
+        self.options.pop(recipient_id, None)
         self.options[recipient_id] = payloads
+        while len(self.options) > 10000:  # oldest first (dicts keep insertion order)
+            self.options.pop(next(iter(self.options)))
         await self.send_text_message(recipient_id, body)
 
     async def send_custom_json(
@@ -133,8 +137,8 @@ class SignedTwilioInput(TwilioInput):
             sender, text = params.get("From"), (params.get("Body") or "").strip()
             if not sender or not text:
                 return response.text("", status=204)
-            choices = self.options.get(sender) or []
-            if text.isdigit() and 1 <= int(text) <= len(choices):
+            choices = self.options.pop(sender, None) or []  # numbers refer to the last buttons only
+            if text.isdecimal() and text.isascii() and 1 <= int(text) <= len(choices):
                 text = choices[int(text) - 1]
             try:
                 await on_new_message(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 MAX_ID_CHARS = 128
+# Widget sender ids are random (UUIDs); conversations are stored as "web:<id>", so a web client can
+# never address another channel's conversation (a WhatsApp user's id is their phone number).
+SENDER_ID = re.compile(r"^[A-Za-z0-9-]{16,64}$")
+SENDER_PREFIX = "web:"
 Replies = List[Dict[str, Any]]
 
 
@@ -44,7 +49,9 @@ def parse_body(body: Any) -> Tuple[str, str, str]:
             raise BadRequest(f"'{name}' must be a non-empty string")
         if len(value) > limit:
             raise BadRequest(f"'{name}' is longer than {limit} characters")
-    return str(sender), str(message), str(message_id)
+    if not SENDER_ID.match(str(sender)):
+        raise BadRequest("'sender' must be the widget's random id (16-64 letters, digits or '-')")
+    return SENDER_PREFIX + str(sender), str(message), str(message_id)
 
 
 class ReplyCache:
@@ -61,23 +68,22 @@ class ReplyCache:
         if key in self._done:
             self._done.move_to_end(key)
             return self._done[key]
-        if key in self._running:
-            return await asyncio.shield(self._running[key])
-        future: asyncio.Future[Replies] = asyncio.get_event_loop().create_future()
-        self._running[key] = future
-        try:
-            replies = await handle()
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved: a failed attempt may be retried
-            raise
-        finally:
-            self._running.pop(key, None)
-        future.set_result(replies)
-        self._done[key] = replies
+        task = self._running.get(key)
+        if task is None:
+            # Its own task: a client that disconnects (Sanic cancels the request) must not cancel
+            # the bot half-way, or the retry would run the message a second time.
+            task = asyncio.ensure_future(handle())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: Tuple[str, str], task: asyncio.Future[Replies]) -> None:
+        self._running.pop(key, None)
+        if task.cancelled() or task.exception() is not None:
+            return  # not remembered: a retry runs it again
+        self._done[key] = task.result()
         while len(self._done) > self.size:
             self._done.popitem(last=False)
-        return replies
 
 
 class WebChatInput(InputChannel):

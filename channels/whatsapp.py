@@ -97,8 +97,10 @@ class WhatsAppSettings:
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len("sha256=") :])
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(
+        expected, header[len("sha256=") :].encode("utf-8", "surrogateescape")
+    )
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,10 @@ class MalformedPayload(ValueError):
 
 
 def parse_delivery(payload: Any) -> List[Incoming]:
-    """The user messages in a webhook delivery (status callbacks are skipped)."""
+    """The user messages in a webhook delivery (status callbacks are skipped).
+
+    A delivery that is not shaped like a webhook at all is malformed (400). A single message we
+    cannot read is skipped and logged, so the other messages of the batch are still answered."""
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise MalformedPayload("expected an object with an 'entry' list")
     found: List[Incoming] = []
@@ -125,9 +130,20 @@ def parse_delivery(payload: Any) -> List[Incoming]:
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict):
                 raise MalformedPayload("change without 'value'")
-            for message in value.get("messages") or []:
-                found.append(_incoming(message))
+            messages = value.get("messages") or []
+            if not isinstance(messages, list):
+                raise MalformedPayload("'messages' is not a list")
+            for message in messages:
+                try:
+                    found.append(_incoming(message))
+                except MalformedPayload as error:
+                    logger.warning("WhatsApp: skipped an unreadable message: %s", error)
     return found
+
+
+def _field(message: Dict[str, Any], name: str) -> Dict[str, Any]:
+    value = message.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def _incoming(message: Any) -> Incoming:
@@ -141,19 +157,21 @@ def _incoming(message: Any) -> Incoming:
         or not sender
     ):
         raise MalformedPayload("message without 'id' or 'from'")
-    text: str | None = None
+    text: Any = None
     if kind == "text":
-        text = (message.get("text") or {}).get("body")
+        text = _field(message, "text").get("body")
     elif kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get(interactive.get("type") or "") or {}
+        interactive = _field(message, "interactive")
         if interactive.get("type") in ("button_reply", "list_reply"):
+            reply = _field(interactive, str(interactive["type"]))
             text = reply.get("id") or reply.get("title")
     elif kind == "button":  # quick-reply button of a template message
-        text = (message.get("button") or {}).get("payload")
-    if text is not None and (not isinstance(text, str) or not text.strip()):
-        raise MalformedPayload("empty message text")
-    return Incoming(message_id, sender, text)
+        text = _field(message, "button").get("payload")
+    if kind in ("text", "interactive", "button") and (
+        not isinstance(text, str) or not text.strip()
+    ):
+        raise MalformedPayload(f"{kind} message without text")
+    return Incoming(message_id, sender, text if isinstance(text, str) else None)
 
 
 def whatsapp_markdown(text: str) -> str:
@@ -329,6 +347,16 @@ class WhatsAppOutput(OutputChannel):
         self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         text = whatsapp_markdown(text)
+        usable = [
+            b for b in buttons if str(b.get("payload", "")) and len(str(b["payload"])) <= BUTTON_ID
+        ]
+        if not usable:
+            await self.send_text_message(recipient_id, text)
+            return
+        if len(usable) > MAX_ROWS:
+            logger.warning(
+                "WhatsApp: %d options, only the first %d are shown", len(usable), MAX_ROWS
+            )
         if len(text) > BODY_LIMIT:
             # Long texts (e.g. specialist cards) go as text; the choice follows as a short list.
             await self.send_text_message(recipient_id, text)
@@ -442,7 +470,9 @@ class WhatsAppCloudInput(InputChannel):
             mode = request.args.get("hub.mode")
             token = request.args.get("hub.verify_token") or ""
             challenge = request.args.get("hub.challenge") or ""
-            if mode == "subscribe" and hmac.compare_digest(token, self.settings.verify_token):
+            if mode == "subscribe" and hmac.compare_digest(
+                token.encode("utf-8", "surrogateescape"), self.settings.verify_token.encode()
+            ):
                 return response.text(challenge)
             return response.text("forbidden", status=403)
 

@@ -49,3 +49,43 @@ class Callback(RequestColumns, Base):  # type: ignore[misc,valid-type]
 
     reason = sa.Column(sa.String(255))
     booking_reference = sa.Column(sa.String(16))
+
+
+class StaffUser(Base):  # type: ignore[misc,valid-type]
+    """A support-staff account for the review console (password hashed with argon2)."""
+
+    __tablename__ = "staff_users"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    username = sa.Column(sa.String(64), nullable=False, unique=True)
+    password_hash = sa.Column(sa.String(255), nullable=False)
+    role = sa.Column(sa.String(16), nullable=False)  # agent | admin
+    active = sa.Column(sa.Boolean, nullable=False, default=True, server_default=sa.true())
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+    last_login_at = sa.Column(sa.DateTime(timezone=True))
+
+
+class StaffSession(Base):  # type: ignore[misc,valid-type]
+    """A console login. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    token_hash = sa.Column(sa.String(64), nullable=False, unique=True)
+    username = sa.Column(sa.String(64), nullable=False, index=True)
+    csrf_token = sa.Column(sa.String(64), nullable=False)
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at = sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)
+
+
+class AuditEntry(Base):  # type: ignore[misc,valid-type]
+    """Who revealed, exported or changed what, and when."""
+
+    __tablename__ = "audit_log"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    username = sa.Column(sa.String(64), nullable=False)
+    action = sa.Column(sa.String(32), nullable=False)
+    target = sa.Column(sa.String(255))
+    detail = sa.Column(sa.Text)

@@ -264,6 +264,8 @@ async def test_cancel_drops_the_booking_answers(
     )
     assert events["doctor_id"] is None
     assert events["requested_slot"] is None
+    assert events["patient_name"] is None  # consent given for a cancelled request is not kept
+    assert events["contact_consent"] is None
     assert responses(dispatcher) == ["utter_form_cancelled"]
 
 

@@ -162,14 +162,15 @@ def test_cors_allows_only_the_configured_origin(stack: Stack) -> None:
 
 
 def test_webchat_retry_with_the_same_id_is_answered_once(stack: Stack) -> None:
-    body = {"sender": "retry-user", "message": "how big is the cut", "message_id": "m-1"}
+    sender = "0b1c2d3e-4f50-4617-8899-aabbccddeeff"
+    body = {"sender": sender, "message": "how big is the cut", "message_id": "m-1"}
     url = f"{stack.base_url}/webhooks/webchat/webhook"
     first = http("POST", url, body)
     again = http("POST", url, body)
     assert first[0] == again[0] == 200
     assert first[1] == again[1]
     assert "less than one inch" in texts(first[1])
-    user_events = [e for e in _events(stack.db_path, "retry-user") if e[0] == "user"]
+    user_events = [e for e in _events(stack.db_path, f"web:{sender}") if e[0] == "user"]
     assert len(user_events) == 1
 
 

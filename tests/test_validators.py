@@ -239,3 +239,25 @@ def test_support_hours_are_described_and_validated() -> None:
         SupportHours.parse("weekdays 9 to 5")
     with pytest.raises(ValueError, match="closes before"):
         SupportHours.parse("Mon-Fri 18:00-09:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10 a.m.", "10:00 AM"),
+        ("4 p.m.", "4:00 PM"),
+        ("I am free in the evening", "Evening"),
+        ("pm", "Afternoon"),
+    ],
+)
+def test_time_edge_cases(text: str, expected: str) -> None:
+    assert parse_time(text).value == expected
+
+
+@pytest.mark.parametrize("text", ["32", "00", "99", "1st of next month"])
+def test_numbers_that_are_no_date_are_asked_again(text: str) -> None:
+    assert parse_date(text, TODAY).error == "utter_invalid_date_format"
+
+
+def test_only_ascii_digits_in_mobiles() -> None:
+    assert parse_mobile("+919८७६५४३२१०").error == "utter_invalid_mobile_format"

@@ -8,9 +8,12 @@ import pytest
 
 from channels.web import MAX_MESSAGE_CHARS, BadRequest, ReplyCache, parse_body
 
+SENDER = "3f2b6c1e-8d4a-4f7b-9a61-2c5d7e9f0a1b"
 
-def test_valid_body() -> None:
-    assert parse_body({"sender": "s", "message": "hi", "message_id": "m1"}) == ("s", "hi", "m1")
+
+def test_valid_body_gets_the_web_namespace() -> None:
+    body = {"sender": SENDER, "message": "hi", "message_id": "m1"}
+    assert parse_body(body) == (f"web:{SENDER}", "hi", "m1")
 
 
 @pytest.mark.parametrize(
@@ -19,11 +22,14 @@ def test_valid_body() -> None:
         (None, "JSON object"),
         ([], "JSON object"),
         ({"message": "hi", "message_id": "m"}, "'sender'"),
-        ({"sender": "s", "message": "hi"}, "'message_id'"),
-        ({"sender": "s", "message": "  ", "message_id": "m"}, "'message'"),
-        ({"sender": "s", "message": 5, "message_id": "m"}, "'message'"),
-        ({"sender": "s", "message": "x" * (MAX_MESSAGE_CHARS + 1), "message_id": "m"}, "longer"),
+        ({"sender": SENDER, "message": "hi"}, "'message_id'"),
+        ({"sender": SENDER, "message": "  ", "message_id": "m"}, "'message'"),
+        ({"sender": SENDER, "message": 5, "message_id": "m"}, "'message'"),
+        ({"sender": SENDER, "message": "x" * (MAX_MESSAGE_CHARS + 1), "message_id": "m"}, "longer"),
         ({"sender": "s" * 200, "message": "hi", "message_id": "m"}, "longer"),
+        # a WhatsApp user's id (their number) or any chosen name cannot be used from the web
+        ({"sender": "919876543210", "message": "hi", "message_id": "m"}, "random id"),
+        ({"sender": "whatsapp:+919876543210", "message": "hi", "message_id": "m"}, "random id"),
     ],
 )
 def test_bad_bodies_are_refused_with_a_reason(body: Any, error: str) -> None:
@@ -65,6 +71,25 @@ async def test_a_failed_attempt_can_be_retried() -> None:
     with pytest.raises(RuntimeError):
         await cache.run_once(("s", "m"), handle)
     assert await cache.run_once(("s", "m"), handle) == [{"text": "ok"}]
+
+
+async def test_a_disconnecting_client_does_not_cancel_the_bot() -> None:
+    cache = ReplyCache()
+    calls: List[str] = []
+    release = asyncio.Event()
+
+    async def handle() -> List[Dict[str, Any]]:
+        calls.append("handled")
+        await release.wait()
+        return [{"text": "answer"}]
+
+    first = asyncio.ensure_future(cache.run_once(("s", "m"), handle))
+    await asyncio.sleep(0)
+    first.cancel()  # Sanic cancels the request when the client goes away
+    await asyncio.sleep(0)
+    release.set()
+    assert await cache.run_once(("s", "m"), handle) == [{"text": "answer"}]  # the retry
+    assert calls == ["handled"]
 
 
 async def test_memory_is_bounded() -> None:

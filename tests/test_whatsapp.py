@@ -111,13 +111,23 @@ def test_parse_text_buttons_lists_statuses_and_other_types() -> None:
         {"entry": "x"},
         {"entry": [{"changes": [{}]}]},
         {"entry": [{}]},
-        delivery({"id": "m", "type": "text", "text": {"body": "no sender"}}),
-        delivery({"from": "1", "id": "m", "type": "text", "text": {"body": "  "}}),
+        {"entry": [{"changes": [{"value": {"messages": "x"}}]}]},
     ],
 )
 def test_malformed_payloads(payload: Any) -> None:
     with pytest.raises(MalformedPayload):
         parse_delivery(payload)
+
+
+def test_an_unreadable_message_is_skipped_and_the_others_kept() -> None:
+    payload = delivery(
+        {"id": "m0", "type": "text", "text": {"body": "no sender"}},
+        {"from": "1", "id": "m1", "type": "text", "text": {"body": "  "}},
+        {"from": "1", "id": "m2", "type": "text", "text": "not an object"},
+        {"from": "1", "id": "m3", "type": "interactive", "interactive": "x"},
+        text_message("1", "m4", "hello"),
+    )
+    assert parse_delivery(payload) == [Incoming("m4", "1", "hello")]
 
 
 def test_markdown_and_splitting() -> None:

@@ -195,7 +195,7 @@ def test_lost_response_is_retried_and_answered_once(page: Any, stack: Stack) -> 
     open_chat(page)
     ask(page, "when can I walk after the operation")
     wait_for_bot(page, "within hours")
-    sender = page.evaluate(
+    sender = "web:" + page.evaluate(
         "() => Object.entries(localStorage).map(([k, v]) => JSON.parse(v).sender)[0]"
     )
     with sqlite3.connect(stack.db_path) as conn:

@@ -62,6 +62,9 @@ def create_app(settings: WebSettings | None = None, name: str = "spine_web") -> 
     async def health(_: Request) -> HTTPResponse:
         return response.json({"status": "ok"})
 
+    from console.app import create_console
+
+    app.blueprint(create_console())
     app.static("/widget", str(WIDGET_DIR), name="widget")
     app.static("/static", str(Path(__file__).resolve().parent / "static"), name="static")
 

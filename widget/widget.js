@@ -151,6 +151,13 @@
   }
 
   function restart() {
+    // Drop whatever the old conversation still had in flight: its answers must not land here.
+    if (inflight) inflight.abort();
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    busy = false;
+    attempt = 0;
+    setTyping(false);
     state = { sender: newId(), transcript: [], pending: [], open: true };
     save();
     log.textContent = "";
@@ -249,7 +256,8 @@
   function validCard(c) { return c && typeof c.name === "string"; }
 
   // ---- sending, retries, offline -------------------------------------------------------------
-  var busy = false, retryTimer = null, attempt = 0;
+  var busy = false, retryTimer = null, attempt = 0, inflight = null;
+  var MAX_SERVER_ERRORS = 6;  // a message the server keeps failing on is dropped, not retried forever
 
   function onSubmit(event) {
     event.preventDefault();
@@ -287,8 +295,10 @@
     busy = true;
     setTyping(true);
     var item = state.pending[0];
+    var owner = state;  // the conversation this request belongs to (restart replaces it)
     var sent = false;
     var controller = window.AbortController ? new AbortController() : null;
+    inflight = controller;
     var timer = setTimeout(function () { if (controller) controller.abort(); }, TIMEOUT_MS);
     fetch(ENDPOINT, {
       method: "POST",
@@ -297,23 +307,29 @@
       signal: controller ? controller.signal : undefined
     }).then(function (res) {
       if (res.status === 400) {
-        return res.json().then(function (body) { throw { permanent: true, reason: body && body.error }; });
+        return res.json().catch(function () { return {}; }).then(function (body) {
+          throw { permanent: true, reason: body && body.error };
+        });
       }
-      if (!res.ok) throw { permanent: false };
+      if (!res.ok) throw { permanent: false, server: true };
       return res.json();
     }).then(function (replies) {
+      if (owner !== state) return;
       sent = true;
-      state.pending.shift();
+      removePending(item.id);
       attempt = 0;
       save();
       setStatus("");
       receive(Array.isArray(replies) ? replies : []);
     }).catch(function (error) {
-      if (error && error.permanent) {
+      if (owner !== state) return;
+      if (error && error.server) item.serverErrors = (item.serverErrors || 0) + 1;
+      if (error && (error.permanent || item.serverErrors >= MAX_SERVER_ERRORS)) {
         sent = true;
-        state.pending.shift();
-        save();
-        setStatus("That message could not be sent" + (error.reason ? " (" + error.reason + ")" : "") + ".");
+        removePending(item.id);
+        setStatus(error.permanent
+          ? "That message could not be sent" + (error.reason ? " (" + error.reason + ")" : "") + "."
+          : "Sorry, the assistant could not answer that message. Please try again or rephrase it.");
         return;
       }
       // Same message id on every retry: the server answers it once.
@@ -323,10 +339,17 @@
       retryTimer = setTimeout(flush, delay);
     }).then(function () {
       clearTimeout(timer);
+      if (owner !== state) return;  // restart already reset the queue state
+      inflight = null;
       busy = false;
       setTyping(false);
       if (sent && state.pending.length) flush();
     });
+  }
+
+  function removePending(id) {
+    state.pending = state.pending.filter(function (p) { return p.id !== id; });
+    save();
   }
 
   window.addEventListener("online", function () { attempt = 0; flush(); });

@@ -1,0 +1,1 @@
+"""The staff review console (served by the website under /console)."""

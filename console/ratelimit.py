@@ -1,0 +1,36 @@
+"""Login rate limiting: at most N failed attempts per key within a sliding window."""
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from typing import Callable, Deque, Dict
+
+
+class FailureLimiter:
+    def __init__(
+        self,
+        attempts: int = 5,
+        window_seconds: float = 900,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.attempts = attempts
+        self.window = window_seconds
+        self.clock = clock
+        self._failures: Dict[str, Deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str) -> Deque[float]:
+        failures = self._failures[key]
+        while failures and self.clock() - failures[0] > self.window:
+            failures.popleft()
+        return failures
+
+    def blocked(self, *keys: str) -> bool:
+        return any(len(self._recent(k)) >= self.attempts for k in keys)
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self._recent(key).append(self.clock())
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
