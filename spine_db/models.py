@@ -89,3 +89,33 @@ class AuditEntry(Base):  # type: ignore[misc,valid-type]
     action = sa.Column(sa.String(32), nullable=False)
     target = sa.Column(sa.String(255))
     detail = sa.Column(sa.Text)
+
+
+class ConversationSummary(Base):  # type: ignore[misc,valid-type]
+    """One row per conversation, kept up to date from Rasa's ``events`` by console.indexer, so the
+    console lists and filters 100,000s of conversations without scanning the events."""
+
+    __tablename__ = "conversation_summaries"
+
+    sender_id = sa.Column(sa.String(255), primary_key=True)
+    started_at = sa.Column(sa.Float, nullable=False, index=True)
+    last_at = sa.Column(sa.Float, nullable=False)
+    channel = sa.Column(sa.String(64), index=True)
+    turns = sa.Column(sa.Integer, nullable=False, default=0)
+    emergency = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    crisis = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    callback = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    booking = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    fallback_count = sa.Column(sa.Integer, nullable=False, default=0)
+    low_confidence_count = sa.Column(sa.Integer, nullable=False, default=0)
+    reviewed = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    note = sa.Column(sa.Text)
+
+
+class IndexerState(Base):  # type: ignore[misc,valid-type]
+    """The last ``events.id`` the indexer has folded into the summaries."""
+
+    __tablename__ = "indexer_state"
+
+    name = sa.Column(sa.String(64), primary_key=True)
+    last_event_id = sa.Column(sa.Integer, nullable=False, default=0)
