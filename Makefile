@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install browser spacy train migrate run test lint eval bench lock clean
+.PHONY: help install browser spacy train migrate staff-user run test lint eval bench lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ $(MODEL): $(TRAIN_INPUTS) $(SPACY) | $(STAMP)
 migrate: $(STAMP) ## Apply the database migrations (DATABASE_URL, default var/spine.db); make run does it too
 	@mkdir -p var
 	$(BIN)/python -m spine_db.migrate upgrade
+
+staff-user: migrate ## Create a console account: make staff-user NAME=asha ROLE=agent|admin (asks the password)
+	@test -n "$(NAME)" || { echo "usage: make staff-user NAME=<username> [ROLE=agent|admin]"; exit 2; }
+	$(BIN)/python -m console.users add "$(NAME)" --role "$(or $(ROLE),agent)"
 
 run: train ## Start the action server (:5055), Rasa (:5005) and the demo website (:8000); Ctrl-C stops all
 	@mkdir -p var

@@ -7,8 +7,10 @@ address and per username.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
@@ -19,12 +21,16 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from console.accounts import Accounts, Session, csrf_ok
+from console.indexer import Filters, list_conversations, sender_for_key, update_summaries
 from console.ratelimit import FailureLimiter
+from console.review import IST, mark_reviewed, mask_id, transcript, when
 from spine_db.config import database_url
 
 COOKIE = "spine_console"
 LOGIN_COOKIE = "spine_console_login"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+PER_PAGE = 50
+FLAG_CHOICES = ("emergency", "crisis", "callback", "booking", "fallback", "low_confidence")
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
@@ -43,9 +49,19 @@ def _set_cookie(resp: HTTPResponse, request: Request, name: str, value: str, max
         cookie["secure"] = True
 
 
+def _day(value: str | None, end: bool = False) -> float | None:
+    """A YYYY-MM-DD filter as a timestamp (start of that day, or of the next one for ``end``)."""
+    try:
+        day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=IST)
+    except ValueError:
+        return None
+    return day.timestamp() + (86400 if end else 0)
+
+
 def create_console(url: str | None = None) -> Blueprint:
     console = Blueprint("console", url_prefix="/console")
-    accounts = Accounts(sa.create_engine(url or database_url(), future=True, pool_pre_ping=True))
+    engine = sa.create_engine(url or database_url(), future=True, pool_pre_ping=True)
+    accounts = Accounts(engine)
     limiter = FailureLimiter()
     templates = Environment(
         loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"])
@@ -120,7 +136,84 @@ def create_console(url: str | None = None) -> Blueprint:
     @console.get("/")
     @login_required
     async def home(request: Request) -> HTTPResponse:
+        return response.redirect("/console/conversations")
+
+    @console.get("/conversations")
+    @login_required
+    async def conversations(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
-        return render("home.html", session=session)
+        args = request.args
+        filters = Filters(
+            flag=args.get("flag") or None,
+            channel=args.get("channel") or None,
+            reviewed={"yes": True, "no": False}.get(args.get("reviewed") or ""),
+            started_from=_day(args.get("from")),
+            started_to=_day(args.get("to"), end=True),
+            text=(args.get("q") or "").strip()[:200] or None,
+        )
+        page = int(args.get("page") or 1) if (args.get("page") or "1").isdigit() else 1
+        await asyncio.to_thread(update_summaries, engine)
+        rows, total = await asyncio.to_thread(list_conversations, engine, filters, page, PER_PAGE)
+        for row in rows:
+            row["label"] = mask_id(row["sender_id"])
+            row["started"] = when(row["started_at"])
+        query = {k: v for k, v in args.items() if k != "page"}
+        return render(
+            "conversations.html",
+            session=session,
+            rows=rows,
+            total=total,
+            page=page,
+            pages=max(1, -(-total // PER_PAGE)),
+            args=request.args,
+            query=query,
+            flags=FLAG_CHOICES,
+        )
+
+    @console.get("/conversations/<key>")
+    @login_required
+    async def conversation(request: Request, key: str) -> HTTPResponse:
+        return await _transcript_page(request, key, reveal=False)
+
+    @console.post("/conversations/<key>/reveal")
+    @login_required
+    async def reveal(request: Request, key: str) -> HTTPResponse:
+        session: Session = request.ctx.session
+        if not session.staff.is_admin:
+            return response.text("Only an admin can reveal patient data.", status=403)
+        accounts.audit(session.staff, "reveal", f"conversation:{key}")
+        return await _transcript_page(request, key, reveal=True)
+
+    @console.post("/conversations/<key>/review")
+    @login_required
+    async def review(request: Request, key: str) -> HTTPResponse:
+        session: Session = request.ctx.session
+        sender_id = sender_for_key(engine, key)
+        note = request.form.get("note") or ""
+        if sender_id is None or not mark_reviewed(engine, sender_id, note):
+            return response.text("Unknown conversation", status=404)
+        accounts.audit(session.staff, "review", f"conversation:{key}")
+        return response.redirect(f"/console/conversations/{key}")
+
+    async def _transcript_page(request: Request, key: str, reveal: bool) -> HTTPResponse:
+        await asyncio.to_thread(update_summaries, engine)
+        sender_id = sender_for_key(engine, key)
+        found = (
+            await asyncio.to_thread(transcript, engine, sender_id, reveal) if sender_id else None
+        )
+        if found is None:
+            return render(
+                "message.html",
+                status=404,
+                session=request.ctx.session,
+                message="No conversation with that id.",
+            )
+        return render(
+            "transcript.html",
+            session=request.ctx.session,
+            t=found,
+            label=found.sender_id if reveal else mask_id(found.sender_id),
+            url=f"/console/conversations/{key}",
+        )
 
     return console

@@ -6,6 +6,7 @@ The console calls it before listing; it can also run on a schedule
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -42,6 +43,19 @@ class Delta:
     flags: Dict[str, bool] = field(default_factory=dict)
 
 
+def conversation_key(sender_id: str) -> str:
+    """The opaque handle of a conversation in console URLs."""
+    return hashlib.sha256(sender_id.encode()).hexdigest()[:24]
+
+
+def sender_for_key(engine: sa.engine.Engine, key: str) -> str | None:
+    table = ConversationSummary.__table__
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(table.c.sender_id).where(table.c.conversation_key == key)
+        ).scalar_one_or_none()
+
+
 def fold(rows: Sequence[Any]) -> Dict[str, Delta]:
     """What a batch of event rows adds to each conversation's summary (pure)."""
     deltas: Dict[str, Delta] = {}
@@ -75,6 +89,8 @@ def fold(rows: Sequence[Any]) -> Dict[str, Delta]:
 def update_summaries(engine: sa.engine.Engine, batch: int = 5000) -> int:
     """Process all new events; returns how many were read."""
     table, state = ConversationSummary.__table__, IndexerState.__table__
+    if not sa.inspect(engine).has_table("events"):
+        return 0  # Rasa has not stored any conversation yet (it creates the table)
     total = 0
     while True:
         with engine.begin() as conn:
@@ -100,7 +116,12 @@ def update_summaries(engine: sa.engine.Engine, batch: int = 5000) -> int:
                 values = _merge(old, delta)
                 if old is None:
                     conn.execute(
-                        sa.insert(table).values(sender_id=sender, reviewed=False, **values)
+                        sa.insert(table).values(
+                            sender_id=sender,
+                            conversation_key=conversation_key(sender),
+                            reviewed=False,
+                            **values,
+                        )
                     )
                 else:
                     conn.execute(
@@ -175,7 +196,7 @@ def list_conversations(
         where.append(table.c.started_at >= filters.started_from)
     if filters.started_to is not None:
         where.append(table.c.started_at < filters.started_to)
-    if filters.text:
+    if filters.text and sa.inspect(engine).has_table("events"):
         matching = sa.select(EVENTS.c.sender_id).where(
             EVENTS.c.type_name == "user", EVENTS.c.data.contains(filters.text, autoescape=True)
         )

@@ -98,6 +98,8 @@ class ConversationSummary(Base):  # type: ignore[misc,valid-type]
     __tablename__ = "conversation_summaries"
 
     sender_id = sa.Column(sa.String(255), primary_key=True)
+    # Opaque handle used in console URLs: a conversation id can be a phone number (WhatsApp).
+    conversation_key = sa.Column(sa.String(24), unique=True)
     started_at = sa.Column(sa.Float, nullable=False, index=True)
     last_at = sa.Column(sa.Float, nullable=False)
     channel = sa.Column(sa.String(64), index=True)

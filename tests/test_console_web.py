@@ -3,6 +3,7 @@ route, CSRF on every POST, rate-limited logins, session cookie flags."""
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import subprocess
@@ -11,17 +12,72 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
 
 from console.accounts import Accounts
 from console.app import create_console
+from console.indexer import conversation_key
 from spine_db import migrate
 from tests.servers import ROOT, free_port
 
 PASSWORD = "a long staff password"
+
+
+PATIENT = "919876543210"  # a WhatsApp conversation id is the user's number
+KEY = conversation_key(PATIENT)
+
+
+def seed_conversation(engine: sa.engine.Engine) -> None:
+    events: List[Tuple[str, Dict[str, Any]]] = [
+        (
+            "user",
+            {
+                "text": "book with dr bhati",
+                "input_channel": "whatsapp",
+                "parse_data": {
+                    "intent": {"name": "book_appointment", "confidence": 0.97},
+                    "entities": [],
+                },
+            },
+        ),
+        ("action", {"name": "booking_form"}),
+        ("bot", {"text": "What is the patient's full name?"}),
+        (
+            "user",
+            {
+                "text": "Asha Verma",
+                "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.4}},
+            },
+        ),
+        ("slot", {"name": "patient_name", "value": "Asha Verma"}),
+        (
+            "user",
+            {
+                "text": "my number is 98765 43210",
+                "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.3}},
+            },
+        ),
+        ("slot", {"name": "mobile", "value": "+919876543210"}),
+        ("slot", {"name": "booking_reference", "value": "BK-7F3K2Q"}),
+    ]
+    with engine.begin() as conn:
+        for i, (kind, data) in enumerate(events):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (sender_id, type_name, timestamp, intent_name, data) "
+                    "VALUES (:s, :t, :ts, NULL, :d)"
+                ),
+                {
+                    "s": PATIENT,
+                    "t": kind,
+                    "ts": 1795500000 + i,
+                    "d": json.dumps({"event": kind, **data}),
+                },
+            )
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -30,12 +86,20 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'spine.db'}"
+    SQLTrackerStore(host=url)  # Rasa's events table, as the Rasa server creates it
     migrate.upgrade(url)
+    seed_conversation(sa.create_engine(url, future=True))
     accounts = Accounts(sa.create_engine(url, future=True))
     accounts.add("agent1", PASSWORD, "agent")
     accounts.add("admin1", PASSWORD, "admin")
+    return url
+
+
+@pytest.fixture(scope="module")
+def site(db_url: str) -> Iterator[str]:
+    url = db_url
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WEB_PORT": str(port), "DATABASE_URL": url}
     process = subprocess.Popen(
@@ -105,9 +169,8 @@ def console_routes() -> list:
 def test_every_console_route_requires_login(site: str, uri: str, method: str) -> None:
     if uri == "/login":
         return  # the only public page
-    status, headers, _ = Client(site).request(
-        method, "/console" + uri, {} if method == "POST" else None
-    )
+    path = "/console" + uri.replace("<key>", "0123456789abcdef01234567")
+    status, headers, _ = Client(site).request(method, path, {} if method == "POST" else None)
     assert status == 302
     assert headers["Location"] == "/console/login"
 
@@ -121,9 +184,11 @@ def test_login_sets_a_safe_session_cookie_and_opens_the_console(site: str) -> No
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
     assert "Path=/console" in cookie
-    status, _, html = client.request("GET", "/console/")
+    assert client.request("GET", "/console/")[0] == 302  # → the conversation list
+    status, _, html = client.request("GET", "/console/conversations")
     assert status == 200
-    assert "Signed in as agent1 (agent)" in html
+    assert "agent1 (agent)" in html
+    assert "<h1>Conversations" in html
 
 
 def test_wrong_password_is_refused(site: str) -> None:
@@ -141,13 +206,80 @@ def test_csrf_is_required_on_login_and_logout(site: str) -> None:
     assert status == 403
     client.login("agent1")
     assert client.request("POST", "/console/logout", {"csrf": "forged"})[0] == 403
-    assert client.request("GET", "/console/")[0] == 200  # still logged in
-    _, _, html = client.request("GET", "/console/")
+    assert client.request("GET", "/console/conversations")[0] == 200  # still logged in
+    _, _, html = client.request("GET", "/console/conversations")
     token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
     assert client.request("POST", "/console/logout", {"csrf": token})[0] == 302
-    assert client.request("GET", "/console/")[0] == 302
+    assert client.request("GET", "/console/conversations")[0] == 302
 
 
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_transcript_is_masked_for_agents_and_revealed_to_admins_with_an_audit_entry(
+    site: str,
+) -> None:
+    agent = Client(site)
+    agent.login("agent1")
+    status, _, listing = agent.request("GET", "/console/conversations?channel=whatsapp")
+    assert status == 200
+    assert "•••• ••10" in listing
+    assert "9876543210" not in listing
+    assert "booking" in listing
+    status, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    assert status == 200
+    assert "book_appointment (0.97)" in html
+    assert "Asha Verma" not in html
+    assert "98765 43210" not in html
+    assert "•••• ••10" in html
+    assert (
+        agent.request("POST", f"/console/conversations/{KEY}/reveal", {"csrf": csrf_of(html)})[0]
+        == 403
+    )
+    admin = Client(site)
+    admin.login("admin1")
+    _, _, html = admin.request("GET", f"/console/conversations/{KEY}")
+    status, _, revealed = admin.request(
+        "POST", f"/console/conversations/{KEY}/reveal", {"csrf": csrf_of(html)}
+    )
+    assert status == 200
+    assert "Asha Verma" in revealed
+    assert "98765 43210" in revealed
+
+
+def test_review_with_a_note_is_recorded(site: str) -> None:
+    agent = Client(site)
+    agent.login("agent1")
+    _, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    assert (
+        agent.request(
+            "POST", f"/console/conversations/{KEY}/review", {"csrf": "forged", "note": "x"}
+        )[0]
+        == 403
+    )
+    status, _, _ = agent.request(
+        "POST",
+        f"/console/conversations/{KEY}/review",
+        {"csrf": csrf_of(html), "note": "Booking looked fine"},
+    )
+    assert status == 302
+    _, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    assert "Booking looked fine" in html
+    _, _, listing = agent.request("GET", "/console/conversations?reviewed=yes")
+    assert "•••• ••10" in listing
+
+
+def test_audit_log_has_the_reveal_and_the_review(site: str, db_url: str) -> None:
+    with sa.create_engine(db_url, future=True).connect() as conn:
+        entries = conn.execute(sa.text("SELECT username, action, target FROM audit_log")).all()
+    assert ("admin1", "reveal", f"conversation:{KEY}") in [tuple(e) for e in entries]
+    assert ("agent1", "review", f"conversation:{KEY}") in [tuple(e) for e in entries]
+
+
+# Last: it blocks this client address for the rest of the module.
 def test_failed_logins_are_rate_limited(site: str) -> None:
     client = Client(site)
     for _ in range(5):
