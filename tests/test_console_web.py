@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +18,7 @@ from console.accounts import Accounts
 from console.app import create_console
 from console.indexer import conversation_key
 from spine_db import migrate
-from tests.servers import ROOT, free_port
+from tests.servers import website
 
 PASSWORD = "a long staff password"
 
@@ -99,26 +95,8 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def site(db_url: str) -> Iterator[str]:
-    url = db_url
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WEB_PORT": str(port), "DATABASE_URL": url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "webapp"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)  # noqa: S310
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    with website(DATABASE_URL=db_url) as url:
+        yield url
 
 
 class Client:

@@ -2,17 +2,13 @@
 the widget's files with safe headers, and nothing outside its folders."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from typing import Dict, Iterator, Tuple
 
 import pytest
 
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, website
 from webapp.article import article
 
 SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="utf-8")
@@ -20,30 +16,8 @@ SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="ut
 
 @pytest.fixture(scope="module")
 def web() -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "WEB_PORT": str(port),
-        "RASA_PUBLIC_URL": "https://bot.example",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "webapp"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)  # noqa: S310
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with website(RASA_PUBLIC_URL="https://bot.example") as url:
+        yield url
 
 
 def get(url: str) -> Tuple[int, Dict[str, str], str]:
