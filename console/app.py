@@ -21,6 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from console.accounts import Accounts, Session, csrf_ok
+from console.annotations import AnnotationError, annotate, export_nlu_yaml, labels, labels_for
 from console.indexer import Filters, list_conversations, sender_for_key, update_summaries
 from console.ratelimit import FailureLimiter
 from console.review import IST, mark_reviewed, mask_id, transcript, when
@@ -195,6 +196,37 @@ def create_console(url: str | None = None) -> Blueprint:
         accounts.audit(session.staff, "review", f"conversation:{key}")
         return response.redirect(f"/console/conversations/{key}")
 
+    @console.post("/conversations/<key>/annotate")
+    @login_required
+    async def annotate_message(request: Request, key: str) -> HTTPResponse:
+        session: Session = request.ctx.session
+        sender_id = sender_for_key(engine, key)
+        event = request.form.get("event_id") or ""
+        if sender_id is None or not event.isdigit():
+            return response.text("Unknown message", status=404)
+        try:
+            annotate(
+                engine,
+                sender_id,
+                int(event),
+                request.form.get("label") or "",
+                session.staff.username,
+            )
+        except AnnotationError as error:
+            return response.text(f"Not saved: {error}", status=400)
+        return response.redirect(f"/console/conversations/{key}#e{event}")
+
+    @console.get("/annotations.yml")
+    @login_required
+    async def export_annotations(request: Request) -> HTTPResponse:
+        session: Session = request.ctx.session
+        accounts.audit(session.staff, "export", "annotations")
+        return response.text(
+            export_nlu_yaml(engine),
+            content_type="text/yaml; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="annotations.yml"'},
+        )
+
     async def _transcript_page(request: Request, key: str, reveal: bool) -> HTTPResponse:
         await asyncio.to_thread(update_summaries, engine)
         sender_id = sender_for_key(engine, key)
@@ -212,6 +244,8 @@ def create_console(url: str | None = None) -> Blueprint:
             "transcript.html",
             session=request.ctx.session,
             t=found,
+            labels=labels(),
+            annotated=labels_for(engine, found.sender_id),
             label=found.sender_id if reveal else mask_id(found.sender_id),
             url=f"/console/conversations/{key}",
         )

@@ -121,3 +121,17 @@ class IndexerState(Base):  # type: ignore[misc,valid-type]
 
     name = sa.Column(sa.String(64), primary_key=True)
     last_event_id = sa.Column(sa.Integer, nullable=False, default=0)
+
+
+class Annotation(Base):  # type: ignore[misc,valid-type]
+    """A reviewer's correct label for a user message: an intent or a retrieval answer key."""
+
+    __tablename__ = "annotations"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    sender_id = sa.Column(sa.String(255), nullable=False, index=True)
+    event_id = sa.Column(sa.Integer, nullable=False, unique=True)
+    text = sa.Column(sa.Text, nullable=False)
+    label = sa.Column(sa.String(128), nullable=False)
+    created_by = sa.Column(sa.String(64), nullable=False)
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)

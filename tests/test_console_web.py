@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -18,7 +23,7 @@ from console.accounts import Accounts
 from console.app import create_console
 from console.indexer import conversation_key
 from spine_db import migrate
-from tests.servers import website
+from tests.servers import ROOT, website
 
 PASSWORD = "a long staff password"
 
@@ -255,6 +260,68 @@ def test_audit_log_has_the_reveal_and_the_review(site: str, db_url: str) -> None
         entries = conn.execute(sa.text("SELECT username, action, target FROM audit_log")).all()
     assert ("admin1", "reveal", f"conversation:{KEY}") in [tuple(e) for e in entries]
     assert ("agent1", "review", f"conversation:{KEY}") in [tuple(e) for e in entries]
+
+
+def test_annotate_a_message_and_export_valid_rasa_nlu(
+    site: str, db_url: str, tmp_path: Path
+) -> None:
+    agent = Client(site)
+    agent.login("agent1")
+    _, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    event_ids = re.findall(r'name="event_id" value="(\d+)"', html)
+    assert len(event_ids) == 3  # one form per user message
+    # "my number is 98765 43210" was misread as nlu_fallback: label it with the right intent
+    status, _, _ = agent.request(
+        "POST",
+        f"/console/conversations/{KEY}/annotate",
+        {"csrf": csrf_of(html), "event_id": event_ids[2], "label": "request_callback"},
+    )
+    assert status == 302
+    assert (
+        agent.request(
+            "POST",
+            f"/console/conversations/{KEY}/annotate",
+            {"csrf": csrf_of(html), "event_id": event_ids[0], "label": "not_a_label"},
+        )[0]
+        == 400
+    )
+    status, headers, exported = agent.request("GET", "/console/annotations.yml")
+    assert status == 200
+    assert "attachment" in headers["Content-Disposition"]
+    assert "- intent: request_callback" in exported
+    assert "98765 43210" not in exported  # numbers are masked in training data too
+
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    data = RasaYAMLReader().reads(exported)
+    assert [m.get("intent") for m in data.training_examples] == ["request_callback"]
+
+    # `rasa data validate` accepts it merged into the project's data/
+    merged = tmp_path / "data"
+    shutil.copytree(ROOT / "data", merged)
+    (merged / "nlu" / "annotations.yml").write_text(exported, encoding="utf-8")
+    result = subprocess.run(  # noqa: S603
+        [
+            str(Path(sys.executable).parent / "rasa"),
+            "data",
+            "validate",
+            "--data",
+            str(merged),
+            "--domain",
+            str(ROOT / "domain.yml"),
+            "--config",
+            str(ROOT / "config.yml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    with sa.create_engine(db_url, future=True).connect() as conn:
+        actions = [r[0] for r in conn.execute(sa.text("SELECT action FROM audit_log"))]
+    assert "export" in actions
 
 
 # Last: it blocks this client address for the rest of the module.
