@@ -200,13 +200,16 @@ def _clip(text: str, limit: int, one_line: bool = True) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def usable_buttons(buttons: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Buttons WhatsApp can carry: a payload of 1 to 256 characters becomes the reply id."""
+    return [b for b in buttons if 0 < len(str(b.get("payload") or "")) <= BUTTON_ID]
+
+
 def interactive_for(
     body: str, buttons: List[Dict[str, Any]], force_list: bool = False
 ) -> Dict[str, Any]:
     """Reply buttons (≤ 3) or a list (≤ 10 rows) for Rasa buttons."""
-    usable = [
-        b for b in buttons if str(b.get("payload", "")) and len(str(b["payload"])) <= BUTTON_ID
-    ]
+    usable = usable_buttons(buttons)
     if 0 < len(usable) <= MAX_BUTTONS and not force_list:
         return {
             "type": "button",
@@ -347,9 +350,7 @@ class WhatsAppOutput(OutputChannel):
         self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
         text = whatsapp_markdown(text)
-        usable = [
-            b for b in buttons if str(b.get("payload", "")) and len(str(b["payload"])) <= BUTTON_ID
-        ]
+        usable = usable_buttons(buttons)
         if not usable:
             await self.send_text_message(recipient_id, text)
             return

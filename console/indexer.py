@@ -43,6 +43,17 @@ class Delta:
     flags: Dict[str, bool] = field(default_factory=dict)
 
 
+_WITH_EVENTS: set = set()
+
+
+def events_exist(engine: sa.engine.Engine) -> bool:
+    """Whether Rasa has created its ``events`` table yet (asked until it has, then remembered)."""
+    key = str(engine.url)
+    if key not in _WITH_EVENTS and sa.inspect(engine).has_table("events"):
+        _WITH_EVENTS.add(key)
+    return key in _WITH_EVENTS
+
+
 def conversation_key(sender_id: str) -> str:
     """The opaque handle of a conversation in console URLs."""
     return hashlib.sha256(sender_id.encode()).hexdigest()[:24]
@@ -89,7 +100,7 @@ def fold(rows: Sequence[Any]) -> Dict[str, Delta]:
 def update_summaries(engine: sa.engine.Engine, batch: int = 5000) -> int:
     """Process all new events; returns how many were read."""
     table, state = ConversationSummary.__table__, IndexerState.__table__
-    if not sa.inspect(engine).has_table("events"):
+    if not events_exist(engine):
         return 0  # Rasa has not stored any conversation yet (it creates the table)
     total = 0
     while True:
@@ -196,7 +207,7 @@ def list_conversations(
         where.append(table.c.started_at >= filters.started_from)
     if filters.started_to is not None:
         where.append(table.c.started_at < filters.started_to)
-    if filters.text and sa.inspect(engine).has_table("events"):
+    if filters.text and events_exist(engine):
         matching = sa.select(EVENTS.c.sender_id).where(
             EVENTS.c.type_name == "user", EVENTS.c.data.contains(filters.text, autoescape=True)
         )
