@@ -94,6 +94,18 @@ class Accounts:
             conn.execute(sa.update(table).where(table.c.id == row.id).values(last_login_at=_now()))
         return Staff(row.username, row.role)
 
+    def usernames(self) -> list[str]:
+        """Active staff, for assigning requests."""
+        table = StaffUser.__table__
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(table.c.username)
+                    .where(table.c.active.is_(True))
+                    .order_by(table.c.username)
+                ).scalars()
+            )
+
     # --- sessions ---------------------------------------------------------------------------
 
     def open_session(self, staff: Staff) -> tuple[str, Session]:

@@ -8,11 +8,13 @@ address and per username.
 from __future__ import annotations
 
 import asyncio
+import csv
 import functools
+import io
 import secrets
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, Dict, List
 
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -22,16 +24,54 @@ from sanic.response import HTTPResponse
 
 from console.accounts import Accounts, Session, csrf_ok
 from console.annotations import AnnotationError, annotate, export_nlu_yaml, labels, labels_for
-from console.indexer import Filters, list_conversations, sender_for_key, update_summaries
+from console.charts import bar_chart, hbar_chart
+from console.indexer import (
+    FLAGS,
+    Filters,
+    list_conversations,
+    sender_for_key,
+    update_summaries,
+)
+from console.metrics import compute
+from console.queues import (
+    KINDS,
+    TRANSITIONS,
+    Change,
+    QueueError,
+    get_request,
+    list_requests,
+    masked,
+    update_request,
+)
 from console.ratelimit import FailureLimiter
-from console.review import IST, mark_reviewed, mask_id, transcript, when
+from console.review import IST, mark_reviewed, mask_id, mask_text, transcript, when
 from spine_db.config import database_url
 
 COOKIE = "spine_console"
 LOGIN_COOKIE = "spine_console_login"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PER_PAGE = 50
-FLAG_CHOICES = ("emergency", "crisis", "callback", "booking", "fallback", "low_confidence")
+CSV_COLUMNS = (
+    "conversation_key",
+    "conversation",
+    "started",
+    "last_message",
+    "channel",
+    "turns",
+    "emergency",
+    "crisis",
+    "callback",
+    "booking",
+    "cards_shown",
+    "fallback_count",
+    "low_confidence_count",
+    "reviewed",
+    "note",
+)
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
@@ -59,6 +99,55 @@ def _day(value: str | None, end: bool = False) -> float | None:
     return day.timestamp() + (86400 if end else 0)
 
 
+def _filters(args: Any) -> Filters:
+    return Filters(
+        flag=args.get("flag") or None,
+        channel=args.get("channel") or None,
+        reviewed={"yes": True, "no": False}.get(args.get("reviewed") or ""),
+        started_from=_day(args.get("from")),
+        started_to=_day(args.get("to"), end=True),
+        text=(args.get("q") or "").strip()[:200] or None,
+    )
+
+
+def _page(args: Any) -> int:
+    raw = args.get("page") or "1"
+    return max(1, min(int(raw), 10**6)) if raw.isdigit() else 1
+
+
+def _csv_cell(value: Any) -> str:
+    """A spreadsheet must not run a cell as a formula (=, +, -, @ at the start)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def conversations_csv(rows: List[Dict[str, Any]], reveal: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        sender = str(row["sender_id"])
+        note = row.get("note") or ""
+        writer.writerow(
+            _csv_cell(value)
+            for value in (
+                row["conversation_key"],
+                sender if reveal else mask_id(sender),
+                when(row["started_at"]),
+                when(row["last_at"]),
+                row["channel"] or "",
+                row["turns"],
+                *(int(bool(row[flag])) for flag in FLAGS[:4]),
+                int(bool(row.get("cards_shown"))),
+                row["fallback_count"],
+                row["low_confidence_count"],
+                int(bool(row["reviewed"])),
+                note if reveal else mask_text(note, set()),
+            )
+        )
+    return out.getvalue()
+
+
 def create_console(url: str | None = None) -> Blueprint:
     console = Blueprint("console", url_prefix="/console")
     engine = sa.create_engine(url or database_url(), future=True, pool_pre_ping=True)
@@ -72,7 +161,7 @@ def create_console(url: str | None = None) -> Blueprint:
         return response.html(
             templates.get_template(name).render(**context),
             status=status,
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP},
         )
 
     def login_required(handler: Handler) -> Handler:
@@ -144,15 +233,8 @@ def create_console(url: str | None = None) -> Blueprint:
     async def conversations(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
         args = request.args
-        filters = Filters(
-            flag=args.get("flag") or None,
-            channel=args.get("channel") or None,
-            reviewed={"yes": True, "no": False}.get(args.get("reviewed") or ""),
-            started_from=_day(args.get("from")),
-            started_to=_day(args.get("to"), end=True),
-            text=(args.get("q") or "").strip()[:200] or None,
-        )
-        page = int(args.get("page") or 1) if (args.get("page") or "1").isdigit() else 1
+        filters = _filters(args)
+        page = _page(args)
         await asyncio.to_thread(update_summaries, engine)
         rows, total = await asyncio.to_thread(list_conversations, engine, filters, page, PER_PAGE)
         for row in rows:
@@ -168,7 +250,107 @@ def create_console(url: str | None = None) -> Blueprint:
             pages=max(1, -(-total // PER_PAGE)),
             args=request.args,
             query=query,
-            flags=FLAG_CHOICES,
+            flags=FLAGS,
+            export_query=query,
+        )
+
+    @console.route("/conversations.csv", methods=["GET", "POST"])
+    @login_required
+    async def export_conversations(request: Request) -> HTTPResponse:
+        """The filtered list as CSV: masked; an admin may ask for it unmasked (a POST, logged)."""
+        session: Session = request.ctx.session
+        reveal = request.method == "POST" and request.form.get("reveal") == "1"
+        if reveal and not session.staff.is_admin:
+            return response.text("Only an admin can export patient data.", status=403)
+        args = request.form if request.method == "POST" else request.args
+        filters = _filters(args)
+        await asyncio.to_thread(update_summaries, engine)
+        rows, total = await asyncio.to_thread(list_conversations, engine, filters, 1, 10**7)
+        accounts.audit(
+            session.staff,
+            "export",
+            "conversations.csv",
+            f"{total} conversations; {'unmasked' if reveal else 'masked'}; filters {filters}",
+        )
+        return response.text(
+            conversations_csv(rows, reveal),
+            content_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="conversations.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @console.get("/queues/<kind>")
+    @login_required
+    async def queue(request: Request, kind: str) -> HTTPResponse:
+        return await _queue_page(request, kind)
+
+    @console.post("/queues/<kind>/<reference>")
+    @login_required
+    async def change_request(request: Request, kind: str, reference: str) -> HTTPResponse:
+        session: Session = request.ctx.session
+        if kind not in KINDS:
+            return response.text("Unknown queue", status=404)
+        form = request.form
+        change = Change(
+            status=form.get("status") or "",
+            assignee=(form.get("assignee") or "").strip() or None,
+            notes=form.get("notes"),
+        )
+        try:
+            await asyncio.to_thread(
+                update_request,
+                engine,
+                kind,
+                reference,
+                form.get("seen_status") or "",
+                change,
+                session.staff.username,
+                accounts.usernames(),
+            )
+        except QueueError as error:
+            return await _queue_page(request, kind, error=str(error), status=409)
+        return response.redirect(f"/console/queues/{kind}?{request.query_string}#r-{reference}")
+
+    @console.post("/queues/<kind>/<reference>/reveal")
+    @login_required
+    async def reveal_request(request: Request, kind: str, reference: str) -> HTTPResponse:
+        """Contact details for the admin or the staff member the request is assigned to."""
+        session: Session = request.ctx.session
+        record = get_request(engine, kind, reference) if kind in KINDS else None
+        if record is None:
+            return response.text("No such request", status=404)
+        if not (session.staff.is_admin or record["assignee"] == session.staff.username):
+            return response.text(
+                "Only an admin or the assigned staff member can see contact details.", status=403
+            )
+        accounts.audit(session.staff, "reveal", f"{kind[:-1]}:{reference}")
+        return await _queue_page(request, kind, revealed=reference)
+
+    @console.get("/metrics")
+    @login_required
+    async def metrics(request: Request) -> HTTPResponse:
+        days = {"7": 7, "30": 30, "90": 90}.get(request.args.get("days") or "30", 30)
+        await asyncio.to_thread(update_summaries, engine)
+        numbers = await asyncio.to_thread(compute, engine, days)
+        short = [day[5:] for day in numbers.days]  # MM-DD under the bars
+        charts = {
+            "conversations": bar_chart(short, numbers.conversations, "Conversations per day"),
+            "messages": bar_chart(short, numbers.messages, "Patient messages per day"),
+            "requests": bar_chart(
+                short,
+                [b + c for b, c in zip(numbers.bookings, numbers.callbacks, strict=True)],
+                "Bookings and call-backs per day",
+            ),
+            "topics": hbar_chart(numbers.top_topics, "Top asked topics"),
+        }
+        return render(
+            "metrics.html",
+            session=request.ctx.session,
+            m=numbers,
+            days=days,
+            charts=charts,
         )
 
     @console.get("/conversations/<key>")
@@ -227,6 +409,41 @@ def create_console(url: str | None = None) -> Blueprint:
             headers={"Content-Disposition": 'attachment; filename="annotations.yml"'},
         )
 
+    async def _queue_page(
+        request: Request,
+        kind: str,
+        error: str | None = None,
+        status: int = 200,
+        revealed: str | None = None,
+    ) -> HTTPResponse:
+        if kind not in KINDS:
+            return render(
+                "message.html", status=404, session=request.ctx.session, message="No such queue."
+            )
+        args = request.args
+        wanted = args.get("status") or "open"
+        mine = args.get("assignee")
+        rows, total = await asyncio.to_thread(
+            list_requests, engine, kind, wanted, mine, _page(args), PER_PAGE
+        )
+        return render(
+            "queue.html",
+            status=status,
+            session=request.ctx.session,
+            kind=kind,
+            rows=[
+                {**masked(row, reveal=row["reference"] == revealed), "created": _local(row)}
+                for row in rows
+            ],
+            total=total,
+            wanted=wanted,
+            assignee=mine,
+            staff=accounts.usernames(),
+            transitions=TRANSITIONS,
+            error=error,
+            query=request.query_string,
+        )
+
     async def _transcript_page(request: Request, key: str, reveal: bool) -> HTTPResponse:
         await asyncio.to_thread(update_summaries, engine)
         sender_id = sender_for_key(engine, key)
@@ -251,3 +468,10 @@ def create_console(url: str | None = None) -> Blueprint:
         )
 
     return console
+
+
+def _local(row: Dict[str, Any]) -> str:
+    created = row["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return created.astimezone(IST).strftime("%d %b %Y, %H:%M IST")

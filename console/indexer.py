@@ -9,12 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Dict, List, Sequence, Tuple
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from spine_db.models import ConversationSummary, IndexerState
+from spine_db.models import ConversationSummary, DailyCount, IndexerState
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +35,12 @@ EVENTS = sa.table(
     sa.column("data", sa.Text),
 )
 FLAGS = ("emergency", "crisis", "callback", "booking", "fallback", "low_confidence")
+SUMMARY_FLAGS = ("emergency", "crisis", "callback", "booking", "cards_shown")
+IST = ZoneInfo("Asia/Kolkata")
+# Intents that are not a topic a patient asks about (small talk, no understanding).
+NOT_TOPICS = {"greet", "goodbye", "thank", "bot_challenge", "nlu_fallback", "cancel"}
+SETTLE = 30.0  # seconds after which a gap in the event ids is taken as final
+_LOCK = threading.Lock()  # one fold at a time in this process (PostgreSQL also locks the row)
 
 
 @dataclass
@@ -41,6 +52,18 @@ class Delta:
     fallback_count: int = 0
     low_confidence_count: int = 0
     flags: Dict[str, bool] = field(default_factory=dict)
+
+
+def ist_day(timestamp: float) -> str:
+    return datetime.fromtimestamp(float(timestamp), IST).strftime("%Y-%m-%d")
+
+
+def topic_of(parse: Dict[str, Any]) -> str:
+    """The answer key for retrieval intents ("faq/recovery_time"), else the intent name."""
+    intent = str((parse.get("intent") or {}).get("name") or "")
+    selector = ((parse.get("response_selector") or {}).get("default") or {}).get("response") or {}
+    key = selector.get("intent_response_key")
+    return str(key) if key and intent in ("faq", "article") else intent
 
 
 _WITH_EVENTS: set = set()
@@ -67,9 +90,11 @@ def sender_for_key(engine: sa.engine.Engine, key: str) -> str | None:
         ).scalar_one_or_none()
 
 
-def fold(rows: Sequence[Any]) -> Dict[str, Delta]:
-    """What a batch of event rows adds to each conversation's summary (pure)."""
+def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
+    """What a batch of event rows adds to each conversation's summary and, in ``daily``, to the
+    per-day counters keyed (day, metric, key) (pure)."""
     deltas: Dict[str, Delta] = {}
+    daily = Counter() if daily is None else daily
     for row in rows:
         delta = deltas.setdefault(row.sender_id, Delta(row.timestamp, row.timestamp))
         delta.started_at = min(delta.started_at, row.timestamp)
@@ -81,11 +106,19 @@ def fold(rows: Sequence[Any]) -> Dict[str, Delta]:
         if row.type_name == "user":
             delta.turns += 1
             delta.channel = data.get("input_channel") or delta.channel
-            intent = (data.get("parse_data") or {}).get("intent") or {}
+            parse = data.get("parse_data") or {}
+            intent = parse.get("intent") or {}
+            day = ist_day(row.timestamp)
+            daily[(day, "messages", "")] += 1
             if (row.intent_name or intent.get("name")) == "nlu_fallback":
                 delta.fallback_count += 1
+                daily[(day, "fallback", "")] += 1
             elif intent.get("confidence") is not None and intent["confidence"] < LOW_CONFIDENCE:
                 delta.low_confidence_count += 1
+            topic = topic_of(parse)
+            text = str(data.get("text") or "")
+            if topic and topic not in NOT_TOPICS and not text.startswith("/"):
+                daily[(day, "topic", topic[:128])] += 1
         elif row.type_name == "slot":
             name, value = data.get("name"), data.get("value")
             if name == "safety_flag" and value in ("emergency", "crisis"):
@@ -94,64 +127,107 @@ def fold(rows: Sequence[Any]) -> Dict[str, Delta]:
                 delta.flags["callback"] = True
             elif name == "booking_reference" and value:
                 delta.flags["booking"] = True
+            elif name == "specialist_ids" and value:
+                delta.flags["cards_shown"] = True
     return deltas
 
 
 def update_summaries(engine: sa.engine.Engine, batch: int = 5000) -> int:
-    """Process all new events; returns how many were read."""
-    table, state = ConversationSummary.__table__, IndexerState.__table__
+    """Process all new events; returns how many were read. Concurrent callers do not fold the
+    same events twice: a lock in this process, and the state row locked on PostgreSQL."""
     if not events_exist(engine):
         return 0  # Rasa has not stored any conversation yet (it creates the table)
     total = 0
-    while True:
-        with engine.begin() as conn:
-            last = conn.execute(
-                sa.select(state.c.last_event_id).where(state.c.name == STATE)
-            ).scalar_one_or_none()
-            rows = conn.execute(
-                sa.select(EVENTS)
-                .where(EVENTS.c.id > (last or 0))
-                .order_by(EVENTS.c.id)
-                .limit(batch)
-            ).all()
-            if not rows:
+    with _LOCK:
+        while True:
+            read = _fold_next(engine, batch)
+            if not read:
                 return total
-            deltas = fold(rows)
-            existing = {
-                r.sender_id: r
-                for chunk in _chunks(list(deltas), 500)
-                for r in conn.execute(sa.select(table).where(table.c.sender_id.in_(chunk)))
-            }
-            for sender, delta in deltas.items():
-                old = existing.get(sender)
-                values = _merge(old, delta)
-                if old is None:
-                    conn.execute(
-                        sa.insert(table).values(
-                            sender_id=sender,
-                            conversation_key=conversation_key(sender),
-                            reviewed=False,
-                            **values,
-                        )
-                    )
-                else:
-                    conn.execute(
-                        sa.update(table).where(table.c.sender_id == sender).values(**values)
-                    )
-            new_last = rows[-1].id
-            if last is None:
-                conn.execute(sa.insert(state).values(name=STATE, last_event_id=new_last))
-            else:
+            total += read
+
+
+def _fold_next(engine: sa.engine.Engine, batch: int) -> int:
+    table, state = ConversationSummary.__table__, IndexerState.__table__
+    with engine.begin() as conn:
+        last = conn.execute(
+            sa.select(state.c.last_event_id).where(state.c.name == STATE).with_for_update()
+        ).scalar_one_or_none()
+        rows = conn.execute(
+            sa.select(EVENTS).where(EVENTS.c.id > (last or 0)).order_by(EVENTS.c.id).limit(batch)
+        ).all()
+        rows = settled(rows, last or 0, time.time())
+        if not rows:
+            return 0
+        daily: Counter = Counter()
+        deltas = fold(rows, daily)
+        existing = {
+            r.sender_id: r
+            for chunk in _chunks(list(deltas), 500)
+            for r in conn.execute(sa.select(table).where(table.c.sender_id.in_(chunk)))
+        }
+        for sender, delta in deltas.items():
+            old = existing.get(sender)
+            values = _merge(old, delta)
+            if old is None:
                 conn.execute(
-                    sa.update(state).where(state.c.name == STATE).values(last_event_id=new_last)
+                    sa.insert(table).values(
+                        sender_id=sender,
+                        conversation_key=conversation_key(sender),
+                        reviewed=False,
+                        **values,
+                    )
                 )
-            total += len(rows)
+            else:
+                conn.execute(sa.update(table).where(table.c.sender_id == sender).values(**values))
+        _add_daily(conn, daily)
+        new_last = rows[-1].id
+        if last is None:
+            conn.execute(sa.insert(state).values(name=STATE, last_event_id=new_last))
+        else:
+            conn.execute(
+                sa.update(state).where(state.c.name == STATE).values(last_event_id=new_last)
+            )
+        return len(rows)
+
+
+def settled(rows: Sequence[Any], last: int, now: float, wait: float = SETTLE) -> Sequence[Any]:
+    """The rows up to the first gap in the ids that may still fill (pure).
+
+    On PostgreSQL, ids are handed out before commit, so with two Rasa servers writing, event 101
+    can be visible before event 100 is. Skipping past such a gap would lose 100 forever; a gap
+    older than ``wait`` seconds is a rolled-back insert and is passed.
+    """
+    previous = last
+    for index, row in enumerate(rows):
+        if row.id != previous + 1 and row.timestamp > now - wait:
+            return rows[:index]
+        previous = row.id
+    return rows
+
+
+def _add_daily(conn: sa.engine.Connection, daily: Counter) -> None:
+    table = DailyCount.__table__
+    days = sorted({day for day, _, _ in daily})
+    existing = {
+        (r.day, r.metric, r.key)
+        for chunk in _chunks(days, 200)
+        for r in conn.execute(
+            sa.select(table.c.day, table.c.metric, table.c.key).where(table.c.day.in_(chunk))
+        )
+    }
+    for (day, metric, key), count in daily.items():
+        if (day, metric, key) in existing:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.day == day, table.c.metric == metric, table.c.key == key)
+                .values(count=table.c.count + count)
+            )
+        else:
+            conn.execute(sa.insert(table).values(day=day, metric=metric, key=key, count=count))
 
 
 def _merge(old: Any, delta: Delta) -> Dict[str, Any]:
-    flags = {
-        flag: bool(delta.flags.get(flag)) for flag in ("emergency", "crisis", "callback", "booking")
-    }
+    flags = {flag: bool(delta.flags.get(flag)) for flag in SUMMARY_FLAGS}
     if old is None:
         return {
             "started_at": delta.started_at,

@@ -6,14 +6,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Dict, List, Set
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from console.indexer import EVENTS
+from console.indexer import EVENTS, IST, topic_of
 from spine_db.models import Booking, Callback, ConversationSummary
 
-IST = ZoneInfo("Asia/Kolkata")
 PHONE = re.compile(r"\+?\d[\d\s\-().]{7,}\d")
 PERSONAL_SLOTS = {"patient_name", "mobile"}
 
@@ -110,18 +108,12 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
         if kind == "user":
             parse = data.get("parse_data") or {}
             intent = parse.get("intent") or {}
-            selector = ((parse.get("response_selector") or {}).get("default") or {}).get(
-                "response"
-            ) or {}
-            key = selector.get("intent_response_key")
             turns.append(
                 Turn(
                     "user",
                     at,
                     show(str(data.get("text") or "")),
-                    intent=key
-                    if key and intent.get("name") in ("faq", "article")
-                    else str(intent.get("name") or ""),
+                    intent=topic_of(parse),
                     confidence=intent.get("confidence"),
                     entities=[
                         f"{e.get('entity')}={e.get('value')}" for e in parse.get("entities") or []

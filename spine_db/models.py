@@ -26,8 +26,14 @@ class RequestColumns:
     patient_name = sa.Column(sa.String(128), nullable=False)
     mobile = sa.Column(sa.String(20), nullable=False)
     contact_consent = sa.Column(sa.Boolean, nullable=False)
-    status = sa.Column(sa.String(16), nullable=False, default="new", server_default="new")
+    status = sa.Column(
+        sa.String(16), nullable=False, default="new", server_default="new", index=True
+    )
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    # Follow-up by the support team (staff console queues).
+    assignee = sa.Column(sa.String(64))
+    notes = sa.Column(sa.Text)
+    updated_at = sa.Column(sa.DateTime(timezone=True))
 
 
 class Booking(RequestColumns, Base):  # type: ignore[misc,valid-type]
@@ -108,6 +114,7 @@ class ConversationSummary(Base):  # type: ignore[misc,valid-type]
     crisis = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
     callback = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
     booking = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    cards_shown = sa.Column(sa.Boolean, nullable=False, default=False)  # specialist cards
     fallback_count = sa.Column(sa.Integer, nullable=False, default=0)
     low_confidence_count = sa.Column(sa.Integer, nullable=False, default=0)
     reviewed = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
@@ -121,6 +128,17 @@ class IndexerState(Base):  # type: ignore[misc,valid-type]
 
     name = sa.Column(sa.String(64), primary_key=True)
     last_event_id = sa.Column(sa.Integer, nullable=False, default=0)
+
+
+class DailyCount(Base):  # type: ignore[misc,valid-type]
+    """Per-day counters folded from the events by console.indexer (messages, fallbacks, topics)."""
+
+    __tablename__ = "daily_counts"
+
+    day = sa.Column(sa.String(10), primary_key=True)  # YYYY-MM-DD in IST
+    metric = sa.Column(sa.String(32), primary_key=True)
+    key = sa.Column(sa.String(128), primary_key=True)  # "" or e.g. the topic
+    count = sa.Column(sa.Integer, nullable=False, default=0)
 
 
 class Annotation(Base):  # type: ignore[misc,valid-type]

@@ -170,3 +170,61 @@ def test_pagination_at_100000_conversations_uses_the_indexes(engine: sa.engine.E
         )
     assert "ix_conversation_summaries_started_at" in plan
     assert "ix_conversation_summaries_emergency" in flagged
+
+
+class Row:
+    def __init__(self, id: int, timestamp: float) -> None:  # noqa: A002
+        self.id, self.timestamp = id, timestamp
+
+
+@pytest.mark.parametrize(
+    ("ids", "ages", "kept"),
+    [
+        ([1, 2, 3], [1, 1, 1], 3),  # contiguous: everything
+        ([1, 3, 4], [1, 1, 1], 1),  # 2 may still commit (another Rasa server): wait
+        ([1, 3, 4], [99, 99, 1], 3),  # the gap is old: a rolled-back insert, pass it
+        ([2, 3], [1, 1], 0),  # the gap right after the last folded event
+    ],
+)
+def test_folding_stops_at_a_gap_that_may_still_fill(ids: list, ages: list, kept: int) -> None:
+    from console.indexer import settled
+
+    now = 1_000_000.0
+    rows = [Row(i, now - age) for i, age in zip(ids, ages, strict=True)]
+    assert [r.id for r in settled(rows, 0, now, wait=30)] == ids[:kept]
+
+
+def test_concurrent_updates_do_not_count_twice(engine: sa.engine.Engine) -> None:
+    import threading
+
+    for n in range(40):
+        add_events(
+            engine,
+            f"s{n}",
+            [
+                user("hi", "greet", 0.99),
+                user("recovery?", "faq", 0.9),
+                slot("specialist_ids", ["x"]),
+            ],
+            1_795_000_000 + n * 10,
+        )
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        update_summaries(engine, batch=7)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with engine.connect() as conn:
+        turns = conn.execute(
+            sa.text("SELECT SUM(turns), SUM(cards_shown) FROM conversation_summaries")
+        ).one()
+        messages = conn.execute(
+            sa.text("SELECT SUM(count) FROM daily_counts WHERE metric = 'messages'")
+        ).scalar()
+    assert tuple(turns) == (80, 40)
+    assert messages == 80

@@ -2,16 +2,13 @@
 route, CSRF on every POST, rate-limited logins, session cookie flags."""
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
+from datetime import date
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -23,10 +20,9 @@ from console.accounts import Accounts
 from console.app import create_console
 from console.indexer import conversation_key
 from spine_db import migrate
+from spine_db.store import BookingRequest, Store
+from tests.console_client import PASSWORD, Client, csrf_of
 from tests.servers import ROOT, website
-
-PASSWORD = "a long staff password"
-
 
 PATIENT = "919876543210"  # a WhatsApp conversation id is the user's number
 KEY = conversation_key(PATIENT)
@@ -81,11 +77,6 @@ def seed_conversation(engine: sa.engine.Engine) -> None:
             )
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return None
-
-
 @pytest.fixture(scope="module")
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'spine.db'}"
@@ -94,7 +85,23 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     seed_conversation(sa.create_engine(url, future=True))
     accounts = Accounts(sa.create_engine(url, future=True))
     accounts.add("agent1", PASSWORD, "agent")
+    accounts.add("agent2", PASSWORD, "agent")
     accounts.add("admin1", PASSWORD, "admin")
+    store = Store(url, reference=lambda prefix: f"{prefix}-7F3K2Q")
+    store.save_booking(
+        BookingRequest(
+            PATIENT,
+            "whatsapp",
+            "sunit-mediratta",
+            "Dr. Sunit Mediratta",
+            "online",
+            date(2026, 12, 5),
+            "morning",
+            "Asha Verma",
+            "+919876543210",
+            True,
+        )
+    )
     return url
 
 
@@ -102,39 +109,6 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def site(db_url: str) -> Iterator[str]:
     with website(DATABASE_URL=db_url) as url:
         yield url
-
-
-class Client:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
-        )
-
-    def request(
-        self, method: str, path: str, form: Dict[str, str] | None = None
-    ) -> Tuple[int, Dict[str, str], str]:
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        try:
-            with self.opener.open(req, timeout=10) as response:
-                return response.status, dict(response.headers), response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read().decode()
-
-    def login_csrf(self) -> str:
-        _, _, html = self.request("GET", "/console/login")
-        found = re.search(r'name="csrf" value="([^"]+)"', html)
-        assert found
-        return found.group(1)
-
-    def login(self, username: str, password: str = PASSWORD) -> Tuple[int, Dict[str, str], str]:
-        return self.request(
-            "POST",
-            "/console/login",
-            {"csrf": self.login_csrf(), "username": username, "password": password},
-        )
 
 
 def console_routes() -> list:
@@ -152,7 +126,9 @@ def console_routes() -> list:
 def test_every_console_route_requires_login(site: str, uri: str, method: str) -> None:
     if uri == "/login":
         return  # the only public page
-    path = "/console" + uri.replace("<key>", "0123456789abcdef01234567")
+    path = "/console" + uri.replace("<key>", "0123456789abcdef01234567").replace(
+        "<kind>", "bookings"
+    ).replace("<reference>", "BK-7F3K2Q")
     status, headers, _ = Client(site).request(method, path, {} if method == "POST" else None)
     assert status == 302
     assert headers["Location"] == "/console/login"
@@ -194,12 +170,6 @@ def test_csrf_is_required_on_login_and_logout(site: str) -> None:
     token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
     assert client.request("POST", "/console/logout", {"csrf": token})[0] == 302
     assert client.request("GET", "/console/conversations")[0] == 302
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found
-    return found.group(1)
 
 
 def test_transcript_is_masked_for_agents_and_revealed_to_admins_with_an_audit_entry(
@@ -322,6 +292,145 @@ def test_annotate_a_message_and_export_valid_rasa_nlu(
     with sa.create_engine(db_url, future=True).connect() as conn:
         actions = [r[0] for r in conn.execute(sa.text("SELECT action FROM audit_log"))]
     assert "export" in actions
+
+
+def test_booking_queue_masks_contacts_and_moves_through_the_lifecycle_with_audit(
+    site: str, db_url: str
+) -> None:
+    agent = Client(site)
+    agent.login("agent1")
+    status, headers, html = agent.request("GET", "/console/queues/bookings")
+    assert status == 200
+    assert "Content-Security-Policy" in headers
+    assert "BK-7F3K2Q" in html
+    assert "Dr. Sunit Mediratta" in html
+    assert "Asha Verma" not in html
+    assert "98765" not in html
+    assert "•••• ••10" in html
+    assert "Show contact details" not in html  # not assigned to agent1 yet
+    path = "/console/queues/bookings/BK-7F3K2Q"
+    assert agent.request("POST", path + "/reveal", {"csrf": csrf_of(html)})[0] == 403
+    form = {"csrf": csrf_of(html), "seen_status": "new", "status": "contacted"}
+    form.update(assignee="agent1", notes="Called, will call again at 6")
+    assert agent.request("POST", path, {**form, "csrf": "forged"})[0] == 403
+    assert agent.request("POST", path, form)[0] == 302
+    _, _, html = agent.request("GET", "/console/queues/bookings?assignee=agent1")
+    assert "status-contacted" in html
+    assert "Called, will call again at 6" in html
+    assert "Show contact details" in html  # the assignee may call the patient
+    status, _, revealed = agent.request("POST", path + "/reveal", {"csrf": csrf_of(html)})
+    assert status == 200
+    assert "Asha Verma" in revealed
+    assert "+919876543210" in revealed
+    # agent2's page still says "new": the stale change is refused, not applied
+    other = Client(site)
+    other.login("agent2")
+    _, _, page = other.request("GET", "/console/queues/bookings")
+    stale = {**form, "csrf": csrf_of(page), "assignee": "agent2"}  # as if loaded before agent1
+    status, _, html = other.request("POST", path, stale)
+    assert status == 409
+    assert "changed meanwhile" in html
+    assert other.request("POST", path + "/reveal", {"csrf": csrf_of(page)})[0] == 403
+    with sa.create_engine(db_url, future=True).connect() as conn:
+        entries = [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT username, action, target, detail FROM audit_log "
+                    "WHERE target LIKE 'booking:%'"
+                )
+            )
+        ]
+    assert entries == [
+        ("agent1", "status", "booking:BK-7F3K2Q", "status new→contacted; assignee -→agent1; notes"),
+        ("agent1", "reveal", "booking:BK-7F3K2Q", ""),
+    ]
+
+
+def test_unknown_queue_and_request(site: str) -> None:
+    agent = Client(site)
+    agent.login("agent1")
+    assert agent.request("GET", "/console/queues/invoices")[0] == 404
+    _, _, html = agent.request("GET", "/console/queues/callbacks")
+    assert "No requests here." in html
+    assert (
+        agent.request("POST", "/console/queues/bookings/BK-NOPE22/reveal", {"csrf": csrf_of(html)})[
+            0
+        ]
+        == 404
+    )
+
+
+def test_csv_export_is_masked_for_agents_and_unmasked_only_for_admins_with_audit(
+    site: str, db_url: str
+) -> None:
+    import csv
+    import io
+
+    agent = Client(site)
+    agent.login("agent1")
+    status, headers, body = agent.request("GET", "/console/conversations.csv?channel=whatsapp")
+    assert status == 200
+    assert headers["content-type"].startswith("text/csv")
+    assert "attachment" in headers["Content-Disposition"]
+    [header, row] = list(csv.reader(io.StringIO(body)))
+    record = dict(zip(header, row, strict=True))
+    assert record["conversation"] == "•••• ••10"
+    assert record["conversation_key"] == KEY
+    assert (record["booking"], record["channel"]) == ("1", "whatsapp")
+    assert "9876543210" not in body
+    assert list(
+        csv.reader(io.StringIO(agent.request("GET", "/console/conversations.csv?channel=web")[2]))
+    ) == [header]
+    _, _, html = agent.request("GET", "/console/conversations")
+    assert "CSV with patient data" not in html
+    refused = agent.request(
+        "POST", "/console/conversations.csv", {"csrf": csrf_of(html), "reveal": "1"}
+    )
+    assert refused[0] == 403
+    admin = Client(site)
+    admin.login("admin1")
+    _, _, html = admin.request("GET", "/console/conversations")
+    assert "CSV with patient data" in html
+    status, _, body = admin.request(
+        "POST",
+        "/console/conversations.csv",
+        {"csrf": csrf_of(html), "reveal": "1", "channel": "whatsapp"},
+    )
+    assert status == 200
+    assert PATIENT in body
+    with sa.create_engine(db_url, future=True).connect() as conn:
+        details = [
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT username, detail FROM audit_log WHERE target = 'conversations.csv'")
+            )
+        ]
+    assert [(u, d.split(";")[1].strip()) for u, d in details] == [
+        ("agent1", "masked"),
+        ("agent1", "masked"),
+        ("admin1", "unmasked"),
+    ]
+
+
+def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
+    from console.app import _csv_cell
+
+    assert _csv_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert _csv_cell("+91 98") == "'+91 98"
+    assert _csv_cell("ok") == "ok"
+
+
+def test_metrics_page_has_numbers_and_svg_charts(site: str) -> None:
+    agent = Client(site)
+    agent.login("agent1")
+    status, headers, html = agent.request("GET", "/console/metrics?days=90")
+    assert status == 200
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert html.count("<svg") == 4
+    assert '<dd id="m-bookings">1</dd>' in html  # the booking seeded for this module
+    assert "<script" not in html
+    assert agent.request("GET", "/console/metrics?days=abc")[0] == 200  # falls back to 30 days
 
 
 # Last: it blocks this client address for the rest of the module.

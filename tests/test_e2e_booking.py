@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from console.accounts import Accounts
+from console.indexer import conversation_key
+from tests.console_client import PASSWORD, Client
 from tests.databases import BACKENDS, database_url
 from tests.servers import Stack, free_port, texts
 
@@ -210,3 +213,56 @@ def test_talk_to_a_person_reuses_known_details(stack: Stack) -> None:
         s=sender,
     )
     assert any('"callback_requested"' in r["data"] and "true" in r["data"] for r in flags)
+
+
+def test_the_staff_console_reads_the_conversations_this_server_stored(stack: Stack) -> None:
+    """Issue 7 on the real thing: a Rasa server writes the conversations (SQLite / PostgreSQL),
+    the website's console lists, filters and shows them, with the booking in the queue."""
+    urgent, booker = f"urgent-{stack.rasa_port}", f"console-{stack.rasa_port}"
+    assert "112" in texts(stack.say(urgent, "I can't control my bladder since this morning"))
+    stack.say(booker, "show me neurosurgeons in Delhi")
+    done = texts(
+        chat(
+            stack,
+            booker,
+            '/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}',
+            "tomorrow",
+            "evening",
+            "Kavya Rao",
+            "98765 43210",
+            "yes",
+            "yes",
+        )
+    )
+    reference = re.search(r"BK-[A-Z2-9]{6}", done)
+    assert reference, done
+    engine = sa.create_engine(stack.db_url)
+    try:
+        Accounts(engine).add("reviewer", PASSWORD, "agent")
+    finally:
+        engine.dispose()
+    client = Client(stack.web_url)
+    assert client.login("reviewer")[0] == 302
+
+    _, _, listing = client.request("GET", "/console/conversations?flag=emergency")
+    assert urgent in listing
+    assert booker not in listing
+    _, _, listing = client.request("GET", "/console/conversations?flag=booking&channel=rest")
+    assert booker in listing
+    assert urgent not in listing
+
+    status, _, page = client.request("GET", f"/console/conversations/{conversation_key(booker)}")
+    assert status == 200
+    assert "show me neurosurgeons in Delhi" in page
+    assert "find_specialist (" in page  # intent and confidence of the user message
+    assert "action_show_specialists" in page
+    assert f"Booking {reference.group(0)}" in page
+    assert "Kavya Rao" not in page  # masked for an agent
+    assert "98765" not in page
+
+    _, _, queue = client.request("GET", "/console/queues/bookings")
+    assert reference.group(0) in queue
+    _, _, metrics = client.request("GET", "/console/metrics?days=7")
+    assert re.search(r'id="m-emergencies">[1-9]', metrics)
+    assert re.search(r'id="m-bookings">[1-9]', metrics)
+    assert re.search(r'id="m-conversion">\d+%', metrics)

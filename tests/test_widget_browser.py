@@ -238,3 +238,67 @@ def test_phone_width_is_full_screen(browser: Any, stack: Stack) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def _shots_dir() -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+def test_staff_review_a_widget_conversation_in_the_console(browser: Any, stack: Stack) -> None:
+    """Issue 7 as a staff member sees it: a patient's emergency message from the widget is found
+    with the emergency filter, annotated, exported; the metrics page is drawn (screenshot)."""
+    import sqlalchemy as sa
+
+    from console.accounts import Accounts
+    from tests.console_client import PASSWORD
+
+    patient = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = patient.new_page()
+    tab.goto(stack.web_url + "/")
+    open_chat(tab)
+    ask(tab, "since this morning i cannot pee even though my bladder feels full")
+    wait_for_bot(tab, "112")
+    patient.close()
+    engine = sa.create_engine(stack.db_url)
+    Accounts(engine).add("nurse.asha", PASSWORD, "agent")
+    engine.dispose()
+
+    staff = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    console = staff.new_page()
+    console.goto(stack.web_url + "/console/")
+    console.get_by_label("Username").fill("nurse.asha")
+    console.get_by_label("Password").fill(PASSWORD)
+    console.get_by_role("button", name="Log in").click()
+    console.get_by_role("heading", name=re.compile("Conversations")).wait_for()
+
+    console.get_by_label("Flag").select_option("emergency")
+    console.get_by_role("button", name="Filter").click()
+    rows = console.locator("table.list tbody tr")
+    rows.first.wait_for()
+    assert "emergency" in rows.first.inner_text()
+    assert all("emergency" in text for text in rows.all_inner_texts())
+    rows.first.locator("a").click()
+    message = console.locator("li.turn.user", has_text="cannot pee")
+    message.wait_for()
+    assert "emergency" in message.locator(".nlu").inner_text()
+    console.screenshot(path=str(SHOTS / "console-transcript.png"), full_page=True)
+
+    message.get_by_label("Correct label").select_option("emergency")
+    message.get_by_role("button", name="Annotate").click()
+    console.locator("li.turn.user", has_text="cannot pee").locator(
+        ".flag", has_text="annotated: emergency"
+    ).wait_for()
+
+    console.get_by_role("link", name=re.compile("Conversations")).first.click()
+    with console.expect_download() as download_info:
+        console.get_by_role("link", name=re.compile("annotations")).click()
+    exported = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "- intent: emergency" in exported
+    assert "since this morning i cannot pee" in exported
+    with console.expect_download() as download_info:
+        console.get_by_role("link", name=re.compile("CSV")).click()
+    table = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert table.startswith("conversation_key,conversation,started")
+
+    console.get_by_role("link", name="Metrics").click()
+    console.locator("svg.chart").first.wait_for()
+    assert console.locator("svg.chart").count() == 4
+    assert int(console.locator("#m-emergencies").inner_text()) >= 1
+    console.screenshot(path=str(SHOTS / "console-metrics.png"), full_page=True)
+    staff.close()

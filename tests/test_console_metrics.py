@@ -1,0 +1,151 @@
+"""Metrics from the summaries, the daily counts and the requests tables; the SVG charts."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+
+from console.charts import bar_chart, hbar_chart
+from console.indexer import update_summaries
+from console.metrics import compute, window
+from spine_db import migrate
+from spine_db.models import Booking, Callback
+from tests.test_console_indexer import add_events, slot, user
+
+SVG = "{http://www.w3.org/2000/svg}"
+TODAY = date(2026, 11, 24)
+DAY = 86400.0
+NOON_TODAY = datetime(2026, 11, 24, 6, 30, tzinfo=timezone.utc).timestamp()  # 12:00 IST
+
+
+def faq(text: str, key: str) -> dict:
+    event = user(text, "faq", 0.95)
+    event["parse_data"]["response_selector"] = {
+        "default": {"response": {"intent_response_key": key, "confidence": 0.9}}
+    }
+    return event
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> sa.engine.Engine:
+    url = f"sqlite:///{tmp_path / 'spine.db'}"
+    SQLTrackerStore(host=url)
+    migrate.upgrade(url)
+    engine = sa.create_engine(url, future=True)
+    # today: cards shown then a booking; an emergency; a fallback
+    add_events(
+        engine,
+        "a",
+        [
+            user("spine surgeon in delhi", "find_specialist", 0.9),
+            slot("specialist_ids", ["sunit-mediratta"]),
+            slot("booking_reference", "BK-AAAAAA"),
+        ],
+        NOON_TODAY,
+    )
+    add_events(
+        engine,
+        "b",
+        [
+            user("i cannot feel my legs", "emergency", 0.97),
+            slot("safety_flag", "emergency"),
+            user("asdfgh", "nlu_fallback", 0.2),
+        ],
+        NOON_TODAY + 60,
+    )
+    # yesterday: cards shown, no booking; two FAQ questions
+    add_events(
+        engine,
+        "c",
+        [
+            slot("specialist_ids", ["mayank-nakipuria"]),
+            faq("how long to recover", "faq/recovery_time"),
+            faq("recovery time?", "faq/recovery_time"),
+            user("/greet", "greet", 1.0),
+        ],
+        NOON_TODAY - DAY,
+    )
+    # 40 days ago: outside a 30-day window
+    add_events(engine, "old", [user("hello there", "greet", 0.99)], NOON_TODAY - 40 * DAY)
+    with engine.begin() as conn:
+        for table, created in ((Booking, NOON_TODAY), (Callback, NOON_TODAY - DAY)):
+            values = dict(
+                reference=f"X-{table.__tablename__[:4]}",
+                conversation_id="a",
+                patient_name="Asha",
+                mobile="+919876543210",
+                contact_consent=True,
+                status="new",
+                created_at=datetime.fromtimestamp(created, timezone.utc),
+            )
+            if table is Booking:
+                values.update(
+                    doctor_id="d",
+                    doctor_name="Dr",
+                    consult_mode="online",
+                    preferred_date=TODAY,
+                    preferred_time="morning",
+                )
+            conn.execute(sa.insert(table.__table__).values(**values))
+    update_summaries(engine)
+    return engine
+
+
+def test_window_is_ist_days_oldest_first() -> None:
+    assert window(3, TODAY) == ["2026-11-22", "2026-11-23", "2026-11-24"]
+
+
+def test_counts_per_day_rates_topics_and_conversion(engine: sa.engine.Engine) -> None:
+    m = compute(engine, days=30, today=TODAY)
+    assert len(m.days) == 30
+    assert m.days[-1] == "2026-11-24"
+    assert (m.conversations[-1], m.conversations[-2], sum(m.conversations)) == (2, 1, 3)
+    assert (m.messages[-1], m.messages[-2]) == (3, 3)
+    assert sum(m.fallbacks) == 1
+    assert m.fallback_rate == pytest.approx(1 / 6)
+    assert (m.emergencies, m.crises) == (1, 0)
+    assert (m.bookings[-1], m.callbacks[-2], sum(m.bookings) + sum(m.callbacks)) == (1, 1, 2)
+    assert (m.cards_conversations, m.cards_booked, m.conversion) == (2, 1, 0.5)
+    topics = dict(m.top_topics)
+    assert topics == {"Recovery time (faq/recovery_time)": 2, "find specialist": 1, "emergency": 1}
+    # small talk ("greet"), "not understood" and button payloads are not topics
+    assert compute(engine, days=90, today=TODAY).conversations.count(1) == 2  # the old one too
+
+
+def test_an_empty_database_has_no_rates() -> None:
+    url = "sqlite://"
+    engine = sa.create_engine(url, future=True)
+    from spine_db.models import Base
+
+    Base.metadata.create_all(engine)
+    m = compute(engine, days=7, today=TODAY)
+    assert (m.fallback_rate, m.conversion, m.top_topics) == (None, None, [])
+
+
+def test_bar_chart_is_valid_svg_with_proportional_bars() -> None:
+    svg = bar_chart(["11-22", "11-23", "<b>"], [5, 10, 0], "Per day & more")
+    root = ET.fromstring(svg)
+    assert root.get("aria-label") == "Per day & more"
+    heights = [float(r.get("height") or "nan") for r in root.iter(f"{SVG}rect")]
+    assert heights[1] == pytest.approx(2 * heights[0])
+    assert heights[2] == 0
+    assert [t.text for t in root.iter(f"{SVG}text")][0] == "10"  # axis maximum
+    assert "<b>" not in svg
+
+
+@pytest.mark.parametrize(("top", "axis"), [(0, "1"), (3, "5"), (11, "20"), (130, "200")])
+def test_axis_maximum_is_a_round_number(top: int, axis: str) -> None:
+    root = ET.fromstring(bar_chart(["a"], [top], "t"))
+    assert [t.text for t in root.iter(f"{SVG}text")][0] == axis
+
+
+def test_topic_chart_escapes_labels() -> None:
+    svg = hbar_chart([("<script>x</script>", 3), ("Recovery", 1)], "Top")
+    root = ET.fromstring(svg)
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert "<script>x</script>" in labels
+    assert "<script>" not in svg
