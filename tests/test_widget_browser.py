@@ -301,4 +301,7 @@ def test_staff_review_a_widget_conversation_in_the_console(browser: Any, stack: 
     assert console.locator("svg.chart").count() == 4
     assert int(console.locator("#m-emergencies").inner_text()) >= 1
     console.screenshot(path=str(SHOTS / "console-metrics.png"), full_page=True)
+    console.get_by_role("link", name="Bookings").click()
+    console.get_by_role("heading", name=re.compile("Booking requests")).wait_for()
+    console.screenshot(path=str(SHOTS / "console-bookings.png"), full_page=True)
     staff.close()
