@@ -11,6 +11,7 @@ import asyncio
 import csv
 import functools
 import io
+import logging
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from console.charts import bar_chart, hbar_chart
 from console.indexer import (
     FLAGS,
     Filters,
+    backlog,
     list_conversations,
     sender_for_key,
     update_summaries,
@@ -38,19 +40,20 @@ from console.queues import (
     TRANSITIONS,
     Change,
     QueueError,
-    get_request,
     list_requests,
     masked,
     update_request,
 )
 from console.ratelimit import FailureLimiter
-from console.review import IST, mark_reviewed, mask_id, mask_text, transcript, when
+from console.review import IST, mark_reviewed, mask_id, transcript, when
 from spine_db.config import database_url
 
 COOKIE = "spine_console"
 LOGIN_COOKIE = "spine_console_login"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PER_PAGE = 50
+BATCH, MAX_BATCHES = 5000, 4  # events folded per page view, at most
+logger = logging.getLogger(__name__)
 CSV_COLUMNS = (
     "conversation_key",
     "conversation",
@@ -110,9 +113,17 @@ def _filters(args: Any) -> Filters:
     )
 
 
+def _described(filters: Filters) -> str:
+    """The filters for the audit log, without the search text (it may be a name or a number)."""
+    shown = {k: v for k, v in vars(filters).items() if v is not None and k != "text"}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) + (
+        "; text search" if filters.text else ""
+    )
+
+
 def _page(args: Any) -> int:
     raw = args.get("page") or "1"
-    return max(1, min(int(raw), 10**6)) if raw.isdigit() else 1
+    return max(1, min(int(raw), 10**6)) if raw.isascii() and raw.isdigit() else 1
 
 
 def _csv_cell(value: Any) -> str:
@@ -142,7 +153,7 @@ def conversations_csv(rows: List[Dict[str, Any]], reveal: bool) -> str:
                 row["fallback_count"],
                 row["low_confidence_count"],
                 int(bool(row["reviewed"])),
-                note if reveal else mask_text(note, set()),
+                note if reveal else ("(hidden: may name the patient)" if note else ""),
             )
         )
     return out.getvalue()
@@ -163,6 +174,16 @@ def create_console(url: str | None = None) -> Blueprint:
             status=status,
             headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP},
         )
+
+    async def refresh() -> int:
+        """Fold new events before a page is drawn (bounded, so a big backlog — e.g. right after
+        an upgrade — does not hold the page up); returns how many events are still waiting."""
+        try:
+            read = await asyncio.to_thread(update_summaries, engine, BATCH, MAX_BATCHES)
+            return backlog(engine) if read >= BATCH * MAX_BATCHES else 0
+        except sa.exc.OperationalError as error:  # e.g. SQLite busy: show what is indexed
+            logger.warning("console: indexing skipped this time (%s)", type(error).__name__)
+            return 0
 
     def login_required(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -235,7 +256,7 @@ def create_console(url: str | None = None) -> Blueprint:
         args = request.args
         filters = _filters(args)
         page = _page(args)
-        await asyncio.to_thread(update_summaries, engine)
+        behind = await refresh()
         rows, total = await asyncio.to_thread(list_conversations, engine, filters, page, PER_PAGE)
         for row in rows:
             row["label"] = mask_id(row["sender_id"])
@@ -252,6 +273,7 @@ def create_console(url: str | None = None) -> Blueprint:
             query=query,
             flags=FLAGS,
             export_query=query,
+            behind=behind,
         )
 
     @console.route("/conversations.csv", methods=["GET", "POST"])
@@ -264,13 +286,14 @@ def create_console(url: str | None = None) -> Blueprint:
             return response.text("Only an admin can export patient data.", status=403)
         args = request.form if request.method == "POST" else request.args
         filters = _filters(args)
-        await asyncio.to_thread(update_summaries, engine)
+        await refresh()
         rows, total = await asyncio.to_thread(list_conversations, engine, filters, 1, 10**7)
         accounts.audit(
             session.staff,
             "export",
             "conversations.csv",
-            f"{total} conversations; {'unmasked' if reveal else 'masked'}; filters {filters}",
+            f"{total} conversations; {'unmasked' if reveal else 'masked'}; "
+            f"filters {_described(filters)}",
         )
         return response.text(
             conversations_csv(rows, reveal),
@@ -296,15 +319,16 @@ def create_console(url: str | None = None) -> Blueprint:
         change = Change(
             status=form.get("status") or "",
             assignee=(form.get("assignee") or "").strip() or None,
-            notes=form.get("notes"),
+            add_note=form.get("add_note"),
         )
+        seen = form.get("seen_version") or ""
         try:
             await asyncio.to_thread(
                 update_request,
                 engine,
                 kind,
                 reference,
-                form.get("seen_status") or "",
+                int(seen) if seen.isascii() and seen.isdigit() else -1,
                 change,
                 session.staff.username,
                 accounts.usernames(),
@@ -316,15 +340,15 @@ def create_console(url: str | None = None) -> Blueprint:
     @console.post("/queues/<kind>/<reference>/reveal")
     @login_required
     async def reveal_request(request: Request, kind: str, reference: str) -> HTTPResponse:
-        """Contact details for the admin or the staff member the request is assigned to."""
+        """One request with its contact details, for an admin (audited)."""
         session: Session = request.ctx.session
-        record = get_request(engine, kind, reference) if kind in KINDS else None
-        if record is None:
+        if not session.staff.is_admin:
+            return response.text("Only an admin can reveal patient data.", status=403)
+        if (
+            kind not in KINDS
+            or not (await asyncio.to_thread(list_requests, engine, kind, reference=reference))[1]
+        ):
             return response.text("No such request", status=404)
-        if not (session.staff.is_admin or record["assignee"] == session.staff.username):
-            return response.text(
-                "Only an admin or the assigned staff member can see contact details.", status=403
-            )
         accounts.audit(session.staff, "reveal", f"{kind[:-1]}:{reference}")
         return await _queue_page(request, kind, revealed=reference)
 
@@ -332,7 +356,7 @@ def create_console(url: str | None = None) -> Blueprint:
     @login_required
     async def metrics(request: Request) -> HTTPResponse:
         days = {"7": 7, "30": 30, "90": 90}.get(request.args.get("days") or "30", 30)
-        await asyncio.to_thread(update_summaries, engine)
+        behind = await refresh()
         numbers = await asyncio.to_thread(compute, engine, days)
         short = [day[5:] for day in numbers.days]  # MM-DD under the bars
         charts = {
@@ -351,6 +375,7 @@ def create_console(url: str | None = None) -> Blueprint:
             m=numbers,
             days=days,
             charts=charts,
+            behind=behind,
         )
 
     @console.get("/conversations/<key>")
@@ -424,7 +449,7 @@ def create_console(url: str | None = None) -> Blueprint:
         wanted = args.get("status") or "open"
         mine = args.get("assignee")
         rows, total = await asyncio.to_thread(
-            list_requests, engine, kind, wanted, mine, _page(args), PER_PAGE
+            list_requests, engine, kind, wanted, mine, _page(args), PER_PAGE, revealed
         )
         return render(
             "queue.html",
@@ -445,7 +470,7 @@ def create_console(url: str | None = None) -> Blueprint:
         )
 
     async def _transcript_page(request: Request, key: str, reveal: bool) -> HTTPResponse:
-        await asyncio.to_thread(update_summaries, engine)
+        await refresh()
         sender_id = sender_for_key(engine, key)
         found = (
             await asyncio.to_thread(transcript, engine, sender_id, reveal) if sender_id else None

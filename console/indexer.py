@@ -6,9 +6,9 @@ The console calls it before listing; it can also run on a schedule
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import Counter
@@ -40,7 +40,8 @@ IST = ZoneInfo("Asia/Kolkata")
 # Intents that are not a topic a patient asks about (small talk, no understanding).
 NOT_TOPICS = {"greet", "goodbye", "thank", "bot_challenge", "nlu_fallback", "cancel"}
 SETTLE = 30.0  # seconds after which a gap in the event ids is taken as final
-_LOCK = threading.Lock()  # one fold at a time in this process (PostgreSQL also locks the row)
+_LOCK = threading.Lock()  # one fold at a time in this process (the database serialises processes)
+_GAPS: Dict[int, float] = {}  # missing event id → when this process first saw the gap
 
 
 @dataclass
@@ -77,9 +78,18 @@ def events_exist(engine: sa.engine.Engine) -> bool:
     return key in _WITH_EVENTS
 
 
-def conversation_key(sender_id: str) -> str:
-    """The opaque handle of a conversation in console URLs."""
-    return hashlib.sha256(sender_id.encode()).hexdigest()[:24]
+def new_conversation_key() -> str:
+    """The opaque handle of a conversation in console URLs and exports: random, so it cannot be
+    turned back into the conversation id (a WhatsApp id is the patient's phone number)."""
+    return secrets.token_hex(12)
+
+
+def key_for_sender(engine: sa.engine.Engine, sender_id: str) -> str | None:
+    table = ConversationSummary.__table__
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(table.c.conversation_key).where(table.c.sender_id == sender_id)
+        ).scalar_one_or_none()
 
 
 def sender_for_key(engine: sa.engine.Engine, key: str) -> str | None:
@@ -109,14 +119,17 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
             parse = data.get("parse_data") or {}
             intent = parse.get("intent") or {}
             day = ist_day(row.timestamp)
-            daily[(day, "messages", "")] += 1
+            text = str(data.get("text") or "")
+            # "/intent{...}" and "topic:..." are button clicks, not typed messages
+            typed = not text.startswith(("/", "topic:"))
+            if typed:
+                daily[(day, "messages", "")] += 1
             if (row.intent_name or intent.get("name")) == "nlu_fallback":
                 delta.fallback_count += 1
                 daily[(day, "fallback", "")] += 1
             elif intent.get("confidence") is not None and intent["confidence"] < LOW_CONFIDENCE:
                 delta.low_confidence_count += 1
             topic = topic_of(parse)
-            text = str(data.get("text") or "")
             if topic and topic not in NOT_TOPICS and not text.startswith("/"):
                 daily[(day, "topic", topic[:128])] += 1
         elif row.type_name == "slot":
@@ -132,30 +145,61 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
     return deltas
 
 
-def update_summaries(engine: sa.engine.Engine, batch: int = 5000) -> int:
-    """Process all new events; returns how many were read. Concurrent callers do not fold the
-    same events twice: a lock in this process, and the state row locked on PostgreSQL."""
+def update_summaries(
+    engine: sa.engine.Engine, batch: int = 5000, max_batches: int | None = None
+) -> int:
+    """Fold new events (all of them, or at most ``max_batches`` batches); returns how many.
+
+    Several processes may run it at once (website, a scheduled ``python -m console.indexer``):
+    each batch first claims the state row with a write, which serialises the folds on SQLite
+    (the write lock) and PostgreSQL (the row lock), then re-reads the position under that claim.
+    """
     if not events_exist(engine):
         return 0  # Rasa has not stored any conversation yet (it creates the table)
-    total = 0
+    total, batches = 0, 0
     with _LOCK:
-        while True:
+        while max_batches is None or batches < max_batches:
             read = _fold_next(engine, batch)
             if not read:
-                return total
+                break
             total += read
+            batches += 1
+    return total
+
+
+def backlog(engine: sa.engine.Engine) -> int:
+    """Events not folded yet (the console says so when a page shows older numbers)."""
+    if not events_exist(engine):
+        return 0
+    state = IndexerState.__table__
+    with engine.connect() as conn:
+        last = conn.execute(
+            sa.select(state.c.last_event_id).where(state.c.name == STATE)
+        ).scalar_one_or_none()
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(EVENTS).where(EVENTS.c.id > (last or 0))
+            ).scalar_one()
+        )
 
 
 def _fold_next(engine: sa.engine.Engine, batch: int) -> int:
     table, state = ConversationSummary.__table__, IndexerState.__table__
     with engine.begin() as conn:
+        claimed = conn.execute(  # a no-op write: takes the lock before anything is read
+            sa.update(state)
+            .where(state.c.name == STATE)
+            .values(last_event_id=state.c.last_event_id)
+        ).rowcount
+        if not claimed:
+            conn.execute(sa.insert(state).values(name=STATE, last_event_id=0))
         last = conn.execute(
-            sa.select(state.c.last_event_id).where(state.c.name == STATE).with_for_update()
-        ).scalar_one_or_none()
+            sa.select(state.c.last_event_id).where(state.c.name == STATE)
+        ).scalar_one()
         rows = conn.execute(
-            sa.select(EVENTS).where(EVENTS.c.id > (last or 0)).order_by(EVENTS.c.id).limit(batch)
+            sa.select(EVENTS).where(EVENTS.c.id > last).order_by(EVENTS.c.id).limit(batch)
         ).all()
-        rows = settled(rows, last or 0, time.time())
+        rows = settled(rows, last, time.monotonic(), _GAPS)
         if not rows:
             return 0
         daily: Counter = Counter()
@@ -172,7 +216,7 @@ def _fold_next(engine: sa.engine.Engine, batch: int) -> int:
                 conn.execute(
                     sa.insert(table).values(
                         sender_id=sender,
-                        conversation_key=conversation_key(sender),
+                        conversation_key=new_conversation_key(),
                         reviewed=False,
                         **values,
                     )
@@ -180,27 +224,30 @@ def _fold_next(engine: sa.engine.Engine, batch: int) -> int:
             else:
                 conn.execute(sa.update(table).where(table.c.sender_id == sender).values(**values))
         _add_daily(conn, daily)
-        new_last = rows[-1].id
-        if last is None:
-            conn.execute(sa.insert(state).values(name=STATE, last_event_id=new_last))
-        else:
-            conn.execute(
-                sa.update(state).where(state.c.name == STATE).values(last_event_id=new_last)
-            )
+        conn.execute(
+            sa.update(state).where(state.c.name == STATE).values(last_event_id=rows[-1].id)
+        )
         return len(rows)
 
 
-def settled(rows: Sequence[Any], last: int, now: float, wait: float = SETTLE) -> Sequence[Any]:
-    """The rows up to the first gap in the ids that may still fill (pure).
+def settled(
+    rows: Sequence[Any], last: int, now: float, first_seen: Dict[int, float], wait: float = SETTLE
+) -> Sequence[Any]:
+    """The rows up to the first gap in the ids that may still fill.
 
     On PostgreSQL, ids are handed out before commit, so with two Rasa servers writing, event 101
-    can be visible before event 100 is. Skipping past such a gap would lose 100 forever; a gap
-    older than ``wait`` seconds is a rolled-back insert and is passed.
+    can be visible before event 100 is. Skipping past such a gap would lose 100 forever. A gap is
+    passed once this indexer has seen it for ``wait`` seconds (a rolled-back insert): timed from
+    when it was first seen here (``first_seen``: missing id → monotonic time), never from the
+    events' own timestamps, which another server's clock or a slow action can put far back.
     """
     previous = last
     for index, row in enumerate(rows):
-        if row.id != previous + 1 and row.timestamp > now - wait:
-            return rows[:index]
+        if row.id != previous + 1:
+            seen = first_seen.setdefault(previous + 1, now)
+            if now - seen < wait:
+                return rows[:index]
+            first_seen.pop(previous + 1, None)
         previous = row.id
     return rows
 

@@ -1,6 +1,8 @@
 """Bookings and call-back requests as work queues: status new → contacted → done / cancelled,
-an assigned staff member and notes. Every change is written to the audit log in the same
-transaction, and a change made on a stale page is refused instead of overwriting someone else's.
+an assigned staff member and notes (a dated log: notes are added, never rewritten, so a masked page
+can never write masked text back). Every change is written to the audit log in the same
+transaction; a change made on a page that is out of date (any change since, by anyone) is refused
+instead of overwriting a colleague's.
 """
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from typing import Any, Dict, List, Tuple
 
 import sqlalchemy as sa
 
-from console.indexer import conversation_key
-from console.review import mask_phone
-from spine_db.models import STATUSES, AuditEntry, Booking, Callback
+from console.indexer import IST
+from console.review import mask_phone, mask_text
+from spine_db.models import STATUSES, AuditEntry, Booking, Callback, ConversationSummary
 
 KINDS: Dict[str, Any] = {"bookings": Booking.__table__, "callbacks": Callback.__table__}
 TRANSITIONS: Dict[str, Tuple[str, ...]] = {
@@ -22,7 +24,8 @@ TRANSITIONS: Dict[str, Tuple[str, ...]] = {
     "cancelled": (),
 }
 OPEN = ("new", "contacted")
-MAX_NOTES = 4000
+MAX_NOTE = 1000
+MAX_NOTES = 20000
 
 
 class QueueError(ValueError):
@@ -33,7 +36,7 @@ class QueueError(ValueError):
 class Change:
     status: str
     assignee: str | None
-    notes: str | None
+    add_note: str | None = None
 
 
 def list_requests(
@@ -43,11 +46,15 @@ def list_requests(
     assignee: str | None = None,
     page: int = 1,
     per_page: int = 50,
+    reference: str | None = None,
 ) -> Tuple[List[Dict[str, Any]], int]:
-    """One page of requests, oldest open first (first come, first served)."""
-    table = KINDS[kind]
+    """One page of requests, oldest first (first come, first served), with the console key of
+    the conversation each came from."""
+    table, summaries = KINDS[kind], ConversationSummary.__table__
     where: List[Any] = []
-    if status == "open":
+    if reference:
+        where.append(table.c.reference == reference)
+    elif status == "open":
         where.append(table.c.status.in_(OPEN))
     elif status in STATUSES:
         where.append(table.c.status == status)
@@ -58,7 +65,10 @@ def list_requests(
     with engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
         rows = conn.execute(
-            sa.select(table)
+            sa.select(table, summaries.c.conversation_key)
+            .select_from(
+                table.outerjoin(summaries, summaries.c.sender_id == table.c.conversation_id)
+            )
             .where(*where)
             .order_by(table.c.created_at, table.c.id)
             .limit(per_page)
@@ -69,47 +79,40 @@ def list_requests(
 
 def masked(record: Dict[str, Any], reveal: bool = False) -> Dict[str, Any]:
     shown = dict(record)
-    shown["conversation_key"] = conversation_key(str(record["conversation_id"]))
     if not reveal:
+        name = str(record.get("patient_name") or "")
         shown["patient_name"] = "[hidden]"
         shown["mobile"] = mask_phone(str(record["mobile"]))
-        shown["notes"] = mask_phone(str(record.get("notes") or "")) or None
+        shown["notes"] = mask_text(str(record.get("notes") or ""), {name} if name else set())
     return shown
-
-
-def get_request(engine: sa.engine.Engine, kind: str, reference: str) -> Dict[str, Any] | None:
-    table = KINDS[kind]
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.reference == reference)).first()
-    return dict(row._mapping) if row else None
 
 
 def update_request(
     engine: sa.engine.Engine,
     kind: str,
     reference: str,
-    seen_status: str,
+    seen_version: int,
     change: Change,
     by: str,
     staff: List[str],
 ) -> List[str]:
-    """Apply a staff member's change; returns what changed (also audited)."""
+    """Apply a staff member's change to the version they saw; returns what changed (audited)."""
     table = KINDS[kind]
     if change.assignee and change.assignee not in staff:
         raise QueueError("That staff member does not exist or is inactive.")
-    notes = (change.notes or "").strip()
-    if len(notes) > MAX_NOTES:
-        raise QueueError(f"Notes are limited to {MAX_NOTES} characters.")
+    note = (change.add_note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise QueueError(f"A note is limited to {MAX_NOTE} characters.")
+    now = datetime.now(timezone.utc)
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(table).where(table.c.reference == reference).with_for_update()
-        ).first()
+        row = conn.execute(sa.select(table).where(table.c.reference == reference)).first()
         if row is None:
             raise QueueError("No such request.")
-        if row.status != seen_status:
+        if row.version != seen_version:
             raise QueueError(
-                f"This request was changed meanwhile (it is now {row.status!r}); "
-                "reload the page and try again."
+                "This request was changed meanwhile (it is now "
+                f"{row.status!r}, assigned to {row.assignee or 'nobody'}); nothing was saved. "
+                "Reload the page and try again."
             )
         if change.status != row.status and change.status not in TRANSITIONS.get(row.status, ()):
             allowed = ", ".join(TRANSITIONS.get(row.status, ())) or "nothing (it is closed)"
@@ -122,13 +125,22 @@ def update_request(
         if (change.assignee or None) != row.assignee:
             values["assignee"] = change.assignee or None
             changes.append(f"assignee {row.assignee or '-'}→{change.assignee or '-'}")
-        if (notes or None) != row.notes:
-            values["notes"] = notes or None
-            changes.append("notes")
+        if note:
+            entry = f"{now.astimezone(IST):%d %b %Y %H:%M} {by}: {note}"
+            notes = f"{row.notes}\n{entry}" if row.notes else entry
+            if len(notes) > MAX_NOTES:
+                raise QueueError("This request has too many notes; ask an admin to archive it.")
+            values["notes"] = notes
+            changes.append("note added")
         if not values:
             return []
-        now = datetime.now(timezone.utc)
-        conn.execute(sa.update(table).where(table.c.id == row.id).values(updated_at=now, **values))
+        updated = conn.execute(  # only if nobody changed it since it was read (version)
+            sa.update(table)
+            .where(table.c.id == row.id, table.c.version == seen_version)
+            .values(updated_at=now, version=seen_version + 1, **values)
+        ).rowcount
+        if updated != 1:
+            raise QueueError("This request was changed meanwhile; nothing was saved. Reload.")
         conn.execute(
             sa.insert(AuditEntry.__table__).values(
                 at=now,

@@ -34,6 +34,7 @@ class RequestColumns:
     assignee = sa.Column(sa.String(64))
     notes = sa.Column(sa.Text)
     updated_at = sa.Column(sa.DateTime(timezone=True))
+    version = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")  # per change
 
 
 class Booking(RequestColumns, Base):  # type: ignore[misc,valid-type]

@@ -13,6 +13,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from console.indexer import Filters, list_conversations, update_summaries
 from spine_db import migrate
 from spine_db.models import ConversationSummary
+from tests.databases import BACKENDS, database_url
 
 
 @pytest.fixture
@@ -173,58 +174,72 @@ def test_pagination_at_100000_conversations_uses_the_indexes(engine: sa.engine.E
 
 
 class Row:
-    def __init__(self, id: int, timestamp: float) -> None:  # noqa: A002
+    def __init__(self, id: int, timestamp: float = 0.0) -> None:  # noqa: A002
         self.id, self.timestamp = id, timestamp
 
 
-@pytest.mark.parametrize(
-    ("ids", "ages", "kept"),
-    [
-        ([1, 2, 3], [1, 1, 1], 3),  # contiguous: everything
-        ([1, 3, 4], [1, 1, 1], 1),  # 2 may still commit (another Rasa server): wait
-        ([1, 3, 4], [99, 99, 1], 3),  # the gap is old: a rolled-back insert, pass it
-        ([2, 3], [1, 1], 0),  # the gap right after the last folded event
-    ],
-)
-def test_folding_stops_at_a_gap_that_may_still_fill(ids: list, ages: list, kept: int) -> None:
+def test_folding_waits_at_a_gap_until_it_has_been_seen_long_enough() -> None:
     from console.indexer import settled
 
-    now = 1_000_000.0
-    rows = [Row(i, now - age) for i, age in zip(ids, ages, strict=True)]
-    assert [r.id for r in settled(rows, 0, now, wait=30)] == ids[:kept]
+    rows = [Row(1), Row(3), Row(4)]  # 2 may still be committed by another Rasa server
+    seen: Dict[int, float] = {}
+    assert [r.id for r in settled([Row(1), Row(2)], 0, 100.0, seen, wait=30)] == [1, 2]
+    assert [r.id for r in settled(rows, 0, 100.0, seen, wait=30)] == [1]
+    assert seen == {2: 100.0}
+    assert [r.id for r in settled(rows[1:], 1, 129.0, seen, wait=30)] == []  # 29 s: still waiting
+    # 30 s after it was first seen here — whatever the events' own timestamps say — 2 is taken
+    # to be a rolled-back insert and passed
+    assert [r.id for r in settled(rows[1:], 1, 130.0, seen, wait=30)] == [3, 4]
+    assert seen == {}
 
 
-def test_concurrent_updates_do_not_count_twice(engine: sa.engine.Engine) -> None:
-    import threading
+def _fold_in_process(url: str, barrier: Any) -> None:
+    engine = sa.create_engine(url, future=True)
+    barrier.wait(timeout=120)  # start together, after the imports
+    update_summaries(engine, batch=20)
 
-    for n in range(40):
-        add_events(
-            engine,
-            f"s{n}",
-            [
-                user("hi", "greet", 0.99),
-                user("recovery?", "faq", 0.9),
-                slot("specialist_ids", ["x"]),
-            ],
-            1_795_000_000 + n * 10,
-        )
-    barrier = threading.Barrier(4)
 
-    def run() -> None:
-        barrier.wait()
-        update_summaries(engine, batch=7)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_several_processes_folding_at_once_count_each_event_once(
+    backend: str, tmp_path: Path
+) -> None:
+    """The website and a scheduled `python -m console.indexer` may fold at the same moment."""
+    import multiprocessing
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    with engine.connect() as conn:
-        turns = conn.execute(
-            sa.text("SELECT SUM(turns), SUM(cards_shown) FROM conversation_summaries")
-        ).one()
-        messages = conn.execute(
-            sa.text("SELECT SUM(count) FROM daily_counts WHERE metric = 'messages'")
-        ).scalar()
-    assert tuple(turns) == (80, 40)
-    assert messages == 80
+    with database_url(backend, tmp_path) as url:
+        SQLTrackerStore(host=url)
+        migrate.upgrade(url)
+        engine = sa.create_engine(url, future=True)
+        for n in range(300):
+            add_events(
+                engine,
+                f"s{n}",
+                [
+                    user("hi", "greet", 0.99),
+                    user("recovery?", "faq", 0.9),
+                    slot("specialist_ids", ["x"]),
+                ],
+                1_795_000_000 + n * 10,
+            )
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(4)
+        workers = [context.Process(target=_fold_in_process, args=(url, barrier)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        barrier.wait(timeout=120)
+        update_summaries(engine, batch=20)
+        for worker in workers:
+            worker.join(timeout=120)
+            assert worker.exitcode == 0
+        with engine.connect() as conn:
+            turns, cards, conversations = conn.execute(
+                sa.text(
+                    "SELECT SUM(turns), SUM(CASE WHEN cards_shown THEN 1 ELSE 0 END), COUNT(*)"
+                    " FROM conversation_summaries"
+                )
+            ).one()
+            messages = conn.execute(
+                sa.text("SELECT SUM(count) FROM daily_counts WHERE metric = 'messages'")
+            ).scalar()
+        engine.dispose()
+    assert (turns, cards, conversations, messages) == (600, 300, 300, 600)

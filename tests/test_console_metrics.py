@@ -20,6 +20,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 TODAY = date(2026, 11, 24)
 DAY = 86400.0
 NOON_TODAY = datetime(2026, 11, 24, 6, 30, tzinfo=timezone.utc).timestamp()  # 12:00 IST
+AFTER_MIDNIGHT_IST = datetime(2026, 11, 23, 18, 45, tzinfo=timezone.utc).timestamp()  # 00:15 IST
 
 
 def faq(text: str, key: str) -> dict:
@@ -69,10 +70,20 @@ def engine(tmp_path: Path) -> sa.engine.Engine:
         ],
         NOON_TODAY - DAY,
     )
+    # 00:15 IST today is still yesterday in UTC: counted today; a button click is not a message
+    add_events(
+        engine,
+        "late",
+        [
+            user('/book_appointment{"doctor_id": "x"}', "book_appointment", 1.0),
+            slot("specialist_ids", ["x"]),
+        ],
+        AFTER_MIDNIGHT_IST,
+    )
     # 40 days ago: outside a 30-day window
     add_events(engine, "old", [user("hello there", "greet", 0.99)], NOON_TODAY - 40 * DAY)
     with engine.begin() as conn:
-        for table, created in ((Booking, NOON_TODAY), (Callback, NOON_TODAY - DAY)):
+        for table, created in ((Booking, AFTER_MIDNIGHT_IST), (Callback, NOON_TODAY - DAY)):
             values = dict(
                 reference=f"X-{table.__tablename__[:4]}",
                 conversation_id="a",
@@ -103,17 +114,18 @@ def test_counts_per_day_rates_topics_and_conversion(engine: sa.engine.Engine) ->
     m = compute(engine, days=30, today=TODAY)
     assert len(m.days) == 30
     assert m.days[-1] == "2026-11-24"
-    assert (m.conversations[-1], m.conversations[-2], sum(m.conversations)) == (2, 1, 3)
-    assert (m.messages[-1], m.messages[-2]) == (3, 3)
+    assert (m.conversations[-1], m.conversations[-2], sum(m.conversations)) == (3, 1, 4)
+    assert (m.messages[-1], m.messages[-2]) == (3, 2)  # typed only: "/greet" was a button
     assert sum(m.fallbacks) == 1
-    assert m.fallback_rate == pytest.approx(1 / 6)
+    assert m.fallback_rate == pytest.approx(1 / 5)
     assert (m.emergencies, m.crises) == (1, 0)
     assert (m.bookings[-1], m.callbacks[-2], sum(m.bookings) + sum(m.callbacks)) == (1, 1, 2)
-    assert (m.cards_conversations, m.cards_booked, m.conversion) == (2, 1, 0.5)
+    assert (m.cards_conversations, m.cards_booked, m.conversion) == (3, 1, 1 / 3)
     topics = dict(m.top_topics)
     assert topics == {"Recovery time (faq/recovery_time)": 2, "find specialist": 1, "emergency": 1}
     # small talk ("greet"), "not understood" and button payloads are not topics
     assert compute(engine, days=90, today=TODAY).conversations.count(1) == 2  # the old one too
+    assert compute(engine, days=1, today=date(2026, 11, 23)).conversations == [1]  # not "late"
 
 
 def test_an_empty_database_has_no_rates() -> None:

@@ -18,14 +18,13 @@ from rasa.core.tracker_store import SQLTrackerStore
 
 from console.accounts import Accounts
 from console.app import create_console
-from console.indexer import conversation_key
+from console.indexer import key_for_sender, update_summaries
 from spine_db import migrate
 from spine_db.store import BookingRequest, Store
 from tests.console_client import PASSWORD, Client, csrf_of
 from tests.servers import ROOT, website
 
 PATIENT = "919876543210"  # a WhatsApp conversation id is the user's number
-KEY = conversation_key(PATIENT)
 
 
 def seed_conversation(engine: sa.engine.Engine) -> None:
@@ -106,6 +105,17 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
+def key(db_url: str) -> str:
+    """The console's (random) key for the seeded conversation."""
+    engine = sa.create_engine(db_url, future=True)
+    update_summaries(engine)
+    found = key_for_sender(engine, PATIENT)
+    assert found
+    assert PATIENT not in found
+    return found
+
+
+@pytest.fixture(scope="module")
 def site(db_url: str) -> Iterator[str]:
     with website(DATABASE_URL=db_url) as url:
         yield url
@@ -173,6 +183,7 @@ def test_csrf_is_required_on_login_and_logout(site: str) -> None:
 
 
 def test_transcript_is_masked_for_agents_and_revealed_to_admins_with_an_audit_entry(
+    key: str,
     site: str,
 ) -> None:
     agent = Client(site)
@@ -182,75 +193,75 @@ def test_transcript_is_masked_for_agents_and_revealed_to_admins_with_an_audit_en
     assert "•••• ••10" in listing
     assert "9876543210" not in listing
     assert "booking" in listing
-    status, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    status, _, html = agent.request("GET", f"/console/conversations/{key}")
     assert status == 200
     assert "book_appointment (0.97)" in html
     assert "Asha Verma" not in html
     assert "98765 43210" not in html
     assert "•••• ••10" in html
     assert (
-        agent.request("POST", f"/console/conversations/{KEY}/reveal", {"csrf": csrf_of(html)})[0]
+        agent.request("POST", f"/console/conversations/{key}/reveal", {"csrf": csrf_of(html)})[0]
         == 403
     )
     admin = Client(site)
     admin.login("admin1")
-    _, _, html = admin.request("GET", f"/console/conversations/{KEY}")
+    _, _, html = admin.request("GET", f"/console/conversations/{key}")
     status, _, revealed = admin.request(
-        "POST", f"/console/conversations/{KEY}/reveal", {"csrf": csrf_of(html)}
+        "POST", f"/console/conversations/{key}/reveal", {"csrf": csrf_of(html)}
     )
     assert status == 200
     assert "Asha Verma" in revealed
     assert "98765 43210" in revealed
 
 
-def test_review_with_a_note_is_recorded(site: str) -> None:
+def test_review_with_a_note_is_recorded(key: str, site: str) -> None:
     agent = Client(site)
     agent.login("agent1")
-    _, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    _, _, html = agent.request("GET", f"/console/conversations/{key}")
     assert (
         agent.request(
-            "POST", f"/console/conversations/{KEY}/review", {"csrf": "forged", "note": "x"}
+            "POST", f"/console/conversations/{key}/review", {"csrf": "forged", "note": "x"}
         )[0]
         == 403
     )
     status, _, _ = agent.request(
         "POST",
-        f"/console/conversations/{KEY}/review",
+        f"/console/conversations/{key}/review",
         {"csrf": csrf_of(html), "note": "Booking looked fine"},
     )
     assert status == 302
-    _, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    _, _, html = agent.request("GET", f"/console/conversations/{key}")
     assert "Booking looked fine" in html
     _, _, listing = agent.request("GET", "/console/conversations?reviewed=yes")
     assert "•••• ••10" in listing
 
 
-def test_audit_log_has_the_reveal_and_the_review(site: str, db_url: str) -> None:
+def test_audit_log_has_the_reveal_and_the_review(key: str, site: str, db_url: str) -> None:
     with sa.create_engine(db_url, future=True).connect() as conn:
         entries = conn.execute(sa.text("SELECT username, action, target FROM audit_log")).all()
-    assert ("admin1", "reveal", f"conversation:{KEY}") in [tuple(e) for e in entries]
-    assert ("agent1", "review", f"conversation:{KEY}") in [tuple(e) for e in entries]
+    assert ("admin1", "reveal", f"conversation:{key}") in [tuple(e) for e in entries]
+    assert ("agent1", "review", f"conversation:{key}") in [tuple(e) for e in entries]
 
 
 def test_annotate_a_message_and_export_valid_rasa_nlu(
-    site: str, db_url: str, tmp_path: Path
+    key: str, site: str, db_url: str, tmp_path: Path
 ) -> None:
     agent = Client(site)
     agent.login("agent1")
-    _, _, html = agent.request("GET", f"/console/conversations/{KEY}")
+    _, _, html = agent.request("GET", f"/console/conversations/{key}")
     event_ids = re.findall(r'name="event_id" value="(\d+)"', html)
     assert len(event_ids) == 3  # one form per user message
     # "my number is 98765 43210" was misread as nlu_fallback: label it with the right intent
     status, _, _ = agent.request(
         "POST",
-        f"/console/conversations/{KEY}/annotate",
+        f"/console/conversations/{key}/annotate",
         {"csrf": csrf_of(html), "event_id": event_ids[2], "label": "request_callback"},
     )
     assert status == 302
     assert (
         agent.request(
             "POST",
-            f"/console/conversations/{KEY}/annotate",
+            f"/console/conversations/{key}/annotate",
             {"csrf": csrf_of(html), "event_id": event_ids[0], "label": "not_a_label"},
         )[0]
         == 400
@@ -307,30 +318,40 @@ def test_booking_queue_masks_contacts_and_moves_through_the_lifecycle_with_audit
     assert "Asha Verma" not in html
     assert "98765" not in html
     assert "•••• ••10" in html
-    assert "Show contact details" not in html  # not assigned to agent1 yet
+    assert "Show contact details" not in html  # agents never see them
     path = "/console/queues/bookings/BK-7F3K2Q"
     assert agent.request("POST", path + "/reveal", {"csrf": csrf_of(html)})[0] == 403
-    form = {"csrf": csrf_of(html), "seen_status": "new", "status": "contacted"}
-    form.update(assignee="agent1", notes="Called, will call again at 6")
+    form = {"csrf": csrf_of(html), "seen_version": "0", "status": "contacted"}
+    form.update(assignee="agent1", add_note="Called Asha Verma on 98765 43210, no answer")
     assert agent.request("POST", path, {**form, "csrf": "forged"})[0] == 403
     assert agent.request("POST", path, form)[0] == 302
     _, _, html = agent.request("GET", "/console/queues/bookings?assignee=agent1")
     assert "status-contacted" in html
-    assert "Called, will call again at 6" in html
-    assert "Show contact details" in html  # the assignee may call the patient
-    status, _, revealed = agent.request("POST", path + "/reveal", {"csrf": csrf_of(html)})
-    assert status == 200
-    assert "Asha Verma" in revealed
-    assert "+919876543210" in revealed
-    # agent2's page still says "new": the stale change is refused, not applied
+    assert "agent1: Called [name] on •••• ••10, no answer" in html  # the note, masked
+    assert "Asha" not in html
+    assert 'name="notes"' not in html  # notes are added, a masked page cannot rewrite them
+    assert agent.request("POST", path + "/reveal", {"csrf": csrf_of(html)})[0] == 403
+
+    # agent2 loaded the page before agent1's change (version 0): nothing of theirs is applied,
+    # even though they keep the same status
     other = Client(site)
     other.login("agent2")
     _, _, page = other.request("GET", "/console/queues/bookings")
-    stale = {**form, "csrf": csrf_of(page), "assignee": "agent2"}  # as if loaded before agent1
-    status, _, html = other.request("POST", path, stale)
+    stale = {**form, "csrf": csrf_of(page), "status": "contacted", "assignee": "agent2"}
+    status, _, html = other.request("POST", path, {**stale, "seen_version": "0"})
     assert status == 409
     assert "changed meanwhile" in html
-    assert other.request("POST", path + "/reveal", {"csrf": csrf_of(page)})[0] == 403
+    assert "assigned to agent1" in html
+
+    admin = Client(site)
+    admin.login("admin1")
+    _, _, page = admin.request("GET", "/console/queues/bookings")
+    assert "Show contact details" in page
+    status, _, revealed = admin.request("POST", path + "/reveal", {"csrf": csrf_of(page)})
+    assert status == 200
+    assert "Asha Verma" in revealed
+    assert "+919876543210" in revealed
+    assert "Called Asha Verma on 98765 43210" in revealed
     with sa.create_engine(db_url, future=True).connect() as conn:
         entries = [
             tuple(r)
@@ -341,28 +362,59 @@ def test_booking_queue_masks_contacts_and_moves_through_the_lifecycle_with_audit
                 )
             )
         ]
+        stored = conn.execute(sa.text("SELECT notes, version FROM bookings")).one()
     assert entries == [
-        ("agent1", "status", "booking:BK-7F3K2Q", "status new→contacted; assignee -→agent1; notes"),
-        ("agent1", "reveal", "booking:BK-7F3K2Q", ""),
+        (
+            "agent1",
+            "status",
+            "booking:BK-7F3K2Q",
+            "status new→contacted; assignee -→agent1; note added",
+        ),
+        ("admin1", "reveal", "booking:BK-7F3K2Q", ""),
     ]
+    assert stored[0].endswith("agent1: Called Asha Verma on 98765 43210, no answer")
+    assert stored[1] == 1
+
+
+def test_revealing_a_closed_request_shows_that_request(site: str, db_url: str) -> None:
+    with sa.create_engine(db_url, future=True).begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO callbacks (reference, conversation_id, channel, patient_name, mobile,"
+                " contact_consent, status, created_at, version) VALUES ('CB-DONE22', 'x', 'rest',"
+                " 'Ravi Kumar', '+919812345678', 1, 'done', '2026-11-01 10:00:00', 3)"
+            )
+        )
+    admin = Client(site)
+    admin.login("admin1")
+    _, _, page = admin.request("GET", "/console/queues/callbacks")
+    assert "CB-DONE22" not in page  # open requests only
+    status, _, revealed = admin.request(
+        "POST", "/console/queues/callbacks/CB-DONE22/reveal", {"csrf": csrf_of(page)}
+    )
+    assert status == 200
+    assert "CB-DONE22" in revealed
+    assert "Ravi Kumar" in revealed
 
 
 def test_unknown_queue_and_request(site: str) -> None:
-    agent = Client(site)
-    agent.login("agent1")
-    assert agent.request("GET", "/console/queues/invoices")[0] == 404
-    _, _, html = agent.request("GET", "/console/queues/callbacks")
+    admin = Client(site)
+    admin.login("admin1")
+    assert admin.request("GET", "/console/queues/invoices")[0] == 404
+    _, _, html = admin.request("GET", "/console/queues/callbacks?status=new")
     assert "No requests here." in html
-    assert (
-        agent.request("POST", "/console/queues/bookings/BK-NOPE22/reveal", {"csrf": csrf_of(html)})[
-            0
-        ]
-        == 404
+    path = "/console/queues/bookings/BK-NOPE22"
+    assert admin.request("POST", path + "/reveal", {"csrf": csrf_of(html)})[0] == 404
+    status, _, page = admin.request(
+        "POST", path, {"csrf": csrf_of(html), "seen_version": "x²", "status": "done"}
     )
+    assert status == 409
+    assert "No such request." in page
+    assert admin.request("GET", "/console/conversations?page=%C2%B2")[0] == 200  # "²", not a 500
 
 
 def test_csv_export_is_masked_for_agents_and_unmasked_only_for_admins_with_audit(
-    site: str, db_url: str
+    key: str, site: str, db_url: str
 ) -> None:
     import csv
     import io
@@ -376,12 +428,13 @@ def test_csv_export_is_masked_for_agents_and_unmasked_only_for_admins_with_audit
     [header, row] = list(csv.reader(io.StringIO(body)))
     record = dict(zip(header, row, strict=True))
     assert record["conversation"] == "•••• ••10"
-    assert record["conversation_key"] == KEY
+    assert record["conversation_key"] == key
     assert (record["booking"], record["channel"]) == ("1", "whatsapp")
     assert "9876543210" not in body
-    assert list(
-        csv.reader(io.StringIO(agent.request("GET", "/console/conversations.csv?channel=web")[2]))
-    ) == [header]
+    assert record["note"] == "(hidden: may name the patient)"  # the review note of an earlier test
+    assert "Booking looked fine" not in body
+    empty = agent.request("GET", "/console/conversations.csv?channel=web&q=98765")[2]
+    assert list(csv.reader(io.StringIO(empty))) == [header]
     _, _, html = agent.request("GET", "/console/conversations")
     assert "CSV with patient data" not in html
     refused = agent.request(
@@ -399,6 +452,7 @@ def test_csv_export_is_masked_for_agents_and_unmasked_only_for_admins_with_audit
     )
     assert status == 200
     assert PATIENT in body
+    assert "Booking looked fine" in body  # the review note, unmasked for the admin only
     with sa.create_engine(db_url, future=True).connect() as conn:
         details = [
             tuple(r)
@@ -411,6 +465,8 @@ def test_csv_export_is_masked_for_agents_and_unmasked_only_for_admins_with_audit
         ("agent1", "masked"),
         ("admin1", "unmasked"),
     ]
+    assert "98765" not in details[1][1]  # the search text is not in the audit log ...
+    assert details[1][1].endswith("channel=web; text search")  # ... only that there was one
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from console.accounts import Accounts
-from console.indexer import conversation_key
+from console.indexer import key_for_sender
 from tests.console_client import PASSWORD, Client
 from tests.databases import BACKENDS, database_url
 from tests.servers import Stack, free_port, texts
@@ -251,7 +251,12 @@ def test_the_staff_console_reads_the_conversations_this_server_stored(stack: Sta
     assert booker in listing
     assert urgent not in listing
 
-    status, _, page = client.request("GET", f"/console/conversations/{conversation_key(booker)}")
+    engine = sa.create_engine(stack.db_url)
+    try:
+        key = key_for_sender(engine, booker)  # given when the list above indexed it
+    finally:
+        engine.dispose()
+    status, _, page = client.request("GET", f"/console/conversations/{key}")
     assert status == 200
     assert "show me neurosurgeons in Delhi" in page
     assert "find_specialist (" in page  # intent and confidence of the user message
