@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install browser spacy train migrate staff-user run test lint eval bench lock clean
+.PHONY: help install browser spacy train migrate staff-user run run-prod test lint eval bench lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ staff-user: migrate ## Create a console account: make staff-user NAME=asha ROLE=
 
 run: train ## Start the action server (:5055), Rasa (:5005) and the demo website (:8000); Ctrl-C stops all
 	@mkdir -p var
+	$(BIN)/honcho start -f Procfile
+
+run-prod: train ## Production profile: PostgreSQL (DATABASE_URL), Redis (REDIS_URL), optional RabbitMQ (RABBITMQ_URL)
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "run-prod needs DATABASE_URL=postgresql://... and REDIS_URL=redis://... (RABBITMQ_URL optional)"; exit 2; }
+	ENV=production RASA_ENDPOINTS=endpoints.prod.yml RASA_CREDENTIALS=credentials.prod.yml \
+	ACTION_ENDPOINT_URL=$${ACTION_ENDPOINT_URL:-http://127.0.0.1:$${ACTIONS_PORT:-5055}/webhook} \
 	$(BIN)/honcho start -f Procfile
 
 test: train ## Run the whole test suite (sets itself up first)

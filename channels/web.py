@@ -3,8 +3,8 @@
 ``POST /webhooks/webchat/webhook`` with ``{"sender", "message", "message_id"}``. The widget retries
 a message after a network error with the same ``message_id``; a message already handled returns
 the replies it produced the first time, and a retry that arrives while the first attempt is still
-being processed waits for it — so a retry never makes the bot see the message twice. The memory
-is per server process (with several replicas, route a conversation to one replica).
+being processed waits for it — so a retry never makes the bot see the message twice. With
+REDIS_URL set (production) this holds across replicas too (channels/shared.py).
 Bad requests get a 400 with a JSON ``error``; nothing is passed to the bot.
 """
 from __future__ import annotations
@@ -19,6 +19,8 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from channels.shared import SharedReplies, shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,8 @@ class WebChatInput(InputChannel):
 
     def __init__(self, remember_messages: int = 2000) -> None:
         self.cache = ReplyCache(remember_messages)
+        client = shared_redis()
+        self.shared = SharedReplies(client) if client is not None else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webchat = Blueprint("webchat_webhook", __name__)
@@ -125,8 +129,13 @@ class WebChatInput(InputChannel):
                 )
                 return collector.messages
 
+            async def once_everywhere() -> Replies:
+                if self.shared is None:
+                    return await handle()
+                return await self.shared.run_once(f"{sender}:{message_id}", handle)
+
             try:
-                replies = await self.cache.run_once((sender, message_id), handle)
+                replies = await self.cache.run_once((sender, message_id), once_everywhere)
             except Exception:  # noqa: BLE001 - the widget shows a retry; details go to the log
                 logger.exception("webchat: message %s of %s failed", message_id, sender)
                 return response.json({"error": "the assistant could not answer"}, status=503)

@@ -41,6 +41,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.shared import SharedSeen, shared_redis
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v19.0"
@@ -436,6 +438,16 @@ class SeenMessages:
 
 
 class WhatsAppCloudInput(InputChannel):
+    async def _first_time(self, message_id: str) -> bool:
+        """Across replicas when REDIS_URL is set; if Redis fails, this process's memory (a rare
+        duplicate answer is better than a message never answered)."""
+        if self.shared is not None:
+            try:
+                return await self.shared.first_time(message_id)
+            except Exception as error:  # noqa: BLE001 - redis raises several kinds
+                logger.warning("whatsapp: shared dedup unavailable (%s)", type(error).__name__)
+        return self.seen.first_time(message_id)
+
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
@@ -448,6 +460,8 @@ class WhatsAppCloudInput(InputChannel):
         self.settings = settings
         self.api = GraphAPI(settings)
         self.seen = SeenMessages()
+        client = shared_redis()
+        self.shared = SharedSeen(client) if client is not None else None
         self.tasks: set = set()
         if not settings.configured:
             logger.warning(
@@ -490,7 +504,7 @@ class WhatsAppCloudInput(InputChannel):
                 messages = parse_delivery(json.loads(request.body or b""))
             except (ValueError, MalformedPayload) as error:
                 return response.json({"error": f"malformed payload: {error}"}, status=400)
-            fresh = [m for m in messages if self.seen.first_time(m.message_id)]
+            fresh = [m for m in messages if await self._first_time(m.message_id)]
             if fresh:
                 task = asyncio.ensure_future(self._handle(fresh, on_new_message))
                 self.tasks.add(task)

@@ -8,12 +8,19 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = ROOT / "var" / "spine.db"
 
 
+def production() -> bool:
+    """``ENV=production``: shared stores are required (PostgreSQL, Redis), nothing falls back."""
+    return os.environ.get("ENV", "").strip().lower() in ("production", "prod")
+
+
 def database_url() -> str:
     """``DATABASE_URL`` if set (e.g. ``postgresql://user@host:5432/db``), else the SQLite file."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         # Heroku-style URLs use the scheme SQLAlchemy 1.4 no longer accepts.
         return "postgresql://" + url[len("postgres://") :] if url.startswith("postgres://") else url
+    if production():
+        raise RuntimeError("ENV=production: set DATABASE_URL (postgresql://user@host:5432/db)")
     DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 

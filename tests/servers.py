@@ -13,7 +13,7 @@ import urllib.request
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -52,6 +52,8 @@ class Stack:
     database_url: str | None = None  # default: a SQLite file in workdir
     web_port: int = 0  # 0: a free port is chosen
     extra_env: Dict[str, str] | None = None
+    processes: Tuple[str, ...] = ()  # Procfile entries to start; () = all of them
+    endpoints: Path | None = None  # default: endpoints.yml for this stack's ports
     process: subprocess.Popen | None = None
 
     def __post_init__(self) -> None:
@@ -91,7 +93,7 @@ class Stack:
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
             "RASA_PORT": str(self.rasa_port),
             "ACTIONS_PORT": str(self.actions_port),
-            "RASA_ENDPOINTS": str(self.write_endpoints()),
+            "RASA_ENDPOINTS": str(self.endpoints or self.write_endpoints()),
             "DATABASE_URL": self.db_url,
             "WEB_PORT": str(self.web_port),
             "RASA_PUBLIC_URL": self.base_url,
@@ -103,7 +105,7 @@ class Stack:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile")],
+            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), *self.processes],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -114,15 +116,19 @@ class Stack:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
-            if (
-                self._answers(f"{self.base_url}/")
-                and self._answers(f"http://127.0.0.1:{self.actions_port}/health")
-                and self._answers(f"{self.web_url}/healthz")
-            ):
+            if all(self._answers(url) for url in self._health_urls()):
                 return self
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"stack not ready after {timeout}s:\n{self.log_tail()}")
+
+    def _health_urls(self) -> List[str]:
+        urls = {
+            "rasa": f"{self.base_url}/",
+            "actions": f"http://127.0.0.1:{self.actions_port}/health",
+            "web": f"{self.web_url}/healthz",
+        }
+        return [url for name, url in urls.items() if not self.processes or name in self.processes]
 
     @staticmethod
     def _answers(url: str) -> bool:

@@ -1,0 +1,74 @@
+"""Once-only message handling shared by all replicas, through Redis (``REDIS_URL``; the production
+profile sets it for the lock store anyway). Without REDIS_URL the channels keep their per-process
+memory, which is all a single server needs.
+
+- Website widget: the first server to claim ``(sender, message_id)`` runs the message and stores its
+  replies; a retry that reaches another server waits for those replies instead of running the
+  message again.
+- WhatsApp: Meta redelivers a webhook until it gets a 200, to any replica; a message id is handled
+  the first time only.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, List
+
+logger = logging.getLogger(__name__)
+
+Replies = List[Dict[str, Any]]
+RUNNING = b"running"
+
+
+class NotAnsweredYet(RuntimeError):
+    """Another server is still answering this message (the widget retries later)."""
+
+
+def shared_redis() -> Any | None:
+    url = os.environ.get("REDIS_URL", "").strip()
+    if not url:
+        return None
+    import redis.asyncio
+
+    return redis.asyncio.from_url(url, socket_timeout=5)
+
+
+def _prefix() -> str:
+    return f"spine:{os.environ.get('REDIS_KEY_PREFIX', '').strip()}:"
+
+
+class SharedReplies:
+    def __init__(self, client: Any, ttl: int = 900, wait: float = 60.0) -> None:
+        self.redis, self.ttl, self.wait = client, ttl, wait
+
+    async def run_once(self, key: str, handle: Callable[[], Awaitable[Replies]]) -> Replies:
+        name = f"{_prefix()}webchat:{key}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        while True:
+            if await self.redis.set(name, RUNNING, nx=True, ex=self.ttl):
+                try:
+                    replies = await handle()
+                except BaseException:
+                    await self.redis.delete(name)  # not answered: a retry runs it again
+                    raise
+                await self.redis.set(name, json.dumps(replies), ex=self.ttl)
+                return replies
+            value = await self.redis.get(name)
+            if value is not None and value != RUNNING:
+                return list(json.loads(value))
+            if loop.time() > deadline:
+                raise NotAnsweredYet(key)
+            await asyncio.sleep(0.1)  # value None: the claim just ended without an answer
+
+
+class SharedSeen:
+    def __init__(self, client: Any, ttl: int = 3 * 86400) -> None:
+        self.redis, self.ttl = client, ttl
+
+    async def first_time(self, message_id: str) -> bool:
+        return bool(
+            await self.redis.set(f"{_prefix()}whatsapp:{message_id}", 1, nx=True, ex=self.ttl)
+        )

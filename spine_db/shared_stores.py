@@ -1,0 +1,111 @@
+"""The production stores besides the database, configured from the environment and checked at
+start (a store that is configured but unreachable stops the server with a clear message):
+
+- ``ProjectRedisLockStore`` (``REDIS_URL``): Rasa's Redis lock store, so two Rasa servers (or
+  Sanic workers) never process messages of one conversation at the same time.
+- ``ProjectEventBroker`` (``RABBITMQ_URL``, optional): Rasa's RabbitMQ broker streaming every
+  conversation event to the ``RABBITMQ_QUEUE`` queue (default ``rasa_events``) for analytics. Not
+  set → no broker.
+
+endpoints.prod.yml names them; secrets stay in the environment, never in the file.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from rasa.core.brokers.pika import PikaEventBroker
+from rasa.core.lock_store import RedisLockStore
+from rasa.shared.exceptions import ConnectionException
+from rasa.utils.endpoints import EndpointConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _safe(url: str) -> str:
+    parsed = urlparse(url)
+    host = parsed.hostname or "?"
+    return f"{parsed.scheme}://{host}:{parsed.port or ''}{parsed.path}"
+
+
+def redis_settings(url: str) -> dict:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        raise ConnectionException(f"REDIS_URL must start with redis:// or rediss:// ({_safe(url)})")
+    db = parsed.path.strip("/")
+    return {
+        "host": parsed.hostname or "localhost",
+        "port": parsed.port or 6379,
+        "db": int(db) if db.isdigit() else 1,
+        "username": unquote(parsed.username) if parsed.username else None,
+        "password": unquote(parsed.password) if parsed.password else None,
+        "use_ssl": parsed.scheme == "rediss",
+    }
+
+
+class ProjectRedisLockStore(RedisLockStore):
+    def __init__(self, endpoint_config: EndpointConfig | None = None, **_: Any) -> None:
+        url = os.environ.get("REDIS_URL", "").strip()
+        if not url:
+            raise ConnectionException(
+                "The Redis lock store needs REDIS_URL (e.g. redis://127.0.0.1:6379/1)."
+            )
+        kwargs = dict((endpoint_config.kwargs if endpoint_config else {}) or {})
+        super().__init__(
+            **redis_settings(url),
+            key_prefix=kwargs.get("key_prefix") or os.environ.get("REDIS_KEY_PREFIX") or None,
+            socket_timeout=float(kwargs.get("socket_timeout", 5)),
+        )
+        try:
+            self.red.ping()
+        except Exception as error:  # noqa: BLE001 - redis raises several kinds
+            raise ConnectionException(
+                f"Cannot reach the Redis lock store {_safe(url)} ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}). Not starting: without "
+                "it two servers could answer the same conversation at once. Check REDIS_URL."
+            ) from None
+        logger.info("Lock store: Redis at %s", _safe(url))
+
+
+class ProjectEventBroker(PikaEventBroker):
+    @classmethod
+    async def from_endpoint_config(  # type: ignore[override]
+        cls,
+        broker_config: EndpointConfig | None,
+        event_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> PikaEventBroker | None:
+        url = os.environ.get("RABBITMQ_URL", "").strip()
+        if not url:
+            logger.info("Event broker: none (RABBITMQ_URL not set)")
+            return None
+        parsed = urlparse(url)
+        if parsed.scheme not in ("amqp", "amqps"):
+            raise ConnectionException(f"RABBITMQ_URL must start with amqp:// ({_safe(url)})")
+        kwargs = dict((broker_config.kwargs if broker_config else {}) or {})
+        port = parsed.port or 5672
+        vhost = parsed.path if parsed.path not in ("", "/") else ""
+        broker = cls(
+            # With the port in the host URL: Rasa appends the port only if its digits do not
+            # already occur somewhere in the URL (port 1 on 127.0.0.1 would be dropped).
+            f"{parsed.scheme}://{parsed.hostname}:{port}{vhost}",
+            username=unquote(parsed.username or "guest"),
+            password=unquote(parsed.password or "guest"),
+            port=port,
+            queues=[os.environ.get("RABBITMQ_QUEUE", "").strip() or "rasa_events"],
+            connection_attempts=int(kwargs.get("connection_attempts", 3)),
+            retry_delay_in_seconds=float(kwargs.get("retry_delay_in_seconds", 1)),
+            event_loop=event_loop,
+        )
+        try:
+            await broker.connect()
+        except Exception as error:  # noqa: BLE001 - aio-pika raises several kinds
+            raise ConnectionException(
+                f"Cannot reach the RabbitMQ event broker {_safe(url)} ({type(error).__name__}). "
+                "Not starting: events for analytics would be lost. Check RABBITMQ_URL or unset "
+                "it to run without a broker."
+            ) from None
+        logger.info("Event broker: RabbitMQ at %s", _safe(url))
+        return broker

@@ -1,0 +1,249 @@
+"""Issue 8: the production profile with two Rasa servers sharing PostgreSQL, Redis and RabbitMQ.
+
+Alternate messages of one conversation go to each server (a whole booking form among them), two
+messages arrive at both servers at the same moment, and a retried message reaches the other
+server: slots, answers and the stored booking must be consistent and no event lost or duplicated.
+Also: each configured store that is unreachable stops the server at start with a clear message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import sqlalchemy as sa
+
+from tests.databases import fresh_postgres_database
+from tests.servers import ROOT, Stack, free_port, http, texts
+
+pytestmark = pytest.mark.e2e
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def production_env(database: str, queue: str, prefix: str, actions_port: int) -> Dict[str, str]:
+    return {
+        "ENV": "production",
+        "DATABASE_URL": database,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": prefix,
+        "RABBITMQ_URL": RABBITMQ_URL,
+        "RABBITMQ_QUEUE": queue,
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
+        "RASA_CREDENTIALS": str(ROOT / "credentials.prod.yml"),
+    }
+
+
+def reachable(url: str) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 0), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tuple[Stack, Stack, Dict[str, str]]]:
+    for url in (REDIS_URL, RABBITMQ_URL):
+        if not reachable(url):
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must provide {url.split(':')[0]} on {url}")
+            pytest.skip(f"{url} not reachable")
+    with fresh_postgres_database() as database:
+        token = uuid.uuid4().hex[:10]
+        actions = free_port()
+        env = production_env(database, f"rasa_events_{token}", f"t{token}", actions)
+        endpoints = ROOT / "endpoints.prod.yml"
+        first = Stack(
+            tmp_path_factory.mktemp("replica-a"),
+            free_port(),
+            actions,
+            database_url=database,
+            extra_env=env,
+            processes=("actions", "rasa"),
+            endpoints=endpoints,
+        )
+        second = Stack(
+            tmp_path_factory.mktemp("replica-b"),
+            free_port(),
+            actions,
+            database_url=database,
+            extra_env=env,
+            processes=("rasa",),
+            endpoints=endpoints,
+        )
+        first.start()
+        try:
+            second.start()
+            try:
+                yield first, second, env
+            finally:
+                second.stop()
+        finally:
+            first.stop()
+            sa.create_engine(database).dispose()
+
+
+def say(stack: Stack, sender: str, message: str, message_id: str | None = None) -> List[Dict]:
+    status, replies = http(
+        "POST",
+        f"{stack.base_url}/webhooks/webchat/webhook",
+        {"sender": sender, "message": message, "message_id": message_id or uuid.uuid4().hex},
+    )
+    assert status == 200, (status, replies)
+    return replies
+
+
+def events(database: str, sender: str) -> List[Dict[str, Any]]:
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender}
+            )
+            return [json.loads(r.data) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def user_texts(stored: List[Dict[str, Any]]) -> List[str]:
+    return [e["text"] for e in stored if e["event"] == "user"]
+
+
+def test_one_conversation_alternating_between_two_servers(replicas: Tuple) -> None:
+    a, b, env = replicas
+    sender = uuid.uuid4().hex  # the widget's random id
+    script = [
+        ("hello", "Minimally Invasive Spine Surgery"),
+        ("how long is the recovery after keyhole spine surgery?", "weeks"),
+        ("show me neurosurgeons in Delhi", "Dr. Sunit Mediratta"),
+        ('/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}', "date"),
+        ("tomorrow", "time of day"),
+        ("morning", "full name"),
+        ("Kavya Rao", "mobile number"),
+        ("98765 43210", "contact you"),
+        ("yes", "Dr. Sunit Mediratta"),
+        ("yes", "BK-"),
+    ]
+    sent: List[str] = []
+    for index, (message, expected) in enumerate(script):
+        server = a if index % 2 == 0 else b
+        text = texts(say(server, sender, message))
+        sent.append(message)
+        assert expected.lower() in text.lower(), (index, message, text)
+    reference = re.search(r"BK-[A-Z2-9]{6}", text)
+    assert reference
+
+    stored = events(env["DATABASE_URL"], f"web:{sender}")
+    assert user_texts(stored) == sent  # every message once, in order
+    slots = [(e["name"], e["value"]) for e in stored if e["event"] == "slot"]
+    assert ("booking_reference", reference.group(0)) in slots
+    assert ("patient_name", "Kavya Rao") in slots
+    assert ("mobile", "+919876543210") in slots
+    assert ("doctor_id", "sunit-mediratta") in slots  # set on one server, used by the other
+    engine = sa.create_engine(env["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            bookings = conn.execute(
+                sa.text(
+                    "SELECT reference, patient_name, mobile FROM bookings "
+                    "WHERE conversation_id = :s"
+                ),
+                {"s": f"web:{sender}"},
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in bookings] == [(reference.group(0), "Kavya Rao", "+919876543210")]
+
+
+def test_simultaneous_messages_to_both_servers_are_processed_one_after_the_other(
+    replicas: Tuple,
+) -> None:
+    a, b, env = replicas
+    sender = uuid.uuid4().hex
+    say(a, sender, "hi")
+    questions = ["how big is the incision in keyhole surgery?", "is MISS safe for elderly people?"]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda pair: say(*pair), [(a, sender, questions[0]), (b, sender, questions[1])]
+            )
+        )
+    assert all(texts(replies) for replies in answers)
+    stored = events(env["DATABASE_URL"], f"web:{sender}")
+    assert sorted(user_texts(stored)[1:]) == sorted(questions)
+    # The Redis lock: the second message's turn starts only after the first one's ended.
+    kinds = [(e["event"], e.get("name")) for e in stored if e["event"] in ("user", "action")]
+    turns = [i for i, kind in enumerate(kinds) if kind[0] == "user"]
+    for start, end in zip(turns, turns[1:] + [len(kinds)], strict=True):
+        assert kinds[end - 1] == ("action", "action_listen"), kinds
+        assert ("user", None) not in kinds[start + 1 : end]
+
+
+def test_a_retry_reaching_the_other_server_is_answered_once(replicas: Tuple) -> None:
+    a, b, env = replicas
+    sender, message_id = uuid.uuid4().hex, uuid.uuid4().hex
+    first = say(a, sender, "what is minimally invasive spine surgery?", message_id)
+    retry = say(b, sender, "what is minimally invasive spine surgery?", message_id)
+    assert retry == first
+    assert user_texts(events(env["DATABASE_URL"], f"web:{sender}")) == [
+        "what is minimally invasive spine surgery?"
+    ]
+
+
+def test_events_are_streamed_to_rabbitmq(replicas: Tuple) -> None:
+    """Every stored event of a conversation also went to the analytics queue, once."""
+    import asyncio
+
+    import aio_pika
+
+    a, b, env = replicas
+    sender = uuid.uuid4().hex
+    say(a, sender, "what is the recovery time?")
+    say(b, sender, "thanks")
+
+    async def consume() -> List[Dict[str, Any]]:
+        connection = await aio_pika.connect(RABBITMQ_URL)
+        received: List[Dict[str, Any]] = []
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(env["RABBITMQ_QUEUE"])
+            while True:
+                message = await queue.get(fail=False, timeout=5)
+                if message is None:
+                    return received
+                await message.ack()
+                received.append(json.loads(message.body))
+
+    deadline = time.monotonic() + 20
+    streamed: List[Dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        streamed += asyncio.run(consume())
+        mine = [e for e in streamed if e.get("sender_id") == f"web:{sender}"]
+        if len(mine) >= len(events(env["DATABASE_URL"], f"web:{sender}")):
+            break
+        time.sleep(0.5)
+    stored = events(env["DATABASE_URL"], f"web:{sender}")
+    key = lambda e: (e["event"], e.get("timestamp"), e.get("text"), e.get("name"))  # noqa: E731
+    assert sorted(map(key, mine)) == sorted(map(key, stored))
+
+
+def test_open_rest_channel_is_off_in_production(replicas: Tuple) -> None:
+    a, _, _ = replicas
+    status, _ = http(
+        "POST", f"{a.base_url}/webhooks/rest/webhook", {"sender": "x", "message": "hi"}
+    )
+    assert status == 404
