@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install browser spacy train migrate staff-user run run-prod test lint eval bench lock clean
+.PHONY: help install browser spacy train migrate staff-user run run-prod test lint eval bench lock lock-bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -78,14 +78,28 @@ lint: $(STAMP) ## ruff + black --check + mypy
 eval: train ## Held-out accuracy (intent, response selector) and confusion pairs
 	$(BIN)/python -m spine_nlu.evaluate
 
-bench: train ## Measure training time, time until the server answers, and server memory (RSS)
-	$(BIN)/python -m bench.startup
+BENCH_STAMP := .venv-bench/.installed
+
+$(BENCH_STAMP): requirements-bench.txt constraints-bench.txt
+	@py=$$(scripts/find-python) || exit 1; rm -rf .venv-bench && "$$py" -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet "pip<25"
+	.venv-bench/bin/python -m pip install --quiet -r requirements-bench.txt -c constraints-bench.txt
+	@touch $@
+
+bench: train $(BENCH_STAMP) ## Ours vs stock Rasa side by side (quality, load with locust, memory, start, training) -> bench/results.md
+	$(BIN)/python -m bench.run
 
 lock: ## Re-resolve all dependencies in one pass and rewrite constraints.txt
 	rm -rf /tmp/spine-lock && "$$(scripts/find-python)" -m venv /tmp/spine-lock
 	/tmp/spine-lock/bin/pip install --quiet "pip<25" && /tmp/spine-lock/bin/pip install --quiet -r requirements-dev.txt
 	{ echo "# Full lock of the resolved environment (python 3.10, rasa 3.6.21). Regenerate with 'make lock'."; \
 	  /tmp/spine-lock/bin/pip freeze --exclude-editable | grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt
+
+lock-bench: ## Re-resolve the benchmark's own environment (locust) and rewrite constraints-bench.txt
+	rm -rf /tmp/spine-lock-bench && "$$(scripts/find-python)" -m venv /tmp/spine-lock-bench
+	/tmp/spine-lock-bench/bin/pip install --quiet "pip<25" && /tmp/spine-lock-bench/bin/pip install --quiet -r requirements-bench.txt
+	{ echo "# Lock of .venv-bench (locust runs in its own environment and process). Regenerate: make lock-bench."; \
+	  /tmp/spine-lock-bench/bin/pip freeze --exclude-editable | grep -vE '^(pip|setuptools|wheel)=='; } > constraints-bench.txt
 
 clean: ## Remove trained models and caches (keeps .venv)
 	rm -rf models/*.tar.gz models/spacy .rasa .pytest_cache .mypy_cache .ruff_cache results

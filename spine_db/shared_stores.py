@@ -1,8 +1,12 @@
 """The production stores besides the database, configured from the environment and checked at
 start (a store that is configured but unreachable stops the server with a clear message):
 
-- ``ProjectRedisLockStore`` (``REDIS_URL``): Rasa's Redis lock store, so two Rasa servers (or
-  Sanic workers) never process messages of one conversation at the same time.
+- ``ProjectRedisLockStore`` (``REDIS_URL``): a lock per conversation in Redis, so two Rasa servers
+  (or Sanic workers) never process messages of one conversation at the same time. Rasa's own
+  RedisLockStore is not safe for that: it issues tickets with a read-modify-write of one Redis
+  value, so two servers receiving a message at the same moment can both get ticket 0 and both run
+  (RasaHQ/rasa#9213; the fix, ConcurrentRedisLockStore, is not in Rasa Open Source). Here the lock
+  is one atomic ``SET NX PX`` with a token and a compare-and-delete release (redis-py's Lock).
 - ``ProjectEventBroker`` (``RABBITMQ_URL``, optional): Rasa's RabbitMQ broker streaming every
   conversation event to the ``RABBITMQ_QUEUE`` queue (default ``rasa_events``) for analytics. Not
   set → no broker.
@@ -14,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncGenerator
 from urllib.parse import unquote, urlparse
 
+import redis.exceptions
 from rasa.core.brokers.pika import PikaEventBroker
-from rasa.core.lock_store import RedisLockStore
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.shared.exceptions import ConnectionException
 from rasa.utils.endpoints import EndpointConfig
 
 logger = logging.getLogger(__name__)
+POLL_SECONDS = 0.02
 
 
 def _safe(url: str) -> str:
@@ -68,6 +76,32 @@ class ProjectRedisLockStore(RedisLockStore):
                 "it two servers could answer the same conversation at once. Check REDIS_URL."
             ) from None
         logger.info("Lock store: Redis at %s", _safe(url))
+
+    @asynccontextmanager
+    async def lock(
+        self,
+        conversation_id: str,
+        lock_lifetime: float = LOCK_LIFETIME,
+        wait_time_in_seconds: float = 1,
+    ) -> AsyncGenerator[TicketLock, None]:
+        """Hold the conversation's lock while a message is processed. A lock whose holder died
+        expires after ``lock_lifetime`` seconds; a waiter gives up (LockError) after as long."""
+        mutex = self.red.lock(
+            f"{self.key_prefix}mutex:{conversation_id}", timeout=lock_lifetime, blocking=False
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lock_lifetime
+        while not mutex.acquire(blocking=False):
+            if loop.time() > deadline:
+                raise LockError(f"Could not acquire lock for conversation '{conversation_id}'.")
+            await asyncio.sleep(POLL_SECONDS)
+        try:
+            yield TicketLock(conversation_id)
+        finally:
+            try:
+                mutex.release()
+            except redis.exceptions.LockError:
+                logger.warning("lock of a conversation expired while its message was processed")
 
 
 class ProjectEventBroker(PikaEventBroker):

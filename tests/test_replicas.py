@@ -175,17 +175,21 @@ def test_simultaneous_messages_to_both_servers_are_processed_one_after_the_other
     a, b, env = replicas
     sender = uuid.uuid4().hex
     say(a, sender, "hi")
-    questions = ["how big is the incision in keyhole surgery?", "is MISS safe for elderly people?"]
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(
-            pool.map(
-                lambda pair: say(*pair), [(a, sender, questions[0]), (b, sender, questions[1])]
+    questions = [
+        ("how big is the incision in keyhole surgery?", "is MISS safe for elderly people?"),
+        ("how long will i stay in hospital", "can i walk after the surgery"),
+        ("will i need physiotherapy afterwards", "what are the risks of the surgery"),
+        ("how long is the recovery?", "which conditions can be treated with MISS?"),
+    ]
+    for first, second in questions * 2:  # each pair arrives at both servers at the same moment
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(lambda job: say(*job), [(a, sender, first), (b, sender, second)])
             )
-        )
-    assert all(texts(replies) for replies in answers)
+        assert all(texts(replies) for replies in answers)
     stored = events(env["DATABASE_URL"], f"web:{sender}")
-    assert sorted(user_texts(stored)[1:]) == sorted(questions)
-    # The Redis lock: the second message's turn starts only after the first one's ended.
+    assert sorted(user_texts(stored)[1:]) == sorted(q for pair in questions * 2 for q in pair)
+    # The lock: each message's turn ends (action_listen) before the next message is read.
     kinds = [(e["event"], e.get("name")) for e in stored if e["event"] in ("user", "action")]
     turns = [i for i, kind in enumerate(kinds) if kind[0] == "user"]
     for start, end in zip(turns, turns[1:] + [len(kinds)], strict=True):

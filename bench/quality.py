@@ -1,0 +1,63 @@
+"""Model quality for the benchmark, as JSON on stdout: held-out intent / response accuracy
+(spine_nlu.evaluate, the same code as `make eval` and the tests) and red-flag recall and false
+alarms on the independent safety suites (tests/safety/)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+SAFETY = Path(__file__).resolve().parent.parent / "tests" / "safety"
+URGENT = ("emergency", "crisis")
+
+
+async def measure(model: Path) -> Dict[str, Any]:
+    from rasa.core.agent import Agent
+
+    from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
+
+    agent = Agent.load(str(model))
+    report = Report()
+    for text, expected in load_examples(DEFAULT_HOLDOUT):
+        report.add(text, expected, predicted_label(await agent.parse_message(text)))
+    red = yaml.safe_load((SAFETY / "red_flags.yml").read_text(encoding="utf-8"))
+    calm = yaml.safe_load((SAFETY / "non_emergency.yml").read_text(encoding="utf-8"))["messages"]
+    cases = [(kind, text) for kind in URGENT for text in red[kind]]
+    detected = 0
+    for kind, text in cases:
+        intent = (await agent.parse_message(text))["intent"]["name"]
+        detected += intent == kind if kind == "crisis" else intent in URGENT
+    alarms = 0
+    for text in calm:
+        alarms += (await agent.parse_message(text))["intent"]["name"] in URGENT
+    return {
+        "holdout": report.total,
+        "intent_accuracy": report.intent_accuracy,
+        "response_accuracy": report.response_accuracy,
+        "red_flags": len(cases),
+        "red_flags_detected": detected,
+        "calm": len(calm),
+        "false_alarms": alarms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", type=Path)
+    import logging
+
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # Rasa's debug lines would go to stdout
+    logging.disable(logging.WARNING)
+    print(json.dumps(asyncio.run(measure(parser.parse_args().model))))
+
+
+if __name__ == "__main__":
+    main()

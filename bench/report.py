@@ -1,0 +1,166 @@
+"""bench/results.md from the numbers bench/run.py measured (pure: results dict in, Markdown out)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+# (label, our value must be ..., threshold) — checked on our configuration in this run.
+TARGETS = "Targets (issue 8, this 2-core machine)"
+
+
+def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}{unit}"
+
+
+def _ratio(ours: float | None, stock: float | None) -> str:
+    if not ours or not stock:
+        return "–"
+    return f"{ours / stock:.2f}×"
+
+
+def _mb(memory: Dict[str, float], name: str) -> float | None:
+    return memory.get(name)
+
+
+def render(results: Dict[str, Any]) -> str:
+    variants: Dict[str, Any] = results["variants"]
+    ours, stock = variants.get("ours", {}), variants.get("stock", {})
+    names = [n for n in ("ours", "stock", "stock-tuned") if n in variants]
+    lines: List[str] = [
+        "# Benchmark: our configuration vs the stock Rasa configuration",
+        "",
+        f"Run {results.get('when', '')} with `make bench` (bench/run.py). Machine: "
+        f"{results['machine']}. Load: locust (bench/locustfile.py), closed loop without think "
+        f"time, {results['seconds']} s per level, over Rasa's REST webhook; each simulated "
+        "patient asks 8 questions, then starts a new conversation.",
+        "",
+        "*ours* = config.yml (spaCy lookups + DIET without transformer + ResponseSelector + "
+        "red-flag detector; MemoizationPolicy + RulePolicy; TensorFlow 1 thread per op). "
+        "*stock* = `rasa init`'s config.yml (Rasa 3.6 default pipeline and policies, incl. "
+        "TEDPolicy and UnexpecTEDIntentPolicy) trained on the same data, served as Rasa ships "
+        "(one Sanic worker, TensorFlow's default threads). *stock-tuned* = the same stock model "
+        "served with our settings (workers, TensorFlow threads), to separate what the "
+        "configuration gains from what the serving settings gain. Ratios are ours/stock.",
+        "",
+        "## Quality",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+
+    def row(label: str, get: Any) -> str:
+        return f"| {label} | " + " | ".join(get(variants[n]) for n in names) + " |"
+
+    lines += [
+        row("held-out intent accuracy", lambda v: _fmt(v["quality"]["intent_accuracy"], 3)),
+        row(
+            "held-out response-selector accuracy",
+            lambda v: _fmt(v["quality"]["response_accuracy"], 3),
+        ),
+        row(
+            "red flags detected",
+            lambda v: f"{v['quality']['red_flags_detected']}/{v['quality']['red_flags']}",
+        ),
+        row("false alarms", lambda v: f"{v['quality']['false_alarms']}/{v['quality']['calm']}"),
+        "",
+        "## Start, memory, training",
+        "",
+        "| | " + " | ".join(names) + " | ours/stock |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+
+    def both(label: str, get: Any, digits: int = 0, unit: str = "") -> str:
+        values = [get(variants[n]) for n in names]
+        ratio = _ratio(get(ours), get(stock)) if ours and stock else "–"
+        return f"| {label} | " + " | ".join(_fmt(v, digits, unit) for v in values) + f" | {ratio} |"
+
+    lines += [
+        both("full training", lambda v: v.get("train_s"), 0, " s"),
+        both("start until the first answer", lambda v: v.get("ready_s"), 1, " s"),
+        both(
+            "Rasa server RSS, idle (all its processes)",
+            lambda v: _mb(v["rss_idle"], "rasa server"),
+            0,
+            " MB",
+        ),
+        both(
+            "Rasa server RSS, peak under load (all its processes)",
+            lambda v: _mb(v["rss_peak"], "rasa server"),
+            0,
+            " MB",
+        ),
+        both(
+            "Rasa server RSS, largest process, peak",
+            lambda v: _mb(v["rss_peak"], "rasa server largest"),
+            0,
+            " MB",
+        ),
+        both(
+            "Rasa server PSS, peak (shared pages counted once)",
+            lambda v: _mb(v["rss_peak"], "rasa server PSS"),
+            0,
+            " MB",
+        ),
+        both("action server RSS, peak", lambda v: _mb(v["rss_peak"], "action server"), 0, " MB"),
+        both("Sanic workers", lambda v: float(v.get("workers", 1)), 0),
+        "",
+        "## Serving (REST, real servers)",
+        "",
+        "| users | config | messages/s | p50 ms | p95 ms | p99 ms | failures |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    levels = sorted({int(u) for v in variants.values() for u in v["load"]})
+    for users in levels:
+        for name in names:
+            load = variants[name]["load"].get(str(users)) or variants[name]["load"].get(users)
+            if load:
+                lines.append(
+                    f"| {users} | {name} | {load['rps']:.1f} | {load['p50']:.0f} | "
+                    f"{load['p95']:.0f} | {load['p99']:.0f} | {load['failures']:.0f}"
+                    f"/{load['requests']:.0f} |"
+                )
+        if ours and stock:
+            o = ours["load"].get(str(users)) or ours["load"].get(users)
+            s = stock["load"].get(str(users)) or stock["load"].get(users)
+            if o and s:
+                lines.append(
+                    f"| {users} | **ours/stock** | **{_ratio(o['rps'], s['rps'])}** | "
+                    f"{_ratio(o['p50'], s['p50'])} | {_ratio(o['p95'], s['p95'])} | "
+                    f"{_ratio(o['p99'], s['p99'])} | |"
+                )
+    lines += ["", f"## {TARGETS}", ""]
+    lines += [f"- {'✅' if ok else '❌'} {text}" for ok, text in check(ours, stock)]
+    return "\n".join(lines) + "\n"
+
+
+def _load(variant: Dict[str, Any], users: int) -> Dict[str, float] | None:
+    load = variant.get("load", {})
+    return load.get(str(users)) or load.get(users)
+
+
+def check(ours: Dict[str, Any], stock: Dict[str, Any]) -> List[Tuple[bool, str]]:
+    out: List[Tuple[bool, str]] = []
+    if not ours:
+        return out
+    for users in (20, 50):
+        o, s = _load(ours, users), _load(stock, users) if stock else None
+        if o and s:
+            ratio = o["rps"] / s["rps"] if s["rps"] else 0.0
+            out.append((ratio >= 3, f"throughput at {users} users ≥ 3× stock: {ratio:.2f}×"))
+    for users, limit in ((20, 300), (1, 100)):
+        o = _load(ours, users)
+        if o:
+            out.append(
+                (o["p95"] <= limit, f"p95 ≤ {limit} ms at {users} user(s): {o['p95']:.0f} ms")
+            )
+    rss = max(ours["rss_peak"].get("rasa server", 0.0), ours["rss_idle"].get("rasa server", 0.0))
+    out.append((rss <= 800, f"Rasa server RSS ≤ 800 MB: {rss:.0f} MB"))
+    out.append((ours["ready_s"] <= 15, f"ready ≤ 15 s after start: {ours['ready_s']:.1f} s"))
+    if ours.get("train_s") is not None:
+        out.append((ours["train_s"] <= 180, f"full training ≤ 3 min: {ours['train_s']:.0f} s"))
+    if stock:
+        for key, label in (("intent_accuracy", "intent"), ("response_accuracy", "response")):
+            o, s = ours["quality"][key], stock["quality"][key]
+            out.append((o >= s, f"held-out {label} accuracy ≥ stock: {o:.3f} vs {s:.3f}"))
+    return out

@@ -1,0 +1,378 @@
+"""`make bench`: our configuration and the stock Rasa configuration side by side, same data, same
+machine, same run. Not part of `make test`.
+
+For each configuration: full training time; held-out accuracy and red-flag recall / false alarms
+(bench/quality.py); then the real servers (the Procfile's action server and Rasa server, tracker
+store on PostgreSQL, Redis lock store) — time from start until the first answer over REST, memory,
+and locust (its own virtualenv and process, bench/locustfile.py) at 1, 10, 20 and 50 concurrent
+users for 60 s each: throughput and latency percentiles. Results go to bench/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tests.servers import ROOT, Stack, free_port, http
+
+BIN = Path(sys.executable).parent
+LOCUST = ROOT / ".venv-bench" / "bin" / "locust"
+RESULTS = ROOT / "bench" / "results.md"
+DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
+
+# How our Rasa server runs (the Procfile's defaults: TensorFlow on one thread per op, so
+# concurrent requests do not fight over the cores inside one prediction) plus one Sanic worker per
+# core (possible with the Redis lock store).
+OURS_ENV = {
+    "TF_INTRA_OP_PARALLELISM_THREADS": "1",
+    "TF_INTER_OP_PARALLELISM_THREADS": "1",
+    "SANIC_WORKERS": str(os.cpu_count() or 1),
+}
+# Rasa as shipped: TensorFlow picks its threads ("0"), one worker.
+STOCK_ENV = {
+    "TF_INTRA_OP_PARALLELISM_THREADS": "0",
+    "TF_INTER_OP_PARALLELISM_THREADS": "0",
+    "SANIC_WORKERS": "1",
+}
+
+
+@dataclass
+class Variant:
+    name: str
+    config: Path
+    env: Dict[str, str] = field(default_factory=dict)
+
+
+VARIANTS = {
+    "ours": Variant("ours", ROOT / "config.yml", dict(OURS_ENV)),
+    "stock": Variant("stock", ROOT / "bench" / "stock_config.yml", dict(STOCK_ENV)),
+    # The stock configuration served like ours (same workers and TensorFlow threads): separates
+    # what the configuration gains from what the serving settings gain.
+    "stock-tuned": Variant("stock-tuned", ROOT / "bench" / "stock_config.yml", dict(OURS_ENV)),
+}
+
+
+def rasa_env() -> Dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
+
+
+def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
+    config = workdir / "config.yml"
+    shutil.copy(variant.config, config)  # Rasa writes its auto-config into the file it trains
+    start = time.monotonic()
+    subprocess.run(  # noqa: S603
+        [
+            str(BIN / "rasa"),
+            "train",
+            "--force",
+            "--config",
+            str(config),
+            "--domain",
+            str(ROOT / "domain.yml"),
+            "--data",
+            str(ROOT / "data"),
+            "--out",
+            str(workdir),
+            "--fixed-model-name",
+            variant.name,
+        ],
+        cwd=ROOT,
+        env=rasa_env(),
+        check=True,
+        capture_output=True,
+    )
+    return workdir / f"{variant.name}.tar.gz", time.monotonic() - start
+
+
+def quality(model: Path) -> Dict[str, Any]:
+    out = subprocess.run(  # noqa: S603
+        [str(BIN / "python"), "-m", "bench.quality", str(model)],
+        cwd=ROOT,
+        env=rasa_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one run (dropped afterwards)."""
+    server = make_url(DATABASE)
+    name = f"spine_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _children(pid: int) -> List[int]:
+    out: List[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in map(int, (task / "children").read_text().split()):
+            out += [child, *_children(child)]
+    return out
+
+
+def _cmd(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def _kb(path: str, field: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def memory(stack: Stack) -> Dict[str, float]:
+    """Memory in MB per server: "<name>" = RSS summed over its processes (Sanic workers
+    included), "<name> largest" = the largest process's RSS, "<name> PSS" = proportional set size
+    summed (shared library pages counted once across the processes)."""
+    assert stack.process is not None
+    totals: Dict[str, float] = {}
+    for pid in _children(stack.process.pid):
+        try:
+            cmd = _cmd(pid)
+            rss = _kb(f"/proc/{pid}/status", "VmRSS:") / 1024
+            pss = _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
+        except OSError:
+            continue
+        if "rasa run actions" in cmd:
+            name = "action server"
+        elif "rasa run" in cmd or "multiprocessing" in cmd:
+            name = "rasa server"
+        else:
+            continue
+        totals[name] = totals.get(name, 0.0) + rss
+        totals[f"{name} largest"] = max(totals.get(f"{name} largest", 0.0), rss)
+        totals[f"{name} PSS"] = totals.get(f"{name} PSS", 0.0) + pss
+    return totals
+
+
+class PeakMemory(threading.Thread):
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.done = stack, threading.Event()
+        self.peak: Dict[str, float] = {}
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            for name, mb in memory(self.stack).items():
+                self.peak[name] = max(self.peak.get(name, 0.0), mb)
+
+
+def locust(host: str, users: int, seconds: int, prefix: Path) -> Dict[str, float]:
+    subprocess.run(  # noqa: S603
+        [
+            str(LOCUST),
+            "-f",
+            str(ROOT / "bench" / "locustfile.py"),
+            "--headless",
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(users),
+            "--run-time",
+            f"{seconds}s",
+            "--host",
+            host,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+            "--stop-timeout",
+            "10",
+        ],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        check=False,  # locust exits 1 when a request failed; the failures are counted below
+        capture_output=True,
+    )
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    return {
+        "requests": float(row["Request Count"]),
+        "failures": float(row["Failure Count"]),
+        "rps": float(row["Requests/s"]),
+        "p50": float(row["50%"]),
+        "p95": float(row["95%"]),
+        "p99": float(row["99%"]),
+    }
+
+
+def serve(variant: Variant, model: Path, users: List[int], seconds: int) -> Dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, database() as url:
+        workdir = Path(tmp)
+        actions = free_port()
+        endpoints = workdir / "endpoints.yml"
+        endpoints.write_text(
+            f'action_endpoint:\n  url: "http://127.0.0.1:{actions}/webhook"\n'
+            "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
+            "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
+        )
+        stack = Stack(
+            workdir,
+            free_port(),
+            actions,
+            database_url=url,
+            extra_env={
+                "RASA_MODEL": str(model),
+                "REDIS_URL": REDIS,
+                "REDIS_KEY_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
+                **variant.env,
+            },
+            processes=("actions", "rasa"),
+            endpoints=endpoints,
+        )
+        started = time.monotonic()
+        stack.start(timeout=300)
+        status, _ = http(
+            "POST",
+            f"{stack.base_url}/webhooks/rest/webhook",
+            {"sender": "bench-first", "message": "hi"},
+        )
+        ready = time.monotonic() - started
+        assert status == 200
+        idle = memory(stack)
+        processes = [
+            (pid, round(_kb(f"/proc/{pid}/status", "VmRSS:") / 1024), _cmd(pid)[:120])
+            for pid in _children(stack.process.pid)  # type: ignore[union-attr]
+        ]
+        peak = PeakMemory(stack)
+        peak.start()
+        load = {}
+        try:
+            for n in users:
+                load[n] = locust(stack.base_url, n, seconds, workdir / f"u{n}")
+        finally:
+            peak.done.set()
+            stack.stop()
+        return {
+            "ready_s": ready,
+            "rss_idle": idle,
+            "rss_peak": peak.peak,
+            "load": load,
+            "workers": int(variant.env.get("SANIC_WORKERS", "1")),
+            "processes": processes,
+        }
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    mem = next(
+        int(line.split()[1]) // 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    import rasa
+
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), {mem} MB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}, Rasa {rasa.__version__}; PostgreSQL tracker store "
+        "and Redis lock store on the same machine; locust on the same machine"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="ours,stock")
+    parser.add_argument("--users", default="1,10,20,50")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="NAME=PATH: serve an already trained model instead of training (quick experiments)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE for our servers (experiments)"
+    )
+    args = parser.parse_args()
+    given = dict(item.split("=", 1) for item in args.model)
+    for served_like_ours in ("ours", "stock-tuned"):
+        VARIANTS[served_like_ours].env.update(dict(item.split("=", 1) for item in args.env))
+    if not LOCUST.exists():
+        sys.exit("locust missing: `make bench` installs it in .venv-bench")
+    users = [int(u) for u in args.users.split(",")]
+    results: Dict[str, Any] = {"machine": machine(), "seconds": args.seconds, "variants": {}}
+    trained: Dict[Path, tuple[Path, float | None, Dict[str, Any]]] = {}  # config → model
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.variants.split(","):
+            variant = VARIANTS[name]
+            if name in given:
+                trained[variant.config] = (Path(given[name]).resolve(), None, {})
+            if variant.config not in trained:
+                print(f"[{name}] training ...", flush=True)
+                workdir = Path(tmp) / name
+                workdir.mkdir()
+                fresh, seconds = train(variant, workdir)
+                print(f"[{name}] trained in {seconds:.0f} s", flush=True)
+                trained[variant.config] = (fresh, seconds, {})
+            model, train_s, measured = trained[variant.config]
+            if not measured:
+                measured.update(quality(model))
+            print(f"[{name}] {measured}; serving ...", flush=True)
+            served = serve(variant, model, users, args.seconds)
+            results["variants"][name] = {"train_s": train_s, "quality": measured, **served}
+            print(f"[{name}] {json.dumps(served)}", flush=True)
+    results["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    args.json.write_text(json.dumps(results, indent=2))
+    from bench.report import render
+
+    args.out.write_text(render(results))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""bench/report.py: the Markdown and the target checks from a results dict (pure)."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import pytest
+
+from bench.report import check, render
+
+
+def variant(rps20: float, p95_20: float, p95_1: float, rss: float, **extra: Any) -> Dict:
+    load = {
+        "1": {"requests": 100, "failures": 0, "rps": 30, "p50": 20, "p95": p95_1, "p99": 80},
+        "20": {"requests": 900, "failures": 1, "rps": rps20, "p50": 150, "p95": p95_20, "p99": 900},
+        "50": {"requests": 900, "failures": 0, "rps": rps20, "p50": 400, "p95": 800, "p99": 900},
+    }
+    return {
+        "train_s": extra.get("train_s", 150.0),
+        "ready_s": extra.get("ready_s", 12.0),
+        "rss_idle": {"rasa server": rss},
+        "rss_peak": {"rasa server": rss + 10, "action server": 300.0},
+        "load": load,
+        "quality": {
+            "intent_accuracy": extra.get("intent", 0.91),
+            "response_accuracy": 0.9,
+            "red_flags": 83,
+            "red_flags_detected": 83,
+            "calm": 83,
+            "false_alarms": 0,
+        },
+    }
+
+
+RESULTS: Dict[str, Any] = {
+    "machine": "2 CPU cores (test)",
+    "seconds": 60,
+    "when": "2026-11-24 12:00 UTC",
+    "variants": {
+        "ours": variant(90.0, 250.0, 60.0, 700.0),
+        "stock": variant(30.0, 1500.0, 90.0, 1100.0, intent=0.92, train_s=300.0),
+    },
+}
+
+
+def test_targets_are_checked_against_the_stock_run() -> None:
+    verdicts = {text.split(":")[0]: ok for ok, text in check(*RESULTS["variants"].values())}
+    assert verdicts == {
+        "throughput at 20 users ≥ 3× stock": True,
+        "throughput at 50 users ≥ 3× stock": True,
+        "p95 ≤ 300 ms at 20 user(s)": True,
+        "p95 ≤ 100 ms at 1 user(s)": True,
+        "Rasa server RSS ≤ 800 MB": True,  # the peak (710 MB) counts, not the idle value
+        "ready ≤ 15 s after start": True,
+        "full training ≤ 3 min": True,
+        "held-out intent accuracy ≥ stock": False,  # 0.910 < 0.920
+        "held-out response accuracy ≥ stock": True,
+    }
+
+
+@pytest.mark.parametrize(("rps", "ok"), [(89.9, False), (90.0, True)])
+def test_three_times_stock_throughput_is_the_line(rps: float, ok: bool) -> None:
+    ours = variant(rps, 250.0, 60.0, 700.0)
+    assert check(ours, RESULTS["variants"]["stock"])[0] == (
+        ok,
+        f"throughput at 20 users ≥ 3× stock: {rps / 30:.2f}×",
+    )
+
+
+def test_markdown_has_both_configurations_and_the_ratios() -> None:
+    text = render(RESULTS)
+    assert "| 20 | ours | 90.0 | 150 | 250 | 900 | 1/900 |" in text
+    assert "| 20 | **ours/stock** | **3.00×** |" in text
+    assert "| full training | 150 s | 300 s | 0.50× |" in text
+    assert "- ❌ held-out intent accuracy ≥ stock: 0.910 vs 0.920" in text
+    assert "2 CPU cores (test)" in text
