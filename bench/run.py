@@ -178,7 +178,7 @@ def memory(stack: Stack) -> Dict[str, float]:
             pss = _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
         except OSError:
             continue
-        if "rasa run actions" in cmd:
+        if "rasa_sdk" in cmd or "rasa run actions" in cmd:
             name = "action server"
         elif "rasa run" in cmd or "multiprocessing" in cmd:
             name = "rasa server"
