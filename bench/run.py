@@ -27,9 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-
+from tests.databases import fresh_database
 from tests.servers import ROOT, Stack, free_port, http
 
 BIN = Path(sys.executable).parent
@@ -123,24 +121,8 @@ def quality(model: Path) -> Dict[str, Any]:
 @contextmanager
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database for one run (dropped afterwards)."""
-    server = make_url(DATABASE)
-    name = f"spine_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :n AND pid <> pg_backend_pid()"
-                ),
-                {"n": name},
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_database(DATABASE, prefix="spine_bench") as url:
+        yield url
 
 
 def _children(pid: int) -> List[int]:

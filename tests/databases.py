@@ -30,8 +30,16 @@ def require_postgres() -> str:
 
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
-    server = make_url(require_postgres())
-    name = f"spine_test_{uuid.uuid4().hex[:10]}"
+    with fresh_database(require_postgres()) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "spine_test") -> Iterator[str]:
+    """A new database on the PostgreSQL server of ``server_url``, dropped afterwards (also used
+    by the benchmark, outside pytest)."""
+    server = make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", future=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
