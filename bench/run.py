@@ -306,7 +306,7 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", default="ours,stock")
+    parser.add_argument("--variants", default="ours,stock,stock-tuned")
     parser.add_argument("--users", default="1,10,20,50")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--out", type=Path, default=RESULTS)
