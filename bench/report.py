@@ -121,7 +121,7 @@ def render(results: Dict[str, Any]) -> str:
     levels = sorted({int(u) for v in variants.values() for u in v["load"]})
     for users in levels:
         for name in names:
-            load = variants[name]["load"].get(str(users)) or variants[name]["load"].get(users)
+            load = _load(variants[name], users)
             if load:
                 lines.append(
                     f"| {users} | {name} | {load['rps']:.1f} | {load['p50']:.0f} | "
@@ -129,8 +129,7 @@ def render(results: Dict[str, Any]) -> str:
                     f"/{load['requests']:.0f} |"
                 )
         if ours and stock:
-            o = ours["load"].get(str(users)) or ours["load"].get(users)
-            s = stock["load"].get(str(users)) or stock["load"].get(users)
+            o, s = _load(ours, users), _load(stock, users)
             if o and s:
                 lines.append(
                     f"| {users} | **ours/stock** | **{_ratio(o['rps'], s['rps'])}** | "

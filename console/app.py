@@ -499,4 +499,4 @@ def _local(row: Dict[str, Any]) -> str:
     created = row["created_at"]
     if created.tzinfo is None:
         created = created.replace(tzinfo=timezone.utc)
-    return created.astimezone(IST).strftime("%d %b %Y, %H:%M IST")
+    return when(created.timestamp())
