@@ -83,7 +83,9 @@ def test_ask_a_question_and_use_a_quick_reply(page: Any) -> None:
     open_chat(page)
     ask(page, "how soon can I return to work after a discectomy?")
     wait_for_bot(page, "2-4 weeks")
-    replies = page.locator("#spine-care-widget .quick-replies").last.get_by_role("button")
+    groups = page.locator("#spine-care-widget .quick-replies")
+    # pinned by position: the bot's next answer adds a new group, and `.last` would move to it
+    replies = groups.nth(groups.count() - 1).get_by_role("button")
     first = replies.first
     title = first.inner_text()
     first.click()
