@@ -1,0 +1,22 @@
+"""``python -m spine_rasa <rasa arguments>``: Rasa's command line with our serving fixes."""
+from __future__ import annotations
+
+import sys
+
+from spine_rasa.fixes import before_import, enabled
+
+
+def main() -> None:
+    if enabled():
+        before_import()  # must run before TensorFlow is imported
+        from spine_rasa.fixes import apply
+
+        apply()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv[0] = "rasa"
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()

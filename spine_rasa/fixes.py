@@ -1,0 +1,154 @@
+"""Serving fixes for Rasa 3.6.21, applied by ``python -m spine_rasa`` (measured in bench/levers.md).
+
+Each one removes work Rasa does on every start or message without changing a result:
+
+- **No JAX import.** TensorFlow 2.12 imports JAX, when installed (it is one of its dependencies),
+  for a TF-Lite converter helper inside ``try/except ImportError``. Serving never converts models;
+  marking the module absent saves ~100 MB per process. Must run before TensorFlow is imported.
+- **Models loaded for inference only.** ``RasaModel.load`` builds DIET/ResponseSelector weights by
+  compiling the model with an optimizer and *training one step* on an example, then overwrites the
+  weights from the checkpoint. For serving, building the prediction graph on the example does the
+  same (the checkpoint restores every variable the prediction creates — checked, else Rasa's own
+  load runs): ~400 MB less per process and about half the load time. Predictions are identical
+  (tests/test_spine_rasa.py compares both loads on the held-out set). Fine-tuning keeps Rasa's way.
+- **Action server replies validated with a prepared validator.** Rasa calls
+  ``jsonschema.validate`` for every custom-action reply, which first re-validates Rasa's own schema
+  against the JSON-Schema meta-schema: ~22 ms of CPU per custom action. The reply is still
+  validated against the same schema, with the same errors.
+- **Event classes looked up once.** Every event read back from the tracker store or an action
+  reply walks all Event subclasses to find its class; the answer is remembered per type name.
+
+Anything unexpected (another Rasa version, a fix failing to apply) leaves Rasa as shipped and logs
+why. ``SPINE_RASA_FIXES=0`` turns them all off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, Dict, Type
+
+logger = logging.getLogger(__name__)
+
+RASA_VERSION = "3.6.21"  # the version these fixes were written and measured against
+
+
+def enabled() -> bool:
+    return os.environ.get("SPINE_RASA_FIXES", "1").strip() != "0"
+
+
+def before_import() -> None:
+    """Keep TensorFlow's optional JAX import out (a None entry makes ``import jax`` fail)."""
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("jax", None)  # type: ignore[arg-type]
+
+
+def apply() -> bool:
+    import rasa
+
+    if rasa.__version__ != RASA_VERSION:
+        logger.warning(
+            "spine_rasa fixes not applied: written for Rasa %s, running %s",
+            RASA_VERSION,
+            rasa.__version__,
+        )
+        return False
+    _load_models_for_inference()
+    _prepared_action_reply_validator()
+    _cached_event_classes()
+    logger.info("spine_rasa serving fixes applied (SPINE_RASA_FIXES=0 turns them off)")
+    return True
+
+
+def _load_models_for_inference() -> None:
+    from rasa.utils.tensorflow.models import RasaModel
+
+    if getattr(RasaModel.load, "_spine", False):
+        return
+    rasa_load = RasaModel.load.__func__  # type: ignore[attr-defined]
+
+    def load(  # type: ignore[no-untyped-def]
+        cls,
+        model_file_name,
+        model_data_example,
+        predict_data_example=None,
+        finetune_mode=False,
+        *args,
+        **kwargs,
+    ):
+        def as_shipped():  # type: ignore[no-untyped-def]
+            return rasa_load(
+                cls,
+                model_file_name,
+                model_data_example,
+                predict_data_example,
+                finetune_mode,
+                *args,
+                **kwargs,
+            )
+
+        if finetune_mode or predict_data_example is None:
+            return as_shipped()
+        try:
+            model = cls(*args, **kwargs)
+            status = model.load_weights(model_file_name)  # restored as variables get created
+            model.run_inference(predict_data_example)  # creates the prediction variables
+            status.assert_existing_objects_matched()  # each of them came from the checkpoint
+            return model
+        except Exception as error:  # noqa: BLE001 - any surprise: Rasa's own way
+            logger.warning("inference-only load failed (%s); using Rasa's load", error)
+            return as_shipped()
+
+    load._spine = True  # type: ignore[attr-defined]
+    RasaModel.load = classmethod(load)  # type: ignore[assignment]
+
+
+def _prepared_action_reply_validator() -> None:
+    from jsonschema import ValidationError
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    if getattr(RemoteAction._validate_action_result, "_spine", False):
+        return
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)  # once, instead of on every reply
+    validator = validator_class(schema)
+
+    def _validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
+        try:
+            validator.validate(result)
+            return True
+        except ValidationError as e:  # same message as Rasa's
+            e.message += (
+                f". Failed to validate Action server response from API, "
+                f"make sure your response from the Action endpoint is valid. "
+                f"For more information about the format visit "
+                f"{DOCS_BASE_URL}/custom-actions"
+            )
+            raise e
+
+    _validate_action_result._spine = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+
+
+def _cached_event_classes() -> None:
+    from rasa.shared.core.events import Event
+
+    if getattr(Event.resolve_by_type, "_spine", False):
+        return
+    rasa_resolve = Event.resolve_by_type
+    known: Dict[str, Type[Event]] = {}
+
+    def resolve_by_type(type_name: str, default: Type[Event] | None = None) -> Type[Event] | None:
+        found = known.get(type_name)
+        if found is not None:
+            return found
+        result = rasa_resolve(type_name, default)  # unknown types: Rasa's default/None/error
+        if result is not None and result.type_name == type_name:
+            known[type_name] = result
+        return result
+
+    resolve_by_type._spine = True  # type: ignore[attr-defined]
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]

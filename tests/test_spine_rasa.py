@@ -1,0 +1,117 @@
+"""spine_rasa's serving fixes change no result: the same predictions as Rasa's own model load on
+every held-out message, the same validation of action-server replies, the same event classes.
+
+The fixed Rasa runs in its own process (as `python -m spine_rasa` does), so this test process
+keeps Rasa as shipped to compare with.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from spine_nlu.evaluate import DEFAULT_HOLDOUT, load_examples
+from tests.servers import ROOT
+
+pytestmark = pytest.mark.model
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, logging, os, sys
+    logging.disable(logging.WARNING)
+    from spine_rasa import fixes
+    fixes.before_import()
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.agent import Agent
+    from rasa.shared.core.events import Event, SlotSet, UserUttered
+    from jsonschema import ValidationError
+    from spine_nlu.evaluate import DEFAULT_HOLDOUT, load_examples
+
+    out = {"applied": fixes.apply(), "jax": repr(sys.modules.get("jax", "missing"))}
+
+    async def predict():
+        agent = Agent.load(sys.argv[1])
+        return [await agent.parse_message(text) for text, _ in load_examples(DEFAULT_HOLDOUT)]
+
+    out["parses"] = asyncio.run(predict())
+    action = RemoteAction("action_show_specialists", None)
+    out["valid_reply"] = action._validate_action_result(
+        {"events": [{"event": "slot", "name": "doctor_id", "value": "x"}], "responses": []}
+    )
+    try:
+        action._validate_action_result({"events": [{"event": "slot"}], "responses": "text"})
+        out["invalid_reply"] = "accepted"
+    except ValidationError as error:
+        out["invalid_reply"] = error.message
+    out["events"] = [
+        Event.resolve_by_type("slot").__name__,
+        Event.resolve_by_type("user").__name__,
+        Event.resolve_by_type("slot").__name__,
+        repr(Event.resolve_by_type("topic")),
+        Event.resolve_by_type("no_such_event", SlotSet).__name__,
+    ]
+    try:
+        Event.resolve_by_type("no_such_event")
+        out["unknown"] = "resolved"
+    except ValueError as error:
+        out["unknown"] = str(error)
+    print("RESULT " + json.dumps(out, default=str))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def fixed(model_path: Path) -> Dict[str, Any]:
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", SCRIPT, str(model_path)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert lines, done.stdout[-3000:]
+    return dict(json.loads(lines[-1][len("RESULT ") :]))
+
+
+def _essentials(parse: Dict[str, Any]) -> Dict[str, Any]:
+    selector = (parse.get("response_selector") or {}).get("default") or {}
+    return {
+        "intent": parse["intent"]["name"],
+        "confidence": round(parse["intent"]["confidence"], 5),
+        "ranking": [(i["name"], round(i["confidence"], 5)) for i in parse["intent_ranking"]],
+        "response": (selector.get("response") or {}).get("intent_response_key"),
+        "response_confidence": round((selector.get("response") or {}).get("confidence", 0), 5),
+        "entities": [(e["entity"], e["value"]) for e in parse.get("entities", [])],
+    }
+
+
+async def test_inference_only_load_predicts_exactly_like_rasas_load(
+    fixed: Dict[str, Any], agent: Any
+) -> None:
+    assert fixed["applied"] is True
+    texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
+    assert len(fixed["parses"]) == len(texts) >= 300
+    shipped: List[Dict[str, Any]] = [_essentials(await agent.parse_message(text)) for text in texts]
+    assert [_essentials(p) for p in fixed["parses"]] == shipped
+
+
+def test_action_replies_are_still_validated_with_rasas_message(fixed: Dict[str, Any]) -> None:
+    assert fixed["valid_reply"] is True
+    assert "Failed to validate Action server response" in fixed["invalid_reply"]
+
+
+def test_event_classes_resolve_as_in_rasa(fixed: Dict[str, Any]) -> None:
+    assert fixed["events"] == ["SlotSet", "UserUttered", "SlotSet", "None", "SlotSet"]
+    assert "Unknown event name 'no_such_event'" in fixed["unknown"]
+
+
+def test_jax_stays_out_of_the_server_process(fixed: Dict[str, Any]) -> None:
+    assert fixed["jax"] == "None"  # marked absent, so TensorFlow's optional import skipped it
