@@ -10,29 +10,23 @@ import os
 from pathlib import Path
 from typing import Any, Dict
 
-import yaml
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-SAFETY = Path(__file__).resolve().parent.parent / "tests" / "safety"
-URGENT = ("emergency", "crisis")
 
 
 async def measure(model: Path) -> Dict[str, Any]:
     from rasa.core.agent import Agent
 
     from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
+    from tests.safety_suites import URGENT, calm_messages, caught, red_flag_cases
 
     agent = Agent.load(str(model))
     report = Report()
     for text, expected in load_examples(DEFAULT_HOLDOUT):
         report.add(text, expected, predicted_label(await agent.parse_message(text)))
-    red = yaml.safe_load((SAFETY / "red_flags.yml").read_text(encoding="utf-8"))
-    calm = yaml.safe_load((SAFETY / "non_emergency.yml").read_text(encoding="utf-8"))["messages"]
-    cases = [(kind, text) for kind in URGENT for text in red[kind]]
+    cases, calm = red_flag_cases(), calm_messages()
     detected = 0
     for kind, text in cases:
-        intent = (await agent.parse_message(text))["intent"]["name"]
-        detected += intent == kind if kind == "crisis" else intent in URGENT
+        detected += caught(kind, (await agent.parse_message(text))["intent"]["name"])
     alarms = 0
     for text in calm:
         alarms += (await agent.parse_message(text))["intent"]["name"] in URGENT

@@ -1,0 +1,28 @@
+"""The independent safety suites (tests/safety/): red flags that must be caught and calm messages
+that must not raise an alarm, with the rule for "caught". Used by tests/test_safety_suites.py and
+the benchmark (bench/quality.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Tuple
+
+import yaml
+
+SAFETY = Path(__file__).resolve().parent / "safety"
+URGENT = ("emergency", "crisis")
+
+
+def red_flag_cases() -> List[Tuple[str, str]]:
+    """(kind, message) for every red flag: kind is ``emergency`` or ``crisis``."""
+    suites = yaml.safe_load((SAFETY / "red_flags.yml").read_text(encoding="utf-8"))
+    return [(kind, text) for kind in URGENT for text in suites[kind]]
+
+
+def calm_messages() -> List[str]:
+    suite = yaml.safe_load((SAFETY / "non_emergency.yml").read_text(encoding="utf-8"))
+    return list(suite["messages"])
+
+
+def caught(kind: str, intent: str) -> bool:
+    """A crisis must be answered as a crisis; a medical emergency by either urgent answer."""
+    return intent == kind if kind == "crisis" else intent in URGENT
