@@ -4,9 +4,15 @@ Runs in its own virtualenv (.venv-bench: locust brings gevent, which must not sh
 an environment with Rasa). Each simulated user is a patient: a new conversation id, a few
 questions one after the other (no think time: this measures capacity), then a new conversation —
 so trackers stay the length of real conversations.
+
+Each message is sent on its own connection (``Connection: close``), as messages reach a server
+through the site's load balancer one request at a time: with a kept-alive connection a simulated
+patient would stay pinned to one Sanic worker for the whole run, and an uneven split of users
+between workers would be measured instead of the servers. BENCH_KEEPALIVE=1 keeps connections.
 """
 from __future__ import annotations
 
+import os
 import random
 import uuid
 
@@ -29,6 +35,7 @@ MESSAGES = [
     "thanks",
 ]
 TURNS_PER_CONVERSATION = 8
+HEADERS = {} if os.environ.get("BENCH_KEEPALIVE") == "1" else {"Connection": "close"}
 
 
 class Patient(HttpUser):
@@ -51,6 +58,7 @@ class Patient(HttpUser):
         with self.client.post(
             "/webhooks/rest/webhook",
             json={"sender": self.sender, "message": message},
+            headers=HEADERS,
             name="message",
             catch_response=True,
         ) as reply:

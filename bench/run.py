@@ -44,8 +44,9 @@ OURS_ENV = {
     "TF_INTER_OP_PARALLELISM_THREADS": "1",
     "SANIC_WORKERS": str(os.cpu_count() or 1),
 }
-# Rasa as shipped: TensorFlow picks its threads ("0"), one worker.
+# Rasa as shipped: TensorFlow picks its threads ("0"), one worker, none of spine_rasa's fixes.
 STOCK_ENV = {
+    "SPINE_RASA_FIXES": "0",
     "TF_INTRA_OP_PARALLELISM_THREADS": "0",
     "TF_INTER_OP_PARALLELISM_THREADS": "0",
     "SANIC_WORKERS": "1",
@@ -162,7 +163,7 @@ def memory(stack: Stack) -> Dict[str, float]:
             continue
         if "rasa_sdk" in cmd or "rasa run actions" in cmd:
             name = "action server"
-        elif "rasa run" in cmd or "multiprocessing" in cmd:
+        elif "rasa run" in cmd or "multiprocessing" in cmd:  # also "python -m spine_rasa run"
             name = "rasa server"
         else:
             continue
