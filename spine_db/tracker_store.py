@@ -13,13 +13,21 @@ to stream when a broker is configured, and inserts the new events one statement 
 tracker remembers how many stored events it was read with (valid while the conversation lock is
 held, as it is for every message) and the new events go in one multi-row INSERT. A tracker that
 was not read by this store (or a copy of one) falls back to Rasa's count query.
+
+Rasa runs its SQL calls synchronously inside the server's event loop: while one conversation waits
+for PostgreSQL, no other message is processed by that server. Here the database round trips run in
+a small thread pool (one thread per pooled connection) and the loop goes on with other messages;
+the CPU work (JSON, rebuilding the tracker) stays in the loop. SQLite (the laptop default: a local
+file, no network wait) is called directly, as Rasa does.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import weakref
-from typing import Any, Dict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
@@ -34,6 +42,7 @@ from spine_db.config import database_url, production, redacted
 
 CONNECT_TIMEOUT = 5  # seconds
 STORED = "_spine_stored_events"  # (weak reference to the tracker, its events in the database)
+T = TypeVar("T")
 
 
 def check_database(url: str) -> None:
@@ -71,37 +80,63 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             )
         check_database(url)
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        self._threads: ThreadPoolExecutor | None = None
+        self._off_loop = self.engine.dialect.name != "sqlite"
+
+    async def _database(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking database call off the event loop (see the module docstring)."""
+        if not self._off_loop:
+            return call(*args)
+        if self._threads is None:  # created in the serving process (Sanic workers fork)
+            size = getattr(self.engine.pool, "size", lambda: 5)()
+            self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tracker-db")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+
+    def _read(self, sender_id: str, fetch_events_from_all_sessions: bool) -> List[str]:
+        with self.session_scope() as session:
+            query = self._event_query(session, sender_id, fetch_events_from_all_sessions)
+            return [data for (data,) in query.with_entities(self.SQLEvent.data)]
+
+    def _count(self, sender_id: str) -> int:
+        with self.session_scope() as session:
+            return self._event_query(
+                session, sender_id, fetch_events_from_all_sessions=False
+            ).count()
+
+    def _insert(self, rows: List[Dict[str, Any]]) -> None:
+        with self.session_scope() as session:
+            session.execute(self.SQLEvent.__table__.insert(), rows)
+            session.commit()
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
     ) -> DialogueStateTracker | None:
-        tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions)
-        if tracker is not None and not fetch_events_from_all_sessions:
-            _remember_stored(tracker)
+        """Rasa's SQLTrackerStore._retrieve, with the query off the event loop."""
+        stored = await self._database(self._read, sender_id, fetch_events_from_all_sessions)
+        if not self.domain or not stored:
+            return None
+        events = [json.loads(data) for data in stored]
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        if not fetch_events_from_all_sessions:
+            _remember_stored(tracker, len(tracker.events))
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the tracker's events that are not in the database yet."""
-        with self.session_scope() as session:
-            stored = _stored(tracker)
-            if stored is None:  # not read by this store: ask the database, as Rasa does
-                stored = self._event_query(
-                    session, tracker.sender_id, fetch_events_from_all_sessions=False
-                ).count()
-            new = list(itertools.islice(tracker.events, stored, len(tracker.events)))
-            if self.event_broker is not None:
-                await self._stream_new_events(self.event_broker, new, tracker.sender_id)
-            if new:
-                session.execute(
-                    self.SQLEvent.__table__.insert(),
-                    [_row(tracker.sender_id, event) for event in new],
-                )
-                session.commit()
-        _remember_stored(tracker)
+        stored = _stored(tracker)
+        if stored is None:  # not read by this store: ask the database, as Rasa does
+            stored = await self._database(self._count, tracker.sender_id)
+        new = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+        if self.event_broker is not None:
+            await self._stream_new_events(self.event_broker, new, tracker.sender_id)
+        if new:
+            rows = [_row(tracker.sender_id, event) for event in new]
+            await self._database(self._insert, rows)
+        _remember_stored(tracker, stored + len(new))
 
 
-def _remember_stored(tracker: DialogueStateTracker) -> None:
-    setattr(tracker, STORED, (weakref.ref(tracker), len(tracker.events)))
+def _remember_stored(tracker: DialogueStateTracker, count: int) -> None:
+    setattr(tracker, STORED, (weakref.ref(tracker), count))
 
 
 def _stored(tracker: DialogueStateTracker) -> int | None:

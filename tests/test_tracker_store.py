@@ -2,7 +2,9 @@
 with fewer queries — compared operation by operation on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 import copy
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -22,7 +24,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from spine_db.tracker_store import ProjectSQLTrackerStore
-from tests.databases import BACKENDS
+from tests.databases import BACKENDS, fresh_postgres_database
 from tests.databases import database_url as backend_url
 
 DOMAIN = Domain.from_yaml(
@@ -71,8 +73,15 @@ def _session(second: float) -> List[Any]:
     ]
 
 
-async def _script(store: TrackerStore) -> None:
-    """What Rasa does to a conversation over a few messages, a restart and a copy."""
+def _read_back(tracker: DialogueStateTracker | None) -> List[Dict[str, Any]]:
+    assert tracker is not None
+    return [event.as_dict() for event in tracker.events]
+
+
+async def _script(store: TrackerStore) -> List[Any]:
+    """What Rasa does to a conversation over a few messages, a restart and a copy; returns what
+    was read back along the way."""
+    seen: List[Any] = [await store.retrieve("nobody"), await store.retrieve_full_tracker("nobody")]
     tracker = DialogueStateTracker("patient-1", DOMAIN.slots)  # new: saved without being read
     for event in _session(1):
         tracker.update(event)
@@ -80,6 +89,7 @@ async def _script(store: TrackerStore) -> None:
     await store.save(tracker)
     for second in (10, 20):
         tracker = await store.retrieve("patient-1")
+        seen.append(_read_back(tracker))
         assert tracker is not None
         for event in _turn(f"message {second}", second):
             tracker.update(event)
@@ -93,12 +103,16 @@ async def _script(store: TrackerStore) -> None:
         tracker.update(event)
     await store.save(tracker)
     tracker = await store.retrieve("patient-1")
+    seen.append(_read_back(tracker))
     assert tracker is not None
     twin = copy.deepcopy(tracker)  # a copy is not trusted: the database is asked
     for event in _turn("from a copy", 40):
         twin.update(event)
     await store.save(twin)
     await store.save(tracker)  # the original is behind the database now: it adds nothing new
+    seen.append(_read_back(await store.retrieve("patient-1")))
+    seen.append(_read_back(await store.retrieve_full_tracker("patient-1")))
+    return seen
 
 
 def _rows(url: str) -> List[Tuple[Any, ...]]:
@@ -120,8 +134,11 @@ async def test_saves_and_streams_exactly_what_rasas_store_does(urls: Tuple[str, 
     ours = ProjectSQLTrackerStore(domain=DOMAIN, host=ours_url, event_broker=ours_broker)
     rasas = SQLTrackerStore(domain=DOMAIN, host=rasas_url, event_broker=rasas_broker)
 
-    await _script(ours)
-    await _script(rasas)
+    read_by_ours = await _script(ours)
+    read_by_rasas = await _script(rasas)
+    assert read_by_ours == read_by_rasas
+    assert read_by_ours[:2] == [None, None]  # unknown conversation
+    assert len(read_by_ours[-1]) > len(read_by_ours[-2])  # all sessions vs the latest one
 
     stored = _rows(ours_url)
     assert stored == _rows(rasas_url)
@@ -140,8 +157,14 @@ async def test_saves_and_streams_exactly_what_rasas_store_does(urls: Tuple[str, 
     assert restored.latest_message.text == "from a copy"
 
 
-async def test_new_events_go_in_one_statement(tmp_path: Path) -> None:
-    store = ProjectSQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{tmp_path / 'spine.db'}")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_new_events_go_in_one_statement(backend: str, tmp_path: Path) -> None:
+    with backend_url(backend, tmp_path) as url:
+        await _one_statement(url)
+
+
+async def _one_statement(url: str) -> None:
+    store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
     tracker = await store.get_or_create_tracker("patient-2")
     await store.save(tracker)
     tracker = await store.retrieve("patient-2")
@@ -152,3 +175,37 @@ async def test_new_events_go_in_one_statement(tmp_path: Path) -> None:
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     await store.save(tracker)
     assert [s.split()[0] for s in statements] == ["INSERT"]  # no count query, one insert
+
+
+async def test_other_messages_go_on_while_postgresql_keeps_one_waiting() -> None:
+    """Rasa queries in the event loop: a slow database would hold up every conversation of the
+    server. Here a read waits for a table lock while the loop keeps running."""
+    with fresh_postgres_database() as url:
+        store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        await store.save(await store.get_or_create_tracker("patient-3"))
+        locker = sa.create_engine(url, future=True)
+        conn = locker.connect()
+        conn.execute(sa.text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))
+        release = threading.Timer(1.5, conn.rollback)  # ends the lock even if the loop is stuck
+        release.start()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        reading = asyncio.create_task(store.retrieve("patient-3"))
+        await asyncio.sleep(0.5)
+        waiting, ticked = not reading.done(), ticks
+        release.join()
+        tracker = await asyncio.wait_for(reading, 10)
+        ticker.cancel()
+        conn.close()
+        locker.dispose()
+        assert waiting  # the read waited for the lock ...
+        assert ticked >= 20  # ... and the loop ran meanwhile (~50 ticks in 0.5 s)
+        assert tracker is not None
+        assert tracker.sender_id == "patient-3"
