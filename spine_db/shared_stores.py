@@ -6,7 +6,9 @@ start (a store that is configured but unreachable stops the server with a clear 
   RedisLockStore is not safe for that: it issues tickets with a read-modify-write of one Redis
   value, so two servers receiving a message at the same moment can both get ticket 0 and both run
   (RasaHQ/rasa#9213; the fix, ConcurrentRedisLockStore, is not in Rasa Open Source). Here the lock
-  is one atomic ``SET NX PX`` with a token and a compare-and-delete release (redis-py's Lock).
+  is one atomic ``SET NX PX`` with a token and a compare-and-delete release (redis-py's Lock),
+  through redis-py's asyncio client: waiting for Redis never holds up the server's other
+  conversations (Rasa's lock stores call Redis synchronously inside the event loop).
 - ``ProjectEventBroker`` (``RABBITMQ_URL``, optional): Rasa's RabbitMQ broker streaming every
   conversation event to the ``RABBITMQ_QUEUE`` queue (default ``rasa_events``) for analytics. Not
   set → no broker.
@@ -22,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator
 from urllib.parse import unquote, urlparse
 
+import redis.asyncio
 import redis.exceptions
 from rasa.core.brokers.pika import PikaEventBroker
 from rasa.core.lock import TicketLock
@@ -62,11 +65,16 @@ class ProjectRedisLockStore(RedisLockStore):
                 "The Redis lock store needs REDIS_URL (e.g. redis://127.0.0.1:6379/1)."
             )
         kwargs = dict((endpoint_config.kwargs if endpoint_config else {}) or {})
+        settings = redis_settings(url)
+        timeout = float(kwargs.get("socket_timeout", 5))
         super().__init__(
-            **redis_settings(url),
+            **settings,
             key_prefix=kwargs.get("key_prefix") or os.environ.get("REDIS_KEY_PREFIX") or None,
-            socket_timeout=float(kwargs.get("socket_timeout", 5)),
+            socket_timeout=timeout,
         )
+        ssl = settings.pop("use_ssl")
+        self._async_settings = {**settings, "ssl": ssl, "socket_timeout": timeout}
+        self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
         try:
             self.red.ping()
         except Exception as error:  # noqa: BLE001 - redis raises several kinds
@@ -86,12 +94,12 @@ class ProjectRedisLockStore(RedisLockStore):
     ) -> AsyncGenerator[TicketLock, None]:
         """Hold the conversation's lock while a message is processed. A lock whose holder died
         expires after ``lock_lifetime`` seconds; a waiter gives up (LockError) after as long."""
-        mutex = self.red.lock(
+        mutex = self._client().lock(
             f"{self.key_prefix}mutex:{conversation_id}", timeout=lock_lifetime, blocking=False
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lock_lifetime
-        while not mutex.acquire(blocking=False):
+        while not await mutex.acquire(blocking=False):
             if loop.time() > deadline:
                 raise LockError(f"Could not acquire lock for conversation '{conversation_id}'.")
             await asyncio.sleep(POLL_SECONDS)
@@ -99,9 +107,16 @@ class ProjectRedisLockStore(RedisLockStore):
             yield TicketLock(conversation_id)
         finally:
             try:
-                mutex.release()
+                await mutex.release()
             except redis.exceptions.LockError:
                 logger.warning("lock of a conversation expired while its message was processed")
+
+    def _client(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop (each Sanic worker has its own loop)."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            self._async = (loop, redis.asyncio.Redis(**self._async_settings))
+        return self._async[1]
 
 
 class ProjectEventBroker(PikaEventBroker):
