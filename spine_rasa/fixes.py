@@ -15,6 +15,12 @@ Each one removes work Rasa does on every start or message without changing a res
   ``jsonschema.validate`` for every custom-action reply, which first re-validates Rasa's own schema
   against the JSON-Schema meta-schema: ~22 ms of CPU per custom action. The reply is still
   validated against the same schema, with the same errors.
+- **Predictions call the traced graph directly.** Rasa calls its ``tf.function`` (traced once,
+  with a shape-free input signature) for every DIET / ResponseSelector prediction; TensorFlow then
+  re-derives, per call, which traced graph the arguments select and re-checks them against the
+  signature — more CPU than running the graph. After Rasa's own first call has traced it, the
+  arrays are converted to tensors of the signature's types and that one graph is called
+  (TensorFlow still checks each input's shape against the graph). Same graph, same inputs.
 - **Event classes looked up once.** Every event read back from the tracker store or an action
   reply walks all Event subclasses to find its class; the answer is remembered per type name.
 
@@ -56,6 +62,7 @@ def apply() -> bool:
     _load_models_for_inference()
     _prepared_action_reply_validator()
     _cached_event_classes()
+    _direct_prediction_calls()
     logger.info("spine_rasa serving fixes applied (SPINE_RASA_FIXES=0 turns them off)")
     return True
 
@@ -152,3 +159,40 @@ def _cached_event_classes() -> None:
 
     resolve_by_type._spine = True  # type: ignore[attr-defined]
     Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]
+
+
+def _direct_prediction_calls() -> None:
+    import tensorflow as tf
+    from keras.utils import tf_utils
+    from rasa.shared.constants import DIAGNOSTIC_DATA
+    from rasa.utils.tensorflow.models import RasaModel
+
+    if getattr(RasaModel._rasa_predict, "_spine", False):
+        return
+    rasa_predict = RasaModel._rasa_predict
+    direct = "_spine_direct"
+
+    def _rasa_predict(self: RasaModel, batch_in: Any) -> Any:
+        call = self.__dict__.get(direct)
+        if call is None:
+            outputs = rasa_predict(self, batch_in)  # Rasa's way, which traces on first use
+            if self._tf_predict_step is not None and not self._run_eagerly:
+                graph = self._tf_predict_step.get_concrete_function()
+                dtypes = [spec.dtype for spec in graph.structured_input_signature[0][0]]
+                setattr(self, direct, (graph, dtypes))
+            return outputs
+        graph, dtypes = call
+        self._training = False
+        tensors = [
+            tf.convert_to_tensor(array, dtype)
+            for array, dtype in zip(batch_in, dtypes, strict=True)
+        ]
+        outputs = tf_utils.sync_to_numpy_or_python_type(
+            graph._call_flat(tensors, graph.captured_inputs)
+        )
+        if DIAGNOSTIC_DATA in outputs:
+            outputs[DIAGNOSTIC_DATA] = self._empty_lists_to_none_in_dict(outputs[DIAGNOSTIC_DATA])
+        return outputs
+
+    _rasa_predict._spine = True  # type: ignore[attr-defined]
+    RasaModel._rasa_predict = _rasa_predict  # type: ignore[method-assign]
