@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -148,16 +147,17 @@ def _kb(path: str, field: str) -> int:
     return 0
 
 
-def memory(stack: Stack) -> Dict[str, float]:
-    """Memory in MB per server: "<name>" = RSS summed over its processes (Sanic workers
-    included), "<name> largest" = the largest process's RSS, "<name> PSS" = proportional set size
-    summed (shared library pages counted once across the processes)."""
+def memory(stack: Stack, field: str = "VmRSS:") -> Dict[str, float]:
+    """Memory in MB per server: "<name>" = ``field`` (VmRSS now, VmHWM = the kernel's record of
+    the process's peak RSS) summed over its processes (Sanic workers included), "<name> largest" =
+    the largest process's value, "<name> PSS" = proportional set size now, summed (shared library
+    pages counted once across the processes)."""
     assert stack.process is not None
     totals: Dict[str, float] = {}
     for pid in _children(stack.process.pid):
         try:
             cmd = _cmd(pid)
-            rss = _kb(f"/proc/{pid}/status", "VmRSS:") / 1024
+            rss = _kb(f"/proc/{pid}/status", field) / 1024
             pss = _kb(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024
         except OSError:
             continue
@@ -171,18 +171,6 @@ def memory(stack: Stack) -> Dict[str, float]:
         totals[f"{name} largest"] = max(totals.get(f"{name} largest", 0.0), rss)
         totals[f"{name} PSS"] = totals.get(f"{name} PSS", 0.0) + pss
     return totals
-
-
-class PeakMemory(threading.Thread):
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(daemon=True)
-        self.stack, self.done = stack, threading.Event()
-        self.peak: Dict[str, float] = {}
-
-    def run(self) -> None:
-        while not self.done.wait(1.0):
-            for name, mb in memory(self.stack).items():
-                self.peak[name] = max(self.peak.get(name, 0.0), mb)
 
 
 def locust(host: str, users: int, seconds: int, prefix: Path) -> Dict[str, float]:
@@ -263,19 +251,19 @@ def serve(variant: Variant, model: Path, users: List[int], seconds: int) -> Dict
             (pid, round(_kb(f"/proc/{pid}/status", "VmRSS:") / 1024), _cmd(pid)[:120])
             for pid in _children(stack.process.pid)  # type: ignore[union-attr]
         ]
-        peak = PeakMemory(stack)
-        peak.start()
         load = {}
         try:
             for n in users:
                 load[n] = locust(stack.base_url, n, seconds, workdir / f"u{n}")
+            # Peaks from the kernel (VmHWM), read once: polling /proc during the load would take
+            # CPU from the servers being measured.
+            peak = memory(stack, "VmHWM:")
         finally:
-            peak.done.set()
             stack.stop()
         return {
             "ready_s": ready,
             "rss_idle": idle,
-            "rss_peak": peak.peak,
+            "rss_peak": peak,
             "load": load,
             "workers": int(variant.env.get("SANIC_WORKERS", "1")),
             "processes": processes,
@@ -321,6 +309,9 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE for our servers (experiments)"
     )
+    parser.add_argument(
+        "--no-quality", action="store_true", help="serving only (quick serving experiments)"
+    )
     args = parser.parse_args()
     given = dict(item.split("=", 1) for item in args.model)
     for served_like_ours in ("ours", "stock-tuned"):
@@ -343,7 +334,7 @@ def main() -> None:
                 print(f"[{name}] trained in {seconds:.0f} s", flush=True)
                 trained[variant.config] = (fresh, seconds, {})
             model, train_s, measured = trained[variant.config]
-            if not measured:
+            if not measured and not args.no_quality:
                 measured.update(quality(model))
             print(f"[{name}] {measured}; serving ...", flush=True)
             served = serve(variant, model, users, args.seconds)
@@ -351,6 +342,9 @@ def main() -> None:
             print(f"[{name}] {json.dumps(served)}", flush=True)
     results["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     args.json.write_text(json.dumps(results, indent=2))
+    if args.no_quality:
+        print(f"wrote {args.json} (no report without the quality numbers)")
+        return
     from bench.report import render
 
     args.out.write_text(render(results))
