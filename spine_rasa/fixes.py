@@ -21,6 +21,11 @@ Each one removes work Rasa does on every start or message without changing a res
   signature — more CPU than running the graph. After Rasa's own first call has traced it, the
   arrays are converted to tensors of the signature's types and that one graph is called
   (TensorFlow still checks each input's shape against the graph). Same graph, same inputs.
+- **A message's features combined once.** DIET and the ResponseSelector each ask the message for
+  its features combined across featurizers (sparse matrices stacked with scipy, a deep copy
+  first); the second asks for exactly what the first got. The combination is remembered on the
+  message, keyed by attribute, featurizers and the number of features it has (a featurizer adding
+  one makes a new combination).
 - **Event classes looked up once.** Every event read back from the tracker store or an action
   reply walks all Event subclasses to find its class; the answer is remembered per type name.
 
@@ -32,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Dict, Type
+from typing import Any, Dict, List, Type
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ def apply() -> bool:
     _prepared_action_reply_validator()
     _cached_event_classes()
     _direct_prediction_calls()
+    _features_combined_once()
     logger.info("spine_rasa serving fixes applied (SPINE_RASA_FIXES=0 turns them off)")
     return True
 
@@ -196,3 +202,24 @@ def _direct_prediction_calls() -> None:
 
     _rasa_predict._spine = True  # type: ignore[attr-defined]
     RasaModel._rasa_predict = _rasa_predict  # type: ignore[method-assign]
+
+
+def _features_combined_once() -> None:
+    from rasa.shared.nlu.training_data.message import Message
+
+    if getattr(Message.get_all_features, "_spine", False):
+        return
+    rasa_get_all_features = Message.get_all_features
+    memo = "_spine_features"
+
+    def get_all_features(
+        self: Message, attribute: str, featurizers: List[str] | None = None
+    ) -> List[Any]:
+        key = (attribute, tuple(featurizers or ()), len(self.features))
+        known = self.__dict__.setdefault(memo, {})
+        if key not in known:
+            known[key] = rasa_get_all_features(self, attribute, featurizers)
+        return list(known[key])
+
+    get_all_features._spine = True  # type: ignore[attr-defined]
+    Message.get_all_features = get_all_features  # type: ignore[method-assign]

@@ -40,7 +40,9 @@ SCRIPT = textwrap.dedent(
 
     out["parses"] = asyncio.run(predict())
     import gc
+    from rasa.shared.nlu.training_data.message import Message
     from rasa.utils.tensorflow.models import RasaModel
+    out["features_once"] = getattr(Message.get_all_features, "_spine", False)
     out["direct_models"] = sorted(
         type(o).__name__ for o in gc.get_objects()
         if isinstance(o, RasaModel) and "_spine_direct" in o.__dict__
@@ -102,8 +104,10 @@ def _essentials(parse: Dict[str, Any]) -> Dict[str, Any]:
 async def test_fixed_serving_predicts_exactly_like_rasa_as_shipped(
     fixed: Dict[str, Any], agent: Any
 ) -> None:
-    """Inference-only load and direct graph calls: same parse for every held-out message."""
+    """Inference-only load, direct graph calls, features combined once: same parse for every
+    held-out message."""
     assert fixed["applied"] is True
+    assert fixed["features_once"] is True
     assert fixed["direct_models"] == ["DIET", "DIET2BOW"]  # DIETClassifier, ResponseSelector
     texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
     assert len(fixed["parses"]) == len(texts) >= 300
