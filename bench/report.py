@@ -94,10 +94,10 @@ def render(results: Dict[str, Any]) -> str:
             both(label, lambda v, when=when, key=key: _mb(v[when], key), 0, " MB")
             for label, when, key in (
                 ("Rasa server RSS, idle (all its processes)", "rss_idle", "rasa server"),
-                ("Rasa server RSS, peak under load (all its processes)", "rss_peak", "rasa server"),
+                ("Rasa server RSS, peak (sum of its processes' peaks)", "rss_peak", "rasa server"),
                 ("Rasa server RSS, largest process, peak", "rss_peak", "rasa server largest"),
                 (
-                    "Rasa server PSS, peak (shared pages counted once)",
+                    "Rasa server PSS after the load (shared pages counted once)",
                     "rss_peak",
                     "rasa server PSS",
                 ),
