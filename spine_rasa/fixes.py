@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Dict, List, Type
+from typing import Any, Callable, Dict, List, Type
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,23 @@ def apply() -> bool:
     return True
 
 
+def _installed(owner: Any, name: str) -> bool:
+    """Whether ``owner.name`` is already ours (``apply()`` may run more than once)."""
+    return bool(getattr(getattr(owner, name), "_spine", False))
+
+
+def _install(
+    owner: Any, name: str, function: Callable[..., Any], kind: Callable[..., Any] | None = None
+) -> None:
+    """Put ``function`` in place of ``owner.name`` (as a classmethod/staticmethod if ``kind``)."""
+    function._spine = True  # type: ignore[attr-defined]
+    setattr(owner, name, kind(function) if kind else function)
+
+
 def _load_models_for_inference() -> None:
     from rasa.utils.tensorflow.models import RasaModel
 
-    if getattr(RasaModel.load, "_spine", False):
+    if _installed(RasaModel, "load"):
         return
     rasa_load = RasaModel.load.__func__  # type: ignore[attr-defined]
 
@@ -112,8 +125,7 @@ def _load_models_for_inference() -> None:
             logger.warning("inference-only load failed (%s); using Rasa's load", error)
             return as_shipped()
 
-    load._spine = True  # type: ignore[attr-defined]
-    RasaModel.load = classmethod(load)  # type: ignore[assignment]
+    _install(RasaModel, "load", load, classmethod)
 
 
 def _prepared_action_reply_validator() -> None:
@@ -122,7 +134,7 @@ def _prepared_action_reply_validator() -> None:
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.constants import DOCS_BASE_URL
 
-    if getattr(RemoteAction._validate_action_result, "_spine", False):
+    if _installed(RemoteAction, "_validate_action_result"):
         return
     schema = RemoteAction.action_response_format_spec()
     validator_class = validator_for(schema)
@@ -142,14 +154,13 @@ def _prepared_action_reply_validator() -> None:
             )
             raise e
 
-    _validate_action_result._spine = True  # type: ignore[attr-defined]
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    _install(RemoteAction, "_validate_action_result", _validate_action_result)
 
 
 def _cached_event_classes() -> None:
     from rasa.shared.core.events import Event
 
-    if getattr(Event.resolve_by_type, "_spine", False):
+    if _installed(Event, "resolve_by_type"):
         return
     rasa_resolve = Event.resolve_by_type
     known: Dict[str, Type[Event]] = {}
@@ -163,8 +174,7 @@ def _cached_event_classes() -> None:
             known[type_name] = result
         return result
 
-    resolve_by_type._spine = True  # type: ignore[attr-defined]
-    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]
+    _install(Event, "resolve_by_type", resolve_by_type, staticmethod)
 
 
 def _direct_prediction_calls() -> None:
@@ -173,7 +183,7 @@ def _direct_prediction_calls() -> None:
     from rasa.shared.constants import DIAGNOSTIC_DATA
     from rasa.utils.tensorflow.models import RasaModel
 
-    if getattr(RasaModel._rasa_predict, "_spine", False):
+    if _installed(RasaModel, "_rasa_predict"):
         return
     rasa_predict = RasaModel._rasa_predict
     direct = "_spine_direct"
@@ -200,14 +210,13 @@ def _direct_prediction_calls() -> None:
             outputs[DIAGNOSTIC_DATA] = self._empty_lists_to_none_in_dict(outputs[DIAGNOSTIC_DATA])
         return outputs
 
-    _rasa_predict._spine = True  # type: ignore[attr-defined]
-    RasaModel._rasa_predict = _rasa_predict  # type: ignore[method-assign]
+    _install(RasaModel, "_rasa_predict", _rasa_predict)
 
 
 def _features_combined_once() -> None:
     from rasa.shared.nlu.training_data.message import Message
 
-    if getattr(Message.get_all_features, "_spine", False):
+    if _installed(Message, "get_all_features"):
         return
     rasa_get_all_features = Message.get_all_features
     memo = "_spine_features"
@@ -221,5 +230,4 @@ def _features_combined_once() -> None:
             known[key] = rasa_get_all_features(self, attribute, featurizers)
         return list(known[key])
 
-    get_all_features._spine = True  # type: ignore[attr-defined]
-    Message.get_all_features = get_all_features  # type: ignore[method-assign]
+    _install(Message, "get_all_features", get_all_features)

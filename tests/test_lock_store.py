@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from spine_db.shared_stores import ProjectRedisLockStore
+from tests.loop_ticks import loop_ticks
 from tests.test_replicas import REDIS_URL, reachable
 
 
@@ -44,24 +45,14 @@ async def test_the_event_loop_runs_while_redis_keeps_a_lock_waiting(
     store: ProjectRedisLockStore,
 ) -> None:
     admin = redis.Redis.from_url(REDIS_URL)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.05)
-    admin.execute_command("CLIENT", "PAUSE", "800", "WRITE")  # SET NX waits ~0.8 s
-    try:
-        before = ticks
-        async with store.lock("c3"):
-            pass
-        during = ticks - before
-    finally:
-        admin.execute_command("CLIENT", "UNPAUSE")
-        ticker.cancel()
-        admin.close()
+    async with loop_ticks() as ticks:
+        admin.execute_command("CLIENT", "PAUSE", "800", "WRITE")  # SET NX waits ~0.8 s
+        try:
+            before = ticks[0]
+            async with store.lock("c3"):
+                pass
+            during = ticks[0] - before
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+            admin.close()
     assert during >= 30  # ~80 ticks while the lock waited for Redis; 0 if Redis blocked the loop

@@ -26,6 +26,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from spine_db.tracker_store import ProjectSQLTrackerStore
 from tests.databases import BACKENDS, fresh_postgres_database
 from tests.databases import database_url as backend_url
+from tests.loop_ticks import loop_ticks
 
 DOMAIN = Domain.from_yaml(
     "version: '3.1'\nintents: [greet, faq]\n"
@@ -188,21 +189,12 @@ async def test_other_messages_go_on_while_postgresql_keeps_one_waiting() -> None
         conn.execute(sa.text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))
         release = threading.Timer(1.5, conn.rollback)  # ends the lock even if the loop is stuck
         release.start()
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.create_task(tick())
-        reading = asyncio.create_task(store.retrieve("patient-3"))
-        await asyncio.sleep(0.5)
-        waiting, ticked = not reading.done(), ticks
-        release.join()
-        tracker = await asyncio.wait_for(reading, 10)
-        ticker.cancel()
+        async with loop_ticks() as ticks:
+            reading = asyncio.create_task(store.retrieve("patient-3"))
+            await asyncio.sleep(0.5)
+            waiting, ticked = not reading.done(), ticks[0]
+            release.join()
+            tracker = await asyncio.wait_for(reading, 10)
         conn.close()
         locker.dispose()
         assert waiting  # the read waited for the lock ...
