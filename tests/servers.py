@@ -19,10 +19,20 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, never one handed out before in this process: a stack's ports
+    are picked before its servers bind them, and the kernel may offer a just-released port again
+    (once the website got the Rasa server's port and answered its health check)."""
+    while True:
+        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def http(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
@@ -116,26 +126,28 @@ class Stack:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
-            if all(self._answers(url) for url in self._health_urls()):
+            if all(self._answers(url, who) for url, who in self._health_urls()):
                 return self
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"stack not ready after {timeout}s:\n{self.log_tail()}")
 
-    def _health_urls(self) -> List[str]:
+    def _health_urls(self) -> List[Tuple[str, str]]:
+        """(url, what its answer must contain): each server must be the one we started."""
         urls = {
-            "rasa": f"{self.base_url}/",
-            "actions": f"http://127.0.0.1:{self.actions_port}/health",
-            "web": f"{self.web_url}/healthz",
+            "rasa": (f"{self.base_url}/", "Hello from Rasa"),
+            "actions": (f"http://127.0.0.1:{self.actions_port}/health", "ok"),
+            "web": (f"{self.web_url}/healthz", ""),
         }
         return [url for name, url in urls.items() if not self.processes or name in self.processes]
 
     @staticmethod
-    def _answers(url: str) -> bool:
+    def _answers(url: str, who: str = "") -> bool:
         try:
-            return http("GET", url, timeout=2)[0] == 200
+            status, body = http("GET", url, timeout=2)
         except OSError:
             return False
+        return status == 200 and who in json.dumps(body)
 
     def stop(self, timeout: float = 30) -> int | None:
         """Stop like a user pressing Ctrl-C: SIGINT to honcho, which stops both servers."""
