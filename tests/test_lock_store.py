@@ -3,7 +3,6 @@ conversations untouched, and a slow Redis never holds up the server's event loop
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from typing import List
 
@@ -12,15 +11,12 @@ import redis
 
 from spine_db.shared_stores import ProjectRedisLockStore
 from tests.loop_ticks import loop_ticks
-from tests.test_replicas import REDIS_URL, reachable
+from tests.services import REDIS_URL, require
 
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> ProjectRedisLockStore:
-    if not reachable(REDIS_URL):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide redis on {REDIS_URL}")
-        pytest.skip(f"{REDIS_URL} not reachable")
+    require(REDIS_URL)
     monkeypatch.setenv("REDIS_URL", REDIS_URL)  # configuration, as the server reads it
     monkeypatch.setenv("REDIS_KEY_PREFIX", f"locktest{uuid.uuid4().hex[:8]}")
     return ProjectRedisLockStore()

@@ -8,7 +8,6 @@ Also: each configured store that is unreachable stops the server at start with a
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
@@ -21,11 +20,9 @@ import sqlalchemy as sa
 
 from tests.databases import fresh_postgres_database
 from tests.servers import ROOT, Stack, free_port, http, texts
+from tests.services import RABBITMQ_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.e2e
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
-RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def production_env(database: str, queue: str, prefix: str, actions_port: int) -> Dict[str, str]:
@@ -41,27 +38,11 @@ def production_env(database: str, queue: str, prefix: str, actions_port: int) ->
     }
 
 
-def reachable(url: str) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    try:
-        socket.create_connection((parsed.hostname, parsed.port or 0), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def replicas(
     model_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Tuple[Stack, Stack, Dict[str, str]]]:
-    for url in (REDIS_URL, RABBITMQ_URL):
-        if not reachable(url):
-            if os.environ.get("CI"):
-                pytest.fail(f"CI must provide {url.split(':')[0]} on {url}")
-            pytest.skip(f"{url} not reachable")
+    require(REDIS_URL, RABBITMQ_URL)
     with fresh_postgres_database() as database:
         token = uuid.uuid4().hex[:10]
         actions = free_port()
