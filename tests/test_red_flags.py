@@ -78,6 +78,7 @@ def test_red_flag_buried_in_a_long_message(matcher: RedFlagMatcher) -> None:
     [
         "what are the risks of nerve damage?",
         "is bladder problem a risk of MISS?",
+        "what are the odds of the wound getting infected after keyhole surgery",
         "what if I lose bladder control after surgery",
         "no fever, no chills",
         "I don't have any numbness in my legs",
@@ -90,6 +91,10 @@ def test_red_flag_buried_in_a_long_message(matcher: RedFlagMatcher) -> None:
 )
 def test_context_rules_prevent_false_alarms(matcher: RedFlagMatcher, text: str) -> None:
     assert _ids(matcher, text) == []
+
+
+def test_a_risk_question_about_oneself_is_still_a_red_flag(matcher: RedFlagMatcher) -> None:
+    assert "wound_infection" in _ids(matcher, "what are the odds my wound is infected, it is red")
 
 
 def test_negation_in_another_clause_does_not_hide_a_red_flag(matcher: RedFlagMatcher) -> None:
