@@ -28,7 +28,8 @@ ALWAYS_INTERRUPT: FrozenSet[str] = frozenset(
     {"cancel", "emergency", "crisis", "request_callback", "change_booking_detail"}
 )
 # Intents that interrupt when the message looks like a question, or is confidently classified
-# and is not a valid answer ("Mayank Shah" may look like the article's author, but is a name).
+# and is not an answer ("Mayank Shah" may look like the article's author, but is a name;
+# "yesterday" may look off-topic, but answers "which date?" and is told the date has passed).
 SOFT_INTERRUPT: FrozenSet[str] = frozenset(
     {
         "faq",
@@ -97,7 +98,7 @@ class GuidedFormValidation(FormValidationAction):
             confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
             if looks_like_question(text):
                 return None
-            if confidence >= CONFIDENT and not self.parsers()[slot](text, tracker).ok:
+            if confidence >= CONFIDENT and not self.parsers()[slot](text, tracker).answers:
                 return None
         return text
 

@@ -2,6 +2,8 @@
 
 Each parser returns ``Parsed(value)`` or ``Parsed(error=...)``, where ``error`` names the response
 that tells the user why the answer was not accepted (see the form base class in forms.py).
+``understood=True`` with an error marks an answer of the right kind that breaks a rule (a date in
+the past, ten digits starting with 1): the user answered the question, just not acceptably.
 """
 from __future__ import annotations
 
@@ -25,10 +27,16 @@ MONTH_WORDS = re.compile(
 class Parsed:
     value: Any = None
     error: str | None = None
+    understood: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.value is not None
+
+    @property
+    def answers(self) -> bool:
+        """The text is an answer to the question asked (valid, or of the right kind)."""
+        return self.ok or self.understood
 
 
 # --- mobile number --------------------------------------------------------------------------
@@ -50,8 +58,8 @@ def parse_mobile(text: str) -> Parsed:
     if not match:
         digits = compact.lstrip("+")
         if len(digits) == 10 and digits[0] in "012345":
-            return Parsed(error="utter_invalid_mobile_start")
-        return Parsed(error="utter_invalid_mobile_length")
+            return Parsed(error="utter_invalid_mobile_start", understood=True)
+        return Parsed(error="utter_invalid_mobile_length", understood=True)
     return Parsed(f"+91{match.group(1)}")
 
 
@@ -94,9 +102,9 @@ def parse_date(text: str, today: date, max_days: int = MAX_DAYS_AHEAD) -> Parsed
     if found is None:
         return Parsed(error="utter_invalid_date_format")
     if found < today:
-        return Parsed(error="utter_invalid_date_past")
+        return Parsed(error="utter_invalid_date_past", understood=True)
     if found > today + timedelta(days=max_days):
-        return Parsed(error="utter_invalid_date_too_far")
+        return Parsed(error="utter_invalid_date_too_far", understood=True)
     return Parsed(found)
 
 

@@ -150,6 +150,39 @@ async def test_an_answer_the_nlu_mistook_for_a_question_is_still_an_answer(
     assert (await validate(tracker, dispatcher, domain))["patient_name"] == "Mayank Shah"
 
 
+@pytest.mark.parametrize(
+    ("requested", "text", "intent", "response"),
+    [
+        ("preferred_date", "yesterday", "out_of_scope", "utter_invalid_date_past"),
+        ("preferred_date", "in 6 months", "out_of_scope", "utter_invalid_date_too_far"),
+        ("mobile", "1234567890", "out_of_scope", "utter_invalid_mobile_start"),
+    ],
+)
+async def test_a_confidently_misread_answer_that_breaks_a_rule_gets_the_reason(
+    make_tracker: TrackerFactory,
+    dispatcher,
+    domain,
+    requested: str,
+    text: str,
+    intent: str,
+    response: str,
+) -> None:
+    # Understood as an answer of the right kind, so not an interruption: the user learns why it
+    # cannot be accepted instead of "I can only help with questions about MISS".
+    slots = {"doctor_id": "mayank-nakipuria", "consult_mode": "online"}
+    tracker = turn(make_tracker, text, requested, intent=intent, confidence=0.95, slots=slots)
+    events = await validate(tracker, dispatcher, domain)
+    assert events[requested] is None
+    assert responses(dispatcher)[0] == response
+
+
+async def test_off_topic_text_is_still_an_interruption_of_the_date_question(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = turn(make_tracker, "what's the weather", "preferred_date", "out_of_scope", 0.95)
+    assert await validate(tracker, dispatcher, domain) == {}
+
+
 async def test_book_with_doctor_named_at_the_start(
     make_tracker: TrackerFactory, dispatcher, domain
 ) -> None:
