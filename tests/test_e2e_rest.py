@@ -61,7 +61,7 @@ def test_out_of_scope_gets_the_fallback_not_an_article(stack: Stack, message: st
 
 
 def test_unclear_spine_message_is_clarified_with_candidate_topics(stack: Stack) -> None:
-    replies = stack.say("unclear-user", "surgery spine thing?")
+    replies = stack.say("unclear-user", "surgery stuff?")
     text = texts(replies)
     assert "Did you mean" in text or "I can only help" in text
     assert replies[-1]["buttons"]
