@@ -77,7 +77,7 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             "retrieval_intents": ["faq", "article"],
             # Below this response-selector confidence the user is asked to clarify ...
             "response_threshold": 0.2,
-            # ... and below this one when the message contains none of the domain entities.
+            # ... and below this one when the message has none of the domain entities or words.
             "response_threshold_without_domain_terms": 0.3,
             "domain_entities": ["procedure", "condition", "body_part"],
             # Words that put a message on this guide's topic without naming a procedure.
