@@ -11,10 +11,9 @@ It does two things for the retrieval intents (``faq``, ``article``):
    high for any spine-sounding message. When the response selector's top answer is below
    ``response_threshold``, the intent becomes ``nlu_fallback`` so the assistant asks for
    clarification instead of guessing. A message with no domain term at all (no ``procedure``,
-   ``condition`` or ``body_part`` entity from the spaCy EntityRuler, and none of the
-   ``domain_words`` such as "surgery" or "op": on this guide "the surgery" is the spine surgery)
-   must clear the higher ``response_threshold_without_domain_terms``: "what's the temperature in
-   Chennai" must never get an article answer. The selector's ranking is kept for the clarification.
+   ``condition`` or ``body_part`` entity from the spaCy EntityRuler) must clear the higher
+   ``response_threshold_without_domain_terms``: "what's the temperature in Chennai" must never get
+   an article answer. The selector's ranking is kept for the clarification.
 3. **Retrieval family.** ``faq`` and ``article`` are one family to a user; DIET sometimes splits its
    confidence between them (faq 0.29 + article 0.16 vs another intent at 0.30), so
    ``FallbackClassifier`` falls back although the selector is sure. When the family's combined
@@ -77,20 +76,9 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             "retrieval_intents": ["faq", "article"],
             # Below this response-selector confidence the user is asked to clarify ...
             "response_threshold": 0.2,
-            # ... and below this one when the message has none of the domain entities or words.
+            # ... and below this one when the message contains none of the domain entities.
             "response_threshold_without_domain_terms": 0.3,
             "domain_entities": ["procedure", "condition", "body_part"],
-            # Words that put a message on this guide's topic without naming a procedure.
-            "domain_words": [
-                "surgery",
-                "surgeries",
-                "surgeon",
-                "surgeons",
-                "operation",
-                "operations",
-                "op",
-                "operated",
-            ],
             # A fallen-back message is answered when faq+article together beat every other intent
             # and the selector is at least this sure.
             "rescue_response_threshold": 0.5,
@@ -233,7 +221,10 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
         response = selected_response(message)
         confidence = float(response.get(PREDICTED_CONFIDENCE_KEY, 0.0)) if response else 0.0
         threshold = self.component_config["response_threshold"]
-        if not self._on_topic(message):
+        domain_entities = set(self.component_config["domain_entities"])
+        if not any(
+            e.get(ENTITY_ATTRIBUTE_TYPE) in domain_entities for e in message.get(ENTITIES) or []
+        ):
             threshold = max(
                 threshold, self.component_config["response_threshold_without_domain_terms"]
             )
@@ -242,16 +233,6 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
                 "Response confidence %.2f below %.2f: nlu_fallback.", confidence, threshold
             )
             self._fallback(message, confidence=threshold)
-
-    def _on_topic(self, message: Message) -> bool:
-        """A domain entity (procedure, condition, body part) or a domain word is in the message."""
-        domain_entities = set(self.component_config["domain_entities"])
-        if any(
-            e.get(ENTITY_ATTRIBUTE_TYPE) in domain_entities for e in message.get(ENTITIES) or []
-        ):
-            return True
-        words = set(re.findall(r"[^\W\d_]+", (message.get(TEXT) or "").lower()))
-        return not words.isdisjoint(self.component_config["domain_words"])
 
     @staticmethod
     def _fallback(message: Message, confidence: float) -> None:

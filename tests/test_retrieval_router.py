@@ -153,29 +153,6 @@ def test_messages_without_domain_terms_need_more_confidence(
     assert _process(router, message).get("intent")["name"] == expected
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("what exactly happens in the surgery", "faq"),
-        ("how long is the op", "faq"),
-        ("does the surgeon need special training", "faq"),
-        ("what's the temperature in chennai", "nlu_fallback"),
-        ("is the operator available", "nlu_fallback"),  # a word containing "op" is not "op"
-    ],
-)
-def test_surgery_words_put_a_message_on_topic(
-    storage: Any, context: Any, text: str, expected: str
-) -> None:
-    router = _trained(
-        storage,
-        context,
-        {"response_threshold": 0.2, "response_threshold_without_domain_terms": 0.3},
-    )
-    message = _message(text, "faq", 0.99, "faq/recovery_time")
-    message.get("response_selector")["default"]["response"]["confidence"] = 0.25
-    assert _process(router, message).get("intent")["name"] == expected
-
-
 def _fallen_back(ranking: List[tuple], key: str, confidence: float) -> Message:
     message = _message("am i a candidate", "nlu_fallback", 0.6, key)
     message.set(
