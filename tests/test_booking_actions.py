@@ -151,26 +151,20 @@ async def test_an_answer_the_nlu_mistook_for_a_question_is_still_an_answer(
 
 
 @pytest.mark.parametrize(
-    ("requested", "text", "intent", "response"),
+    ("requested", "text", "response"),
     [
-        ("preferred_date", "yesterday", "out_of_scope", "utter_invalid_date_past"),
-        ("preferred_date", "in 6 months", "out_of_scope", "utter_invalid_date_too_far"),
-        ("mobile", "1234567890", "out_of_scope", "utter_invalid_mobile_start"),
+        ("preferred_date", "yesterday", "utter_invalid_date_past"),
+        ("preferred_date", "in 6 months", "utter_invalid_date_too_far"),
+        ("mobile", "1234567890", "utter_invalid_mobile_start"),
     ],
 )
 async def test_a_confidently_misread_answer_that_breaks_a_rule_gets_the_reason(
-    make_tracker: TrackerFactory,
-    dispatcher,
-    domain,
-    requested: str,
-    text: str,
-    intent: str,
-    response: str,
+    make_tracker: TrackerFactory, dispatcher, domain, requested: str, text: str, response: str
 ) -> None:
-    # Understood as an answer of the right kind, so not an interruption: the user learns why it
-    # cannot be accepted instead of "I can only help with questions about MISS".
+    # The NLU is sure it is off-topic, but it is an answer of the right kind, so not an
+    # interruption: the user learns why it cannot be accepted, not "I can only help with MISS".
     slots = {"doctor_id": "mayank-nakipuria", "consult_mode": "online"}
-    tracker = turn(make_tracker, text, requested, intent=intent, confidence=0.95, slots=slots)
+    tracker = turn(make_tracker, text, requested, "out_of_scope", confidence=0.95, slots=slots)
     events = await validate(tracker, dispatcher, domain)
     assert events[requested] is None
     assert responses(dispatcher)[0] == response
