@@ -183,7 +183,7 @@ def test_invalid_mobile_is_explained_then_a_call_back_is_offered_and_stored(stac
     assert "mobile" in texts(stack.say(sender, "Ravi Kumar"))
     assert "start with 6, 7, 8 or 9" in texts(stack.say(sender, "5876543210"))
     assert "10 digits" in texts(stack.say(sender, "98765"))
-    replies = stack.say(sender, "my number is secret")
+    replies = stack.say(sender, "i'd rather not say")
     assert "call you instead" in texts(replies)
     offer = next(b for r in replies for b in r.get("buttons") or [] if "Call me" in b["title"])
     replies = stack.say(sender, offer["payload"])
