@@ -8,11 +8,13 @@ L2-normalised:
 * over the intents, on every training example;
 * over the answer keys (``faq/recovery_time`` ...), on the retrieval-intent examples.
 
-At inference each confidence becomes ``(1 - weight) * neural + weight * linear`` (one weight
-for intents, one for answers); the intent,
-the intent ranking and the selected answer are re-derived from the blend. Two models that err
-differently average out each other's confident mistakes: on the held-out set the blend beats
-either model alone (bench/levers.md, fifth round). Training adds seconds, a parse ~0.1 ms.
+At inference each confidence becomes ``(1 - weight) * neural + weight * linear`` (one weight for
+intents, one for answers); the intent, the intent ranking and the selected answer are re-derived
+from the blend. The two kinds of model err differently, so averaging them cancels many confident
+mistakes of either: on a development set (3-fold cross-validation of the training phrasings) the
+blend gives 89 more right answers and 16 fewer wrong ones (of 2,428) than DIET and the
+ResponseSelector alone, each with its best gates (bench/levers.md, fifth round). Training adds
+~15 s.
 
 Without sentence features (e.g. an empty message) a message is left as the neural models made it.
 """

@@ -20,13 +20,15 @@ async def report(agent: Any) -> Report:
     return result
 
 
-def test_held_out_response_accuracy_is_at_least_90_percent(report: Report) -> None:
+# Floors about two points under the seeded model's 0.963 / 0.947 (fifth round, bench/levers.md):
+# a change that costs more than seed noise fails here before it reaches the benchmark.
+def test_held_out_response_accuracy_is_at_least_93_percent(report: Report) -> None:
     assert report.response_total >= 150
-    assert report.response_accuracy >= 0.90, report.format()
+    assert report.response_accuracy >= 0.93, report.format()
 
 
-def test_held_out_intent_accuracy_is_at_least_90_percent(report: Report) -> None:
-    assert report.intent_accuracy >= 0.90, report.format()
+def test_held_out_intent_accuracy_is_at_least_94_percent(report: Report) -> None:
+    assert report.intent_accuracy >= 0.94, report.format()
 
 
 def test_out_of_scope_is_never_answered_from_the_article(report: Report) -> None:
