@@ -30,6 +30,12 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.constants import (
+    RESPONSE_SELECTOR_PROPERTY_NAME as RESPONSE_SELECTOR,
+)
+from rasa.nlu.constants import (
+    RESPONSE_SELECTOR_RETRIEVAL_INTENTS as ALL_RETRIEVAL_INTENTS,
+)
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -45,8 +51,6 @@ from sklearn.preprocessing import normalize
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_SELECTOR = "response_selector"
-ALL_RETRIEVAL_INTENTS = "all_retrieval_intents"
 MODEL_FILE = "linear_blend.joblib"
 
 
