@@ -37,6 +37,7 @@ from rasa.nlu.constants import (
     RESPONSE_SELECTOR_RETRIEVAL_INTENTS as ALL_RETRIEVAL_INTENTS,
 )
 from rasa.shared.nlu.constants import (
+    FEATURE_TYPE_SENTENCE,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
@@ -74,11 +75,15 @@ def blend(
 
 
 def sentence_features(message: Message) -> scipy.sparse.csr_matrix | None:
-    """The message's combined sparse sentence features for ``text`` (``None`` if it has none)."""
-    _, sentence = message.get_sparse_features(TEXT)
-    if sentence is None:
-        return None
-    return scipy.sparse.csr_matrix(sentence.features)
+    """The message's combined sparse sentence features for ``text`` (``None`` if it has none).
+
+    Read through ``get_all_features``, the call DIET and the ResponseSelector make: when serving,
+    spine_rasa's memo has already combined them for those two, so they are not combined again.
+    """
+    for features in message.get_all_features(TEXT):
+        if features.is_sparse() and features.type == FEATURE_TYPE_SENTENCE:
+            return scipy.sparse.csr_matrix(features.features)
+    return None
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
