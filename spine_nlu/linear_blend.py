@@ -24,6 +24,7 @@ import logging
 from typing import Any, Dict, List, Sequence
 
 import joblib
+import numpy as np
 import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -86,6 +87,47 @@ def sentence_features(message: Message) -> scipy.sparse.csr_matrix | None:
     return None
 
 
+class LinearScorer:
+    """A fitted logistic regression's class probabilities for one sparse row, without the copy.
+
+    ``predict_proba`` multiplies the row by ``coef_.T``, a transposed view that scipy first copies
+    whole to make it contiguous: ~0.7 ms per call, most of this component's time per message.
+    Here the weights are transposed once (features × classes) and only the rows of the message's
+    non-zero features are read; the scores then go through the same softmax (multinomial models,
+    i.e. more than two classes, as ``LogisticRegression`` fits them by default). Other models keep
+    ``predict_proba``.
+    """
+
+    def __init__(self, model: LogisticRegression) -> None:
+        self.model = model
+        self.classes = [str(c) for c in model.classes_]
+        self.multinomial = model.classes_.size > 2 and (
+            model.multi_class == "multinomial"
+            or (model.multi_class == "auto" and model.solver != "liblinear")
+        )
+        self.weights = np.ascontiguousarray(model.coef_.T)
+        self.intercept = np.asarray(model.intercept_, dtype=self.weights.dtype)
+
+    def probabilities(self, row: scipy.sparse.csr_matrix) -> Dict[str, float]:
+        """Class → probability for a 1-row CSR matrix (already normalised)."""
+        if not self.multinomial:
+            values = self.model.predict_proba(row)[0]
+        else:
+            values = row.data @ self.weights[row.indices] + self.intercept
+            values -= values.max()
+            np.exp(values, out=values)
+            values /= values.sum()
+        return dict(zip(self.classes, values.tolist(), strict=True))
+
+
+def l2_normalised(row: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
+    """``sklearn.preprocessing.normalize(row)`` for one CSR row, without its input checks."""
+    norm = float(np.sqrt(np.dot(row.data, row.data)))
+    if norm == 0.0:
+        return row
+    return scipy.sparse.csr_matrix((row.data / norm, row.indices, row.indptr), shape=row.shape)
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearBlend(GraphComponent, IntentClassifier):
     """Averages a logistic regression into the intent ranking and the answer ranking."""
@@ -117,6 +159,8 @@ class LinearBlend(GraphComponent, IntentClassifier):
         self._resource = resource
         self.intent_model = intent_model
         self.response_model = response_model
+        self._intent_scorer = LinearScorer(intent_model) if intent_model is not None else None
+        self._response_scorer = LinearScorer(response_model) if response_model is not None else None
 
     @classmethod
     def create(
@@ -152,8 +196,10 @@ class LinearBlend(GraphComponent, IntentClassifier):
                 keys.append(key)
         if len(set(intents)) >= 2:
             self.intent_model = self._fit(intent_rows, intents)
+            self._intent_scorer = LinearScorer(self.intent_model)
         if len(set(keys)) >= 2:
             self.response_model = self._fit(response_rows, keys)
+            self._response_scorer = LinearScorer(self.response_model)
         self.persist()
         return self._resource
 
@@ -185,28 +231,22 @@ class LinearBlend(GraphComponent, IntentClassifier):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
-    @staticmethod
-    def _probabilities(model: LogisticRegression, features: Any) -> Dict[str, float]:
-        probabilities = model.predict_proba(features)[0]
-        return dict(zip((str(c) for c in model.classes_), probabilities.tolist(), strict=True))
-
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             features = sentence_features(message)
             if features is None:
                 continue
-            features = normalize(features)
-            if self.intent_model is not None and message.get(INTENT_RANKING_KEY):
-                self._blend_intents(message, features)
-            if self.response_model is not None and message.get(RESPONSE_SELECTOR):
-                self._blend_responses(message, features)
+            features = l2_normalised(features)
+            if self._intent_scorer is not None and message.get(INTENT_RANKING_KEY):
+                self._blend_intents(message, self._intent_scorer.probabilities(features))
+            if self._response_scorer is not None and message.get(RESPONSE_SELECTOR):
+                self._blend_responses(message, self._response_scorer.probabilities(features))
         return messages
 
-    def _blend_intents(self, message: Message, features: Any) -> None:
-        assert self.intent_model is not None
+    def _blend_intents(self, message: Message, linear: Dict[str, float]) -> None:
         ranking = blend(
             message.get(INTENT_RANKING_KEY),
-            self._probabilities(self.intent_model, features),
+            linear,
             self.component_config["intent_weight"],
             INTENT_NAME_KEY,
             self.component_config["ranking_length"],
@@ -214,9 +254,7 @@ class LinearBlend(GraphComponent, IntentClassifier):
         message.set(INTENT, dict(ranking[0]), add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
 
-    def _blend_responses(self, message: Message, features: Any) -> None:
-        assert self.response_model is not None
-        linear = self._probabilities(self.response_model, features)
+    def _blend_responses(self, message: Message, linear: Dict[str, float]) -> None:
         selectors = dict(message.get(RESPONSE_SELECTOR))
         for name, selection in selectors.items():
             if name == ALL_RETRIEVAL_INTENTS or not isinstance(selection, dict):

@@ -11,8 +11,10 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize
 
-from spine_nlu.linear_blend import LinearBlend, blend
+from spine_nlu.linear_blend import LinearBlend, LinearScorer, blend, l2_normalised
 
 # Three one-hot "vocabulary" dimensions: 0 = healing words, 1 = cut words, 2 = greeting words.
 EXAMPLES = [
@@ -166,3 +168,29 @@ def test_message_without_features_is_left_alone(storage: Any, context: Any) -> N
     )
     processed = component.process([message])[0]
     assert processed.get("intent") == {"name": "greet", "confidence": 0.55}
+
+
+@pytest.mark.parametrize("classes", [2, 3, 12])
+def test_scorer_gives_scikit_learns_probabilities(classes: int) -> None:
+    """The copy-free scorer agrees with predict_proba (multinomial and binary models alike)."""
+    rng = np.random.default_rng(3)
+    features = normalize(
+        scipy.sparse.random(240, 400, density=0.03, format="csr", random_state=rng) * 5
+    )
+    labels = [f"label{i % classes}" for i in range(240)]
+    model = LogisticRegression(C=30, max_iter=2000).fit(features, labels)
+    scorer = LinearScorer(model)
+    assert scorer.multinomial == (classes > 2)
+    for i in range(0, 240, 7):
+        row = features[i]
+        expected = dict(zip(model.classes_, model.predict_proba(row)[0], strict=True))
+        got = scorer.probabilities(row)
+        assert list(got) == list(expected)
+        np.testing.assert_allclose(list(got.values()), list(expected.values()), rtol=1e-9)
+
+
+def test_row_normalisation_matches_scikit_learn() -> None:
+    row = scipy.sparse.csr_matrix(np.array([[0.0, 3.0, 0.0, 4.0, 1.0]]))
+    np.testing.assert_allclose(l2_normalised(row).toarray(), normalize(row).toarray())
+    empty = scipy.sparse.csr_matrix((1, 5))
+    assert l2_normalised(empty).nnz == 0
