@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(
     from jsonschema import ValidationError
     from spine_nlu.evaluate import DEFAULT_HOLDOUT, load_examples
 
+    import gc
     out = {"applied": fixes.apply(), "jax": repr(sys.modules.get("jax", "missing"))}
 
     async def predict():
@@ -39,7 +40,20 @@ SCRIPT = textwrap.dedent(
         return [await agent.parse_message(text) for text, _ in load_examples(DEFAULT_HOLDOUT)]
 
     out["parses"] = asyncio.run(predict())
-    import gc
+
+    from tests.conversation_digest import conversations
+
+    async def converse():
+        agent = Agent.load(sys.argv[1])
+        texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
+        return agent, await conversations(agent, texts)
+
+    talking_agent, out["conversations"] = asyncio.run(converse())
+    from rasa.engine.runner.dask import DaskGraphRunner
+    out["planned_runs"] = sum(
+        len(o.__dict__.get("_spine_plans", {})) for o in gc.get_objects()
+        if isinstance(o, DaskGraphRunner)
+    )
     from rasa.shared.nlu.training_data.message import Message
     from rasa.utils.tensorflow.models import RasaModel
     out["features_once"] = getattr(Message.get_all_features, "_spine", False)
@@ -113,6 +127,22 @@ async def test_fixed_serving_predicts_exactly_like_rasa_as_shipped(
     assert len(fixed["parses"]) == len(texts) >= 300
     shipped: List[Dict[str, Any]] = [_essentials(await agent.parse_message(text)) for text in texts]
     assert [_essentials(p) for p in fixed["parses"]] == shipped
+
+
+async def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
+    fixed: Dict[str, Any], agent: Any
+) -> None:
+    """Graph runs in the recorded order (and every other fix): the same events — actions with
+    their policies and confidences, replies, slots — in conversations of four held-out messages."""
+    from tests.conversation_digest import conversations
+
+    assert fixed["planned_runs"] >= 2  # the parse and the action prediction took the fast path
+    texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
+    shipped = json.loads(json.dumps(await conversations(agent, texts), default=str))
+    assert len(shipped) == len(fixed["conversations"]) >= 75
+    assert sum(len(events) for events in shipped) > 4 * len(texts)
+    for mine, theirs in zip(fixed["conversations"], shipped, strict=True):
+        assert mine == theirs
 
 
 def test_action_replies_are_still_validated_with_rasas_message(fixed: Dict[str, Any]) -> None:
