@@ -99,9 +99,8 @@ def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
             variant.name,
         ],
         cwd=ROOT,
-        # A fresh training cache per variant: a first training, as in a fresh clone. The project's
-        # .rasa/cache (shared, up to 1,000 MB) added ~60 s to the ResponseSelector step when full
-        # of earlier models (bench/levers.md, fifth round).
+        # A fresh training cache per variant: a first training, as in a fresh clone (a full
+        # .rasa/cache was suspected of slowing training; bench/levers.md, fifth and sixth rounds).
         env={**rasa_env(), "RASA_CACHE_DIRECTORY": str(workdir / f"rasa-cache-{variant.name}")},
         check=True,
         capture_output=True,
