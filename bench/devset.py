@@ -10,7 +10,7 @@ Scored as the held-out report is (spine_nlu.evaluate: an answer is right when it
 *right − wrong*: a clarifying question (``nlu_fallback``) scores 0, so a configuration gains by
 answering only when an answer at that confidence is more often right than wrong.
 
-    python -m bench.devset run CONFIG [--name NAME] [--folds 3] [--workdir /tmp/spine-devset]
+    python -m bench.devset run CONFIG [--name NAME] [--folds 3] [--workdir var/devset]
     python -m bench.devset show [--workdir ...]        # every scored configuration, best first
 
 Training a fold takes as long as an NLU training (~2 min each on the 2-core machine).
@@ -47,7 +47,7 @@ def split(folds: int, workdir: Path) -> List[Tuple[Path, List[Tuple[str, str]]]]
     by_label: Dict[str, List[Any]] = defaultdict(list)
     for message in data.intent_examples:
         by_label[message.get("intent_response_key") or message.get("intent")].append(message)
-    rng = random.Random(SEED)
+    rng = random.Random(SEED)  # noqa: S311 - a reproducible split, not security
     assigned: List[List[Any]] = [[] for _ in range(folds)]
     offset = 0
     for label in sorted(by_label):
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("config", type=Path, nargs="?", default=ROOT / "config.yml")
     parser.add_argument("--name")
     parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/spine-devset"))
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "devset")
     args = parser.parse_args()
     if args.command == "show":
         show(args.workdir)
