@@ -13,6 +13,9 @@ from actions.content import topic_button, topic_titles
 RETRIEVAL_INTENTS = ("faq", "article")
 SPINE_ENTITIES = ("procedure", "condition", "body_part")
 FALLBACK_INTENT = "nlu_fallback"
+# Set by spine_nlu.red_flag_detector when the classifiers leaned towards emergency/crisis without
+# being sure enough (and no red-flag pattern matched).
+POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
 
 
 def candidate_topics(
@@ -66,4 +69,6 @@ class ActionClarifyTopic(Action):
             )
         else:
             dispatcher.utter_message(response="utter_out_of_scope")
+        if parse_data.get(POSSIBLE_RED_FLAG_KEY):
+            dispatcher.utter_message(response="utter_clarify_urgent_help")
         return []

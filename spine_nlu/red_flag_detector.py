@@ -19,6 +19,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
+    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -28,6 +29,8 @@ from spine_nlu.message_utils import override_intent
 from spine_nlu.red_flags import DEFAULT_PATTERNS, ROOT, RedFlagMatcher, load_config, strongest_kind
 
 RED_FLAGS_KEY = "red_flags"
+# A classifier-only urgent guess below the floor: the clarification adds where to get urgent help.
+POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
 URGENT_INTENTS = ("emergency", "crisis")
 
 
@@ -40,7 +43,13 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        return {"patterns": str(DEFAULT_PATTERNS)}
+        return {
+            "patterns": str(DEFAULT_PATTERNS),
+            # The classifiers alone (no red-flag pattern) must be at least this sure of
+            # emergency/crisis; below it the message gets a clarifying question that also says
+            # where to get urgent help, instead of an emergency or crisis reply.
+            "classifier_min_confidence": 0.6,
+        }
 
     def __init__(
         self,
@@ -94,13 +103,26 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource, data)
 
     def _check_classifier_guess(self, message: Message, text: str) -> None:
-        """The classifier alone predicted emergency/crisis: keep it (a second safety net) unless the
-        message rules itself out ("no weakness whatsoever", "last year"); then ask to clarify."""
+        """The classifier alone predicted emergency/crisis. Kept (a second safety net) when it is
+        at least ``classifier_min_confidence`` sure and the message does not rule itself out ("no
+        weakness whatsoever", "last year"); otherwise a clarifying question — with urgent-help
+        numbers when only the confidence was too low (``possible_red_flag`` in the parse)."""
         assert self._matcher is not None
-        intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-        if intent not in URGENT_INTENTS or not self._matcher.rules_out(text):
+        intent = message.get(INTENT) or {}
+        name = intent.get(INTENT_NAME_KEY)
+        if name not in URGENT_INTENTS:
             return
-        override_intent(message, "nlu_fallback", 1.0, drop=URGENT_INTENTS)
+        if self._matcher.rules_out(text):
+            override_intent(message, "nlu_fallback", 1.0, drop=URGENT_INTENTS)
+            return
+        confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+        if confidence < float(self.component_config["classifier_min_confidence"]):
+            override_intent(message, "nlu_fallback", 1.0, drop=URGENT_INTENTS)
+            message.set(
+                POSSIBLE_RED_FLAG_KEY,
+                {"intent": name, "confidence": confidence},
+                add_to_output=True,
+            )
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data

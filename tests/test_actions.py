@@ -158,3 +158,36 @@ async def test_red_flags_accumulate_over_a_conversation(
 def test_red_flags_of_ignores_malformed_metadata() -> None:
     assert red_flags_of({"red_flags": [{"id": "a"}, "junk", {"id": "a"}, {}]}) == ["a"]
     assert safety_kind({"intent": {"name": "greet"}}) == "emergency"
+
+
+@pytest.mark.parametrize("on_topic", [True, False])
+async def test_clarify_adds_urgent_help_after_an_unsure_alarm(
+    make_tracker: TrackerFactory,
+    dispatcher: CollectingDispatcher,
+    domain: Dict[str, Any],
+    on_topic: bool,
+) -> None:
+    ranking = [("faq/recovery_time", 0.3)] if on_topic else [("article/risks", 0.2)]
+    intents = [("faq", 0.8)] if on_topic else [("out_of_scope", 0.7)]
+    parse = {
+        **_parse(ranking, intents),
+        "possible_red_flag": {"intent": "crisis", "confidence": 0.44},
+    }
+    await ActionClarifyTopic().run(dispatcher, make_tracker(parse), domain)
+    responses = [m["response"] for m in dispatcher.messages]
+    assert responses == [
+        "utter_clarify" if on_topic else "utter_out_of_scope",
+        "utter_clarify_urgent_help",
+    ]
+    text = domain["responses"]["utter_clarify_urgent_help"][0]["text"]
+    for number in ("112", "108", "14416"):  # the numbers utter_emergency / utter_crisis give
+        assert number in text
+
+
+async def test_clarify_without_an_alarm_adds_nothing(
+    make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
+) -> None:
+    await ActionClarifyTopic().run(
+        dispatcher, make_tracker(_parse([("faq/recovery_time", 0.3)], [("faq", 0.8)])), domain
+    )
+    assert [m["response"] for m in dispatcher.messages] == ["utter_clarify"]

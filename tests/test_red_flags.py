@@ -212,3 +212,40 @@ def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
 def test_a_pattern_match_is_never_overruled(storage: Any, context: Any) -> None:
     [message] = _trained(storage, context).process([_message("no, I still can't pee", "greet")])
     assert message.get("intent")["name"] == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("intent", "confidence", "expected", "flagged"),
+    [
+        ("crisis", 0.44, "nlu_fallback", True),
+        ("emergency", 0.59, "nlu_fallback", True),
+        ("emergency", 0.6, "emergency", False),
+        ("crisis", 0.95, "crisis", False),
+    ],
+)
+def test_an_unsure_classifier_only_alarm_becomes_a_clarification(
+    storage: Any, context: Any, intent: str, confidence: float, expected: str, flagged: bool
+) -> None:
+    text = "explain everything from start till end"  # no red-flag pattern
+    [message] = _trained(storage, context).process([_message(text, intent, confidence)])
+    assert message.get("intent")["name"] == expected
+    assert message.get("red_flags") is None
+    possible = message.get("possible_red_flag")
+    if flagged:
+        assert possible == {"intent": intent, "confidence": confidence}
+        assert "possible_red_flag" in message.as_dict(only_output_properties=True)
+        assert intent not in [r["name"] for r in message.get("intent_ranking")]
+    else:
+        assert possible is None
+
+
+def test_the_classifier_floor_is_configurable(storage: Any, context: Any) -> None:
+    detector = RedFlagDetector.create(
+        {**RedFlagDetector.get_default_config(), "classifier_min_confidence": 0.3},
+        storage,
+        Resource("rf-floor"),
+        context,
+    )
+    detector.train(TrainingData())
+    [message] = detector.process([_message("tell me everything", "crisis", 0.44)])
+    assert message.get("intent")["name"] == "crisis"

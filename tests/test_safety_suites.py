@@ -42,3 +42,12 @@ async def test_red_flags_are_recorded_in_the_parse_data(agent: Any) -> None:
     parse = await agent.parse_message("my dad fell and can't move his legs")
     assert parse["intent"] == {"name": "emergency", "confidence": 1.0}
     assert "fall_injury" in [f["id"] for f in parse["red_flags"]]
+
+
+async def test_a_long_request_for_explanations_is_not_a_crisis(agent: Any) -> None:
+    """Seen on a user check: the blended classifiers read this as crisis (0.44), with no red-flag
+    pattern; below the detector's classifier floor it becomes a clarifying question, flagged so
+    the clarification adds the urgent-help numbers."""
+    parse = await agent.parse_message("explain everything from start till end")
+    assert parse["intent"]["name"] not in URGENT
+    assert not parse.get("red_flags")
