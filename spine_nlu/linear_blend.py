@@ -157,6 +157,12 @@ class LinearBlend(GraphComponent, IntentClassifier):
         self.component_config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
+        self._use(intent_model, response_model)
+
+    def _use(
+        self, intent_model: LogisticRegression | None, response_model: LogisticRegression | None
+    ) -> None:
+        """The fitted regressions (persisted) and their scorers (used per message), set together."""
         self.intent_model = intent_model
         self.response_model = response_model
         self._intent_scorer = LinearScorer(intent_model) if intent_model is not None else None
@@ -194,12 +200,10 @@ class LinearBlend(GraphComponent, IntentClassifier):
             if intent in retrieval and key:
                 response_rows.append(features)
                 keys.append(key)
-        if len(set(intents)) >= 2:
-            self.intent_model = self._fit(intent_rows, intents)
-            self._intent_scorer = LinearScorer(self.intent_model)
-        if len(set(keys)) >= 2:
-            self.response_model = self._fit(response_rows, keys)
-            self._response_scorer = LinearScorer(self.response_model)
+        self._use(
+            self._fit(intent_rows, intents) if len(set(intents)) >= 2 else self.intent_model,
+            self._fit(response_rows, keys) if len(set(keys)) >= 2 else self.response_model,
+        )
         self.persist()
         return self._resource
 
