@@ -178,6 +178,34 @@ def test_simultaneous_messages_to_both_servers_are_processed_one_after_the_other
         assert ("user", None) not in kinds[start + 1 : end]
 
 
+def test_many_conversations_at_once_each_get_their_own_answers(replicas: Tuple) -> None:
+    """24 conversations at the same moment over both servers, specialist searches (the action
+    server) among them: every message gets its own conversation's answer, stored once."""
+    a, b, env = replicas
+    asked = [
+        ("how soon can I return to work after a discectomy?", "2-4 weeks"),
+        ("how many days will I be in hospital", "1-2 days"),
+        ("which doctors are in kolkata", "Kolkata"),
+        ("how big is the incision in keyhole spine surgery", "less than one inch"),
+    ]
+    senders = [uuid.uuid4().hex for _ in range(24)]
+
+    def conversation(index: int) -> List[str]:
+        sender, got = senders[index], []
+        for step in range(2):
+            question, fact = asked[(index + step) % len(asked)]
+            replies = say((a, b)[(index + step) % 2], sender, question)
+            got.append(fact if fact in json.dumps(replies) else json.dumps(replies)[:300])
+        return got
+
+    with ThreadPoolExecutor(len(senders)) as pool:
+        results = list(pool.map(conversation, range(len(senders))))
+    for index, got in enumerate(results):
+        assert got == [asked[(index + step) % len(asked)][1] for step in range(2)]
+        stored = user_texts(events(env["DATABASE_URL"], f"web:{senders[index]}"))
+        assert stored == [asked[(index + step) % len(asked)][0] for step in range(2)]
+
+
 def test_a_retry_reaching_the_other_server_is_answered_once(replicas: Tuple) -> None:
     a, b, env = replicas
     sender, message_id = uuid.uuid4().hex, uuid.uuid4().hex

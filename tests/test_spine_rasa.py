@@ -82,7 +82,40 @@ SCRIPT = textwrap.dedent(
         out["unknown"] = "resolved"
     except ValueError as error:
         out["unknown"] = str(error)
+    import types
+    from rasa.core import run as rasa_run
+    from rasa.core.utils import AvailableEndpoints
+    unfrozen = gc.get_freeze_count()
+    app = types.SimpleNamespace(ctx=types.SimpleNamespace())
+    async def start():
+        loop = asyncio.get_running_loop()
+        endpoints = AvailableEndpoints()
+        return await rasa_run.load_agent_on_start(sys.argv[1], endpoints, None, app, loop)
+    out["started"] = asyncio.run(start()) is app.ctx.agent and app.ctx.agent.is_ready()
+    out["frozen"] = [unfrozen, gc.get_freeze_count()]
     print("RESULT " + json.dumps(out, default=str))
+    """
+)
+
+SKIP_SCRIPT = textwrap.dedent(
+    """
+    import json, logging
+    from spine_rasa import fixes
+    fixes.before_import()
+    warnings = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    logging.getLogger("spine_rasa.fixes").addHandler(handler)
+    logging.getLogger("spine_rasa.fixes").setLevel(logging.INFO)
+    applied = fixes.apply()
+    from rasa.core import run as rasa_run
+    from rasa.engine.runner.dask import DaskGraphRunner
+    print("RESULT " + json.dumps({
+        "applied": applied,
+        "gc_freeze": fixes._installed(rasa_run, "load_agent_on_start"),
+        "graph_runs": fixes._installed(DaskGraphRunner, "run"),
+        "log": warnings,
+    }))
     """
 )
 
@@ -155,5 +188,77 @@ def test_event_classes_resolve_as_in_rasa(fixed: Dict[str, Any]) -> None:
     assert "Unknown event name 'no_such_event'" in fixed["unknown"]
 
 
+def test_the_loaded_model_is_frozen_for_the_garbage_collector(fixed: Dict[str, Any]) -> None:
+    """Rasa's own start-up function still loads the agent; then the objects it left are frozen."""
+    assert fixed["started"] is True
+    before, after = fixed["frozen"]
+    assert before == 0
+    assert after > 100_000
+
+
+def test_single_fixes_can_be_left_out_to_measure_them() -> None:
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", SKIP_SCRIPT],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "SPINE_RASA_SKIP": " gc_freeze, no_such_fix",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT ", 1)[1])
+    assert result["applied"] is True
+    assert result["gc_freeze"] is False
+    assert result["graph_runs"] is True
+    assert "SPINE_RASA_SKIP: no fix named no_such_fix" in result["log"]
+    assert any("applied except gc_freeze" in line for line in result["log"])
+
+
 def test_jax_stays_out_of_the_server_process(fixed: Dict[str, Any]) -> None:
     assert fixed["jax"] == "None"  # marked absent, so TensorFlow's optional import skipped it
+
+
+@pytest.mark.parametrize(
+    ("left_dtype", "right_dtype", "index_dtype"),
+    [
+        ("float32", "float32", "int32"),
+        ("float64", "float32", "int32"),
+        ("int64", "float32", "int64"),
+        ("float32", "float64", "int64"),
+    ],
+)
+@pytest.mark.parametrize("density", [0.0, 0.002, 0.3])
+def test_sparse_features_join_like_scipy_hstack(
+    left_dtype: str, right_dtype: str, index_dtype: str, density: float
+) -> None:
+    import numpy as np
+    import scipy.sparse
+
+    from spine_rasa.fixes import join_coo
+
+    rng = np.random.default_rng(7)
+    left = scipy.sparse.random(9, 4000, density=density, format="coo", random_state=rng)
+    right = scipy.sparse.random(9, 37, density=0.2, format="coo", random_state=rng)
+    left = scipy.sparse.coo_matrix(
+        (
+            left.data.astype(left_dtype),
+            (left.row.astype(index_dtype), left.col.astype(index_dtype)),
+        ),
+        shape=left.shape,
+    )
+    right.data = (right.data * 10).astype(right_dtype)
+    expected = scipy.sparse.hstack([left, right])
+    joined = join_coo(left, right)
+    assert type(joined) is type(expected)
+    assert joined.shape == expected.shape == (9, 4037)
+    assert joined.dtype == expected.dtype
+    assert joined.row.dtype == expected.row.dtype
+    assert joined.col.dtype == expected.col.dtype
+    for name in ("row", "col", "data"):  # same entries in the same order
+        assert np.array_equal(getattr(joined, name), getattr(expected, name)), name
+    assert (joined != expected).nnz == 0
