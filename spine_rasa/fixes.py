@@ -43,6 +43,13 @@ Each one removes work Rasa does on every start or message without changing a res
   ``gc.freeze()`` moves them to the permanent generation, so a full pass walks only what messages
   created since. Objects are still freed by reference counting; only reference cycles among the
   loaded model's own objects are never collected, and those live as long as the model anyway.
+- **Rules indexed by their last previous action.** RulePolicy finds the rules that apply by
+  testing every rule against the conversation's latest state, then the survivors against the
+  state before, and so on; twice per prediction (text, then intent). A rule whose last state names
+  a previous action can only apply after that action, so the first test now runs only on those
+  rules plus the rules that name none; the same test, so the same rules survive. (Which of two
+  equally long applicable rules wins follows the set's order, which depends on string hashing:
+  already arbitrary in Rasa, per process.)
 - **Event classes looked up once.** Every event read back from the tracker store or an action
   reply walks all Event subclasses to find its class; the answer is remembered per type name.
 
@@ -90,6 +97,7 @@ def apply() -> bool:
         "features_once": _features_combined_once,
         "sparse_join": _sparse_features_joined_directly,
         "graph_runs": _graph_runs_without_dask,
+        "rule_index": _rules_indexed_by_previous_action,
         "gc_freeze": _collector_skips_the_loaded_model,
     }
     skipped = {name.strip() for name in os.environ.get("SPINE_RASA_SKIP", "").split(",")} - {""}
@@ -301,6 +309,54 @@ def _sparse_features_joined_directly() -> None:
         self._cached_fingerprint = None
 
     _install(Features, "_combine_sparse_features", _combine_sparse_features)
+
+
+def _rules_indexed_by_previous_action() -> None:
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
+    from rasa.shared.nlu.constants import ACTION_NAME
+
+    if _installed(RulePolicy, "_get_possible_keys"):
+        return
+    rasa_get_possible_keys = RulePolicy._get_possible_keys
+    memo = "_spine_rule_index"
+
+    def index(policy: RulePolicy, lookup: Dict[str, str]) -> Any:
+        """(lookup, rules by the action name of their last state's previous action, the rest)."""
+        by_lookup = policy.__dict__.setdefault(memo, {})
+        known = by_lookup.get(id(lookup))
+        if known is None or known[0] is not lookup or known[3] != len(lookup):
+            by_action: Dict[str, List[str]] = {}
+            unnamed: List[str] = []
+            for key in lookup:
+                states = policy._rule_key_to_state(key)
+                name = (states[-1].get(PREVIOUS_ACTION) or {}).get(ACTION_NAME) if states else None
+                if isinstance(name, str) and name and name != SHOULD_NOT_BE_SET:
+                    by_action.setdefault(name, []).append(key)
+                else:
+                    unnamed.append(key)
+            known = by_lookup[id(lookup)] = (lookup, by_action, unnamed, len(lookup))
+        return known
+
+    def _get_possible_keys(self: RulePolicy, lookup: Dict[str, str], states: List[Any]) -> Any:
+        if not states:
+            return rasa_get_possible_keys(self, lookup, states)
+        _, by_action, unnamed, _ = index(self, lookup)
+        latest = states[-1]
+        name = (latest.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
+        candidates = unnamed + by_action.get(name, []) if isinstance(name, str) else unnamed
+        possible_keys = set(
+            filter(lambda key: self._is_rule_applicable(key, 0, latest), candidates)
+        )
+        for i, state in enumerate(reversed(states)):
+            if i == 0:
+                continue
+            possible_keys = set(
+                filter(lambda key: self._is_rule_applicable(key, i, state), possible_keys)
+            )
+        return possible_keys
+
+    _install(RulePolicy, "_get_possible_keys", _get_possible_keys)
 
 
 def _graph_runs_without_dask() -> None:

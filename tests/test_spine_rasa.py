@@ -54,6 +54,11 @@ SCRIPT = textwrap.dedent(
         len(o.__dict__.get("_spine_plans", {})) for o in gc.get_objects()
         if isinstance(o, DaskGraphRunner)
     )
+    from rasa.core.policies.rule_policy import RulePolicy
+    out["rule_indexes"] = sum(
+        len(o.__dict__.get("_spine_rule_index", {})) for o in gc.get_objects()
+        if isinstance(o, RulePolicy)
+    )
     from rasa.shared.nlu.training_data.message import Message
     from rasa.utils.tensorflow.models import RasaModel
     out["features_once"] = getattr(Message.get_all_features, "_spine", False)
@@ -170,6 +175,7 @@ async def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
     from tests.conversation_digest import conversations
 
     assert fixed["planned_runs"] >= 2  # the parse and the action prediction took the fast path
+    assert fixed["rule_indexes"] >= 1  # the rules were looked up by their index
     texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
     shipped = json.loads(json.dumps(await conversations(agent, texts), default=str))
     assert len(shipped) == len(fixed["conversations"]) >= 75
