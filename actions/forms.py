@@ -2,7 +2,8 @@
 
 Every booking/call-back slot uses a ``custom`` mapping: the form's validation action takes the
 user's message as the answer to the question just asked (``requested_slot``) unless the message is
-clearly something else (a question about the guide, "cancel", "call me", an emergency ...). When
+clearly something else (a question about the guide, "cancel", "call me", an emergency, a message
+the classifiers thought might be urgent but were unsure of ...). When
 nothing is taken, Rasa rejects the form for this turn and the interruption rules in
 data/rules/forms.yml answer, then the form asks its question again. An answer that is taken but not
 valid is refused with the reason (``utter_invalid_*``) and asked again; after
@@ -20,6 +21,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions import validators
+from actions.clarify import POSSIBLE_RED_FLAG_KEY
 from actions.settings import settings
 from actions.validators import Parsed
 
@@ -93,6 +95,11 @@ class GuidedFormValidation(FormValidationAction):
             return None  # buttons carry intents/entities: handled by mappings and rules
         intent = (message.get("intent") or {}).get("name")
         if intent in self.hard_interrupts:
+            return None
+        if message.get(POSSIBLE_RED_FLAG_KEY):
+            # Possibly urgent (the classifiers leaned to emergency/crisis, too unsure to act on):
+            # never an answer. The form stops for this turn; action_clarify_topic asks what was
+            # meant and gives the urgent-help numbers, then the question comes again.
             return None
         if intent in self.soft_interrupts:
             confidence = float((message.get("intent") or {}).get("confidence") or 0.0)

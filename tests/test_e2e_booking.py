@@ -171,6 +171,27 @@ def test_question_mid_form_then_resume_change_and_cancel(stack: Stack) -> None:
     assert not rows(stack, "SELECT id FROM bookings WHERE conversation_id = :s", s=sender)
 
 
+def test_possibly_urgent_message_mid_form_gets_the_urgent_help_numbers_not_taken_as_answer(
+    stack: Stack,
+) -> None:
+    """The classifiers read this as crisis, too unsure to act on (no red-flag pattern): inside a
+    form it must not become the patient's name; the clarifying question with the urgent-help
+    numbers comes, then the form's question again."""
+    sender = f"unsure-{stack.rasa_port}"
+    chat(
+        stack,
+        sender,
+        '/book_appointment{"doctor_id":"gopal-achari","consult_mode":"online"}',
+        "tomorrow",
+    )
+    assert "full name" in texts(stack.say(sender, "evening"))
+    text = texts(stack.say(sender, "explain everything from start till end"))
+    assert "Tele-MANAS on 14416" in text
+    assert "112" in text
+    assert "full name" in text  # asked again: the message was not taken as the name
+    assert "mobile number" in texts(stack.say(sender, "Asha Verma"))
+
+
 def test_invalid_mobile_is_explained_then_a_call_back_is_offered_and_stored(stack: Stack) -> None:
     sender = f"callback-{stack.rasa_port}"
     chat(
