@@ -71,6 +71,13 @@ def render(results: Dict[str, Any]) -> str:
             lambda v: _fmt(v["quality"]["response_accuracy"], 3),
         ),
         row(
+            "held-out answers: right / clarifying question / wrong answer",
+            lambda v: " / ".join(
+                str(v["quality"].get(key, "–"))
+                for key in ("answers_right", "clarified", "answers_wrong")
+            ),
+        ),
+        row(
             "red flags detected",
             lambda v: f"{v['quality']['red_flags_detected']}/{v['quality']['red_flags']}",
         ),

@@ -57,6 +57,7 @@ class Report:
     response_total: int = 0
     response_correct: int = 0
     label_correct: int = 0
+    clarified: int = 0  # a clarifying question (nlu_fallback) where an answer was expected
     confusions: Counter = field(default_factory=Counter)
     errors: List[Tuple[str, str, str]] = field(default_factory=list)
 
@@ -72,6 +73,11 @@ class Report:
     def overall_accuracy(self) -> float:
         return self.label_correct / self.total if self.total else 0.0
 
+    @property
+    def wrong_answers(self) -> int:
+        """Messages that got another answer than the right one (not a clarifying question)."""
+        return self.total - self.label_correct - self.clarified
+
     def add(self, text: str, expected: str, predicted: str) -> None:
         self.total += 1
         ok = predicted == expected or (expected in FALLBACK_OK and predicted in FALLBACK_OK)
@@ -81,6 +87,7 @@ class Report:
             self.response_total += 1
             self.response_correct += predicted == expected
         self.label_correct += ok
+        self.clarified += not ok and predicted == "nlu_fallback"
         if not ok:
             self.confusions[(expected, predicted)] += 1
             self.errors.append((text, expected, predicted))
@@ -92,6 +99,8 @@ class Report:
             f"response-selector accuracy:   {self.response_accuracy:.3f}"
             f"  ({self.response_correct}/{self.response_total} retrieval messages)",
             f"overall (label) accuracy:     {self.overall_accuracy:.3f}",
+            f"right / clarifying question / wrong answer: "
+            f"{self.label_correct} / {self.clarified} / {self.wrong_answers}",
             "",
             "confusion pairs (expected -> predicted):",
         ]

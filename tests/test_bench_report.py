@@ -31,6 +31,7 @@ def variant(rps20: float, p95_20: float, p95_1: float, rss: float, **extra: Any)
             "red_flags_detected": 83,
             "calm": 83,
             "false_alarms": 0,
+            **extra.get("answers", {}),
         },
     }
 
@@ -40,7 +41,13 @@ RESULTS: Dict[str, Any] = {
     "seconds": 60,
     "when": "2026-11-24 12:00 UTC",
     "variants": {
-        "ours": variant(90.0, 250.0, 60.0, 700.0),
+        "ours": variant(
+            90.0,
+            250.0,
+            60.0,
+            700.0,
+            answers={"answers_right": 380, "clarified": 20, "answers_wrong": 6},
+        ),
         "stock": variant(30.0, 1500.0, 90.0, 1100.0, intent=0.92, train_s=300.0),
     },
 }
@@ -86,3 +93,8 @@ def test_markdown_has_both_configurations_and_the_ratios() -> None:
     assert "| full training | 150 s | 300 s | 0.50× |" in text
     assert "- ❌ held-out intent accuracy ≥ stock: 0.910 vs 0.920" in text
     assert "2 CPU cores (test)" in text
+    # counted for ours; a run from before the counts existed shows a dash, not a made-up number
+    assert (
+        "| held-out answers: right / clarifying question / wrong answer "
+        "| 380 / 20 / 6 | – / – / – |" in text
+    )

@@ -46,3 +46,14 @@ async def test_every_quick_reply_payload_selects_its_answer(agent: Any, key: str
 async def test_gibberish_and_bad_payloads_fall_back(agent: Any, text: str) -> None:
     parse = await agent.parse_message(text)
     assert predicted_label(parse) in ("nlu_fallback", "out_of_scope")
+
+
+def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None:
+    counted = Report()
+    counted.add("how long is recovery", "faq/recovery_time", "faq/recovery_time")  # right
+    counted.add("what's the weather", "out_of_scope", "nlu_fallback")  # right: no answer given
+    counted.add("recovery?", "faq/recovery_time", "nlu_fallback")  # asked what was meant
+    counted.add("how big is the cut", "faq/incision_size", "faq/recovery_time")  # wrong answer
+    counted.add("hi there", "greet", "out_of_scope")  # wrong: told it is off-topic
+    assert (counted.label_correct, counted.clarified, counted.wrong_answers) == (2, 1, 2)
+    assert "right / clarifying question / wrong answer: 2 / 1 / 2" in counted.format()

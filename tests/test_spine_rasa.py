@@ -127,10 +127,20 @@ SKIP_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def fixed(model_path: Path) -> Dict[str, Any]:
+    return run_script(SCRIPT, str(model_path))
+
+
+def run_script(script: str, *args: str, **env: str) -> Dict[str, Any]:
+    """Run ``script`` in a fresh Python process (Rasa fixed there, not here); its RESULT line."""
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", SCRIPT, str(model_path)],
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=600,
@@ -203,21 +213,7 @@ def test_the_loaded_model_is_frozen_for_the_garbage_collector(fixed: Dict[str, A
 
 
 def test_single_fixes_can_be_left_out_to_measure_them() -> None:
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", SKIP_SCRIPT],
-        cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "SPINE_RASA_SKIP": " gc_freeze, no_such_fix",
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.split("RESULT ", 1)[1])
+    result = run_script(SKIP_SCRIPT, SPINE_RASA_SKIP=" gc_freeze, no_such_fix")
     assert result["applied"] is True
     assert result["gc_freeze"] is False
     assert result["graph_runs"] is True
