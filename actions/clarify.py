@@ -9,13 +9,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.content import topic_button, topic_titles
+from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
 
 RETRIEVAL_INTENTS = ("faq", "article")
 SPINE_ENTITIES = ("procedure", "condition", "body_part")
 FALLBACK_INTENT = "nlu_fallback"
-# Set by spine_nlu.red_flag_detector when the classifiers leaned towards emergency/crisis without
-# being sure enough (and no red-flag pattern matched).
-POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
 
 
 def candidate_topics(

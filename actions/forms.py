@@ -21,9 +21,9 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions import validators
-from actions.clarify import POSSIBLE_RED_FLAG_KEY
 from actions.settings import settings
 from actions.validators import Parsed
+from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
 
 # Intents that are never an answer to a form question.
 ALWAYS_INTERRUPT: FrozenSet[str] = frozenset(

@@ -26,11 +26,16 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from spine_nlu.message_utils import override_intent
-from spine_nlu.red_flags import DEFAULT_PATTERNS, ROOT, RedFlagMatcher, load_config, strongest_kind
+from spine_nlu.red_flags import (
+    DEFAULT_PATTERNS,
+    POSSIBLE_RED_FLAG_KEY,
+    ROOT,
+    RedFlagMatcher,
+    load_config,
+    strongest_kind,
+)
 
 RED_FLAGS_KEY = "red_flags"
-# A classifier-only urgent guess below the floor: the clarification adds where to get urgent help.
-POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
 URGENT_INTENTS = ("emergency", "crisis")
 
 

@@ -16,6 +16,11 @@ from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 import yaml
 
+# Set in a message's parse by spine_nlu.red_flag_detector when the classifiers alone leaned towards
+# emergency/crisis without being sure enough (no red-flag pattern matched); read by the actions
+# (actions/clarify.py adds the urgent-help numbers, actions/forms.py never takes it as an answer).
+POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
+
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
