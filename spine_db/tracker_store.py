@@ -12,7 +12,9 @@ the session with a second query before every save, re-reads the whole tracker to
 to stream when a broker is configured, and inserts the new events one statement each. Here the
 tracker remembers how many stored events it was read with (valid while the conversation lock is
 held, as it is for every message) and the new events go in one multi-row INSERT. A tracker that
-was not read by this store (or a copy of one) falls back to Rasa's count query.
+was not read by this store (or a copy of one) falls back to Rasa's count query. Rasa's queries
+are sent as they are, but built once as Core statements instead of through an ORM session per call
+(~0.8 → ~0.2 ms of CPU per read; serving at 20 users +13 % messages/s, bench/levers.md).
 
 Rasa runs its SQL calls synchronously inside the server's event loop: while one conversation waits
 for PostgreSQL, no other message is processed by that server. Here the database round trips run in
@@ -25,15 +27,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
+from rasa.core.constants import POSTGRESQL_SCHEMA
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import ConnectionException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
@@ -82,6 +86,7 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
         self._threads: ThreadPoolExecutor | None = None
         self._off_loop = self.engine.dialect.name != "sqlite"
+        self._queries = _Queries(self.SQLEvent.__table__)
 
     async def _database(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking database call off the event loop (see the module docstring)."""
@@ -92,21 +97,38 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tracker-db")
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
+    @staticmethod
+    def _through_sessions() -> bool:
+        """With POSTGRESQL_SCHEMA set, Rasa's ORM sessions check the schema on every call: kept."""
+        return bool(os.environ.get(POSTGRESQL_SCHEMA))
+
     def _read(self, sender_id: str, fetch_events_from_all_sessions: bool) -> List[str]:
-        with self.session_scope() as session:
-            query = self._event_query(session, sender_id, fetch_events_from_all_sessions)
-            return [data for (data,) in query.with_entities(self.SQLEvent.data)]
+        if self._through_sessions():
+            with self.session_scope() as session:
+                query = self._event_query(session, sender_id, fetch_events_from_all_sessions)
+                return [data for (data,) in query.with_entities(self.SQLEvent.data)]
+        queries = self._queries
+        query = queries.all_sessions if fetch_events_from_all_sessions else queries.latest
+        with self.engine.connect() as conn:
+            return [data for (data,) in conn.execute(query, {"sender_id": sender_id})]
 
     def _count(self, sender_id: str) -> int:
-        with self.session_scope() as session:
-            return self._event_query(
-                session, sender_id, fetch_events_from_all_sessions=False
-            ).count()
+        if self._through_sessions():
+            with self.session_scope() as session:
+                return self._event_query(
+                    session, sender_id, fetch_events_from_all_sessions=False
+                ).count()
+        with self.engine.connect() as conn:
+            return int(conn.execute(self._queries.count, {"sender_id": sender_id}).scalar_one())
 
     def _insert(self, rows: List[Dict[str, Any]]) -> None:
-        with self.session_scope() as session:
-            session.execute(self.SQLEvent.__table__.insert(), rows)
-            session.commit()
+        if self._through_sessions():
+            with self.session_scope() as session:
+                session.execute(self.SQLEvent.__table__.insert(), rows)
+                session.commit()
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._queries.insert, rows)
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
@@ -133,6 +155,39 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             rows = [_row(tracker.sender_id, event) for event in new]
             await self._database(self._insert, rows)
         _remember_stored(tracker, stored + len(new))
+
+
+class _Queries:
+    """Rasa's event queries (SQLTrackerStore._event_query) as Core statements built once.
+
+    Rasa builds them per call through an ORM session: ~0.8 ms of CPU per read against ~0.2 ms
+    for the same SQL built once (measured on PostgreSQL, a 24-event conversation). The SQL sent
+    is the same; tests/test_tracker_store.py reads back what Rasa's store reads.
+    """
+
+    def __init__(self, events: sa.Table) -> None:
+        sender = sa.bindparam("sender_id")
+        session_start = (
+            sa.select(sa.func.max(events.c.timestamp).label("session_start"))
+            .where(events.c.sender_id == sender, events.c.type_name == SessionStarted.type_name)
+            .subquery()
+        )
+        in_latest_session = sa.or_(
+            events.c.timestamp >= session_start.c.session_start,
+            session_start.c.session_start.is_(None),
+        )
+        self.all_sessions = (
+            sa.select(events.c.data).where(events.c.sender_id == sender).order_by(events.c.id)
+        )
+        self.latest = (
+            sa.select(events.c.data)
+            .where(events.c.sender_id == sender, in_latest_session)
+            .order_by(events.c.id)
+        )
+        self.count = sa.select(sa.func.count()).select_from(
+            sa.select(events).where(events.c.sender_id == sender, in_latest_session).subquery()
+        )
+        self.insert = events.insert()
 
 
 def _remember_stored(tracker: DialogueStateTracker, count: int) -> None:
