@@ -49,6 +49,15 @@ SCRIPT = textwrap.dedent(
         return agent, await conversations(agent, texts)
 
     talking_agent, out["conversations"] = asyncio.run(converse())
+    from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
+    batches = []
+    prepare = RasaBatchDataGenerator.prepare_batch
+    RasaBatchDataGenerator.prepare_batch = staticmethod(
+        lambda *a, **k: batches.append(1) or prepare(*a, **k)
+    )
+    asyncio.run(talking_agent.parse_message("how long is the recovery after the surgery"))
+    RasaBatchDataGenerator.prepare_batch = staticmethod(prepare)
+    out["batches_per_parse"] = len(batches)
     from rasa.engine.runner.dask import DaskGraphRunner
     out["planned_runs"] = sum(
         len(o.__dict__.get("_spine_plans", {})) for o in gc.get_objects()
@@ -192,6 +201,11 @@ async def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
     assert sum(len(events) for events in shipped) > 4 * len(texts)
     for mine, theirs in zip(fixed["conversations"], shipped, strict=True):
         assert mine == theirs
+
+
+def test_diet_and_the_selector_share_one_prediction_batch(fixed: Dict[str, Any]) -> None:
+    """Rasa builds the same model data and batch twice per message (DIET, then the selector)."""
+    assert fixed["batches_per_parse"] == 1
 
 
 def test_action_replies_are_still_validated_with_rasas_message(fixed: Dict[str, Any]) -> None:
