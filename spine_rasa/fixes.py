@@ -57,6 +57,12 @@ Each one removes work Rasa does on every start or message without changing a res
   rules plus the rules that name none; the same test, so the same rules survive. (Which of two
   equally long applicable rules wins follows the set's order, which depends on string hashing:
   already arbitrary in Rasa, per process.)
+- **Slots copied directly.** Every tracker Rasa creates (reading one back, and once per event when
+  the policies replay the conversation into states) shallow-copies each slot of the domain with
+  ``copy.copy``, which goes through the generic pickle protocol (~2 µs a slot). Slot classes keep
+  their state in ``__dict__`` and define no copy or pickle hooks, so a new instance with the same
+  ``__dict__`` is the same copy (~0.4 µs). A slot class with any such hook, or ``__slots__``, is
+  copied Rasa's way.
 - **Event classes looked up once.** Every event read back from the tracker store or an action
   reply walks all Event subclasses to find its class; the answer is remembered per type name.
 
@@ -100,6 +106,7 @@ def apply() -> bool:
         "inference_load": _load_models_for_inference,
         "reply_validator": _prepared_action_reply_validator,
         "event_classes": _cached_event_classes,
+        "slot_copy": _slots_copied_directly,
         "direct_predictions": _direct_prediction_calls,
         "features_once": _features_combined_once,
         "batch_once": _one_prediction_batch_per_message,
@@ -225,6 +232,44 @@ def _cached_event_classes() -> None:
         return result
 
     _install(Event, "resolve_by_type", resolve_by_type, staticmethod)
+
+
+def plain_copy_safe(cls: type, ours: Any = None) -> bool:
+    """Whether ``copy.copy`` of a ``cls`` instance is a new instance with the same ``__dict__``:
+    no copy or pickle hook anywhere in its classes (``ours`` aside), no non-empty ``__slots__``."""
+    hooks = ("__copy__", "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__")
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        namespace = vars(klass)
+        if namespace.get("__slots__"):
+            return False
+        if any(namespace.get(hook) not in (None, ours) for hook in hooks):
+            return False
+    return True
+
+
+def _slots_copied_directly() -> None:
+    import copy
+
+    from rasa.shared.core.slots import Slot
+
+    if "__copy__" in vars(Slot):
+        return
+    safe: Dict[type, bool] = {}
+
+    def __copy__(self: Slot) -> Slot:
+        cls = type(self)
+        if cls not in safe:
+            safe[cls] = plain_copy_safe(cls, ours=__copy__)
+        if not safe[cls]:  # Rasa's way: copy.copy without the __copy__ hook
+            return copy._reconstruct(self, None, *self.__reduce_ex__(4))  # type: ignore
+        new = object.__new__(cls)
+        new.__dict__.update(self.__dict__)
+        return new
+
+    __copy__._spine = True  # type: ignore[attr-defined]
+    Slot.__copy__ = __copy__  # type: ignore[attr-defined]
 
 
 def _direct_prediction_calls() -> None:

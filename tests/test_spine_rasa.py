@@ -58,6 +58,23 @@ SCRIPT = textwrap.dedent(
     asyncio.run(talking_agent.parse_message("how long is the recovery after the surgery"))
     RasaBatchDataGenerator.prepare_batch = staticmethod(prepare)
     out["batches_per_parse"] = len(batches)
+    import copy
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.slots import Slot, TextSlot
+    slots = Domain.load("domain.yml").slots
+    for slot in slots:
+        slot.value = slot.initial_value if slot.initial_value is not None else "set"
+    copies = [copy.copy(slot) for slot in slots]
+    out["slot_copies"] = [
+        [type(c) is type(s), c is not s, c.__dict__ == s.__dict__] for c, s in zip(copies, slots)
+    ]
+    out["slot_copies_direct"] = [fixes.plain_copy_safe(type(s), Slot.__copy__) for s in slots]
+    class Hooked(TextSlot):
+        def __getstate__(self):
+            return {"name": self.name, "hooked": True}
+        def __setstate__(self, state):
+            self.__dict__.update(state)
+    out["hooked_copy"] = copy.copy(Hooked("h", mappings=[{}])).__dict__
     from rasa.engine.runner.dask import DaskGraphRunner
     out["planned_runs"] = sum(
         len(o.__dict__.get("_spine_plans", {})) for o in gc.get_objects()
@@ -206,6 +223,15 @@ async def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
 def test_diet_and_the_selector_share_one_prediction_batch(fixed: Dict[str, Any]) -> None:
     """Rasa builds the same model data and batch twice per message (DIET, then the selector)."""
     assert fixed["batches_per_parse"] == 1
+
+
+def test_slots_are_copied_as_copy_copy_copies_them(fixed: Dict[str, Any]) -> None:
+    """Same class, a new object, the same attributes; a slot class with its own pickle hooks is
+    copied through them (Rasa's way)."""
+    assert len(fixed["slot_copies"]) > 10
+    assert all(all(check) for check in fixed["slot_copies"])
+    assert all(fixed["slot_copies_direct"])
+    assert fixed["hooked_copy"] == {"name": "h", "hooked": True}
 
 
 def test_action_replies_are_still_validated_with_rasas_message(fixed: Dict[str, Any]) -> None:
