@@ -268,8 +268,7 @@ def _slots_copied_directly() -> None:
         new.__dict__.update(self.__dict__)
         return new
 
-    __copy__._spine = True  # type: ignore[attr-defined]
-    Slot.__copy__ = __copy__  # type: ignore[attr-defined]
+    _install(Slot, "__copy__", __copy__)
 
 
 def _direct_prediction_calls() -> None:
