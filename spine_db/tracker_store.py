@@ -14,7 +14,8 @@ tracker remembers how many stored events it was read with (valid while the conve
 held, as it is for every message) and the new events go in one multi-row INSERT. A tracker that
 was not read by this store (or a copy of one) falls back to Rasa's count query. Rasa's queries
 are sent as they are, but built once as Core statements instead of through an ORM session per call
-(~0.8 → ~0.2 ms of CPU per read; serving at 20 users +13 % messages/s, bench/levers.md).
+(~0.8 → ~0.2 ms of CPU per read; serving at 20 users +13 % messages/s, bench/levers.md). With
+POSTGRESQL_SCHEMA set, Rasa checks on every call that the schema exists; here once, at start.
 
 Rasa runs its SQL calls synchronously inside the server's event loop: while one conversation waits
 for PostgreSQL, no other message is processed by that server. Here the database round trips run in
@@ -87,6 +88,9 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         self._threads: ThreadPoolExecutor | None = None
         self._off_loop = self.engine.dialect.name != "sqlite"
         self._queries = _Queries(self.SQLEvent.__table__)
+        if os.environ.get(POSTGRESQL_SCHEMA):
+            with self.session_scope():  # Rasa's check of the schema (it checks per call): once
+                pass
 
     async def _database(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking database call off the event loop (see the module docstring)."""
@@ -97,36 +101,17 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tracker-db")
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
-    @staticmethod
-    def _through_sessions() -> bool:
-        """With POSTGRESQL_SCHEMA set, Rasa's ORM sessions check the schema on every call: kept."""
-        return bool(os.environ.get(POSTGRESQL_SCHEMA))
-
     def _read(self, sender_id: str, fetch_events_from_all_sessions: bool) -> List[str]:
-        if self._through_sessions():
-            with self.session_scope() as session:
-                query = self._event_query(session, sender_id, fetch_events_from_all_sessions)
-                return [data for (data,) in query.with_entities(self.SQLEvent.data)]
         queries = self._queries
         query = queries.all_sessions if fetch_events_from_all_sessions else queries.latest
         with self.engine.connect() as conn:
             return [data for (data,) in conn.execute(query, {"sender_id": sender_id})]
 
     def _count(self, sender_id: str) -> int:
-        if self._through_sessions():
-            with self.session_scope() as session:
-                return self._event_query(
-                    session, sender_id, fetch_events_from_all_sessions=False
-                ).count()
         with self.engine.connect() as conn:
             return int(conn.execute(self._queries.count, {"sender_id": sender_id}).scalar_one())
 
     def _insert(self, rows: List[Dict[str, Any]]) -> None:
-        if self._through_sessions():
-            with self.session_scope() as session:
-                session.execute(self.SQLEvent.__table__.insert(), rows)
-                session.commit()
-            return
         with self.engine.begin() as conn:
             conn.execute(self._queries.insert, rows)
 

@@ -201,3 +201,29 @@ async def test_other_messages_go_on_while_postgresql_keeps_one_waiting() -> None
         assert ticked >= 20  # ... and the loop ran meanwhile (~50 ticks in 0.5 s)
         assert tracker is not None
         assert tracker.sender_id == "patient-3"
+
+
+def test_postgresql_schema_is_checked_at_start_and_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """POSTGRESQL_SCHEMA (Rasa's setting): a missing schema stops the server at start, with Rasa's
+    message; an existing one holds the events table and the conversations."""
+    with fresh_postgres_database() as url:
+        monkeypatch.setenv("POSTGRESQL_SCHEMA", "spine_missing")
+        with pytest.raises(SystemExit):
+            ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        admin = sa.create_engine(url, future=True)
+        with admin.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA spine_conversations"))
+        monkeypatch.setenv("POSTGRESQL_SCHEMA", "spine_conversations")
+        store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        tracker = DialogueStateTracker("patient-4", DOMAIN.slots)
+        for event in _session(1) + _turn("hello", 2):
+            tracker.update(event)
+        asyncio.run(store.save(tracker))
+        read = asyncio.run(store.retrieve("patient-4"))
+        assert read is not None
+        assert read.latest_message.text == "hello"
+        with admin.connect() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM spine_conversations.events"))
+            assert count.scalar_one() == len(tracker.events)
+        store.engine.dispose()
+        admin.dispose()
