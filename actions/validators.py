@@ -170,16 +170,27 @@ def _dateparser(text: str, today: date) -> date | None:
     ordinal = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)\b", text)
     if ordinal and int(ordinal.group(1)) != found.day:
         return None  # "1st of next month" read as some other day: ask again rather than guess
-    # "12/01" without a year that already passed this year means next year's.
     explicit = MONTH_WORDS.search(text) or re.search(r"\b\d{1,2}[/.\-]\d{1,2}\b", text)
-    if found < today and explicit and not re.search(r"\b\d{4}\b", text):
-        try:
-            later = found.replace(year=found.year + 1)
-        except ValueError:
-            return found
-        if later - today <= timedelta(days=366):
-            return later
+    if explicit and not re.search(r"\b\d{4}\b", text):
+        return _nearest_year(found, today)
     return found
+
+
+def _nearest_year(found: date, today: date) -> date:
+    """A day and month said without a year, in the year that puts it nearest to today: "5 Dec"
+    said on 5 December is today (dateparser's "prefer the future" makes it next year's), "4 Dec"
+    is yesterday (the patient hears it has passed, not that it is a year ahead), "12 Jan" said in
+    December is next month."""
+    candidates = []
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            candidates.append(found.replace(year=year))
+        except ValueError:  # 29 February
+            continue
+    if not candidates:
+        return found
+    # Nearest first; of two equally near, the coming one.
+    return min(candidates, key=lambda c: (abs((c - today).days), c < today))
 
 
 def format_date(value: date) -> str:

@@ -165,7 +165,10 @@ def test_question_mid_form_then_resume_change_and_cancel(stack: Stack) -> None:
     replies = stack.say(sender, "change the date")
     assert "change the date" in texts(replies)
     assert "Which date" in texts(replies)
-    assert "time of day" in texts(stack.say(sender, "5 dec"))
+    # A day and month the way patients type them, ten days from now (a fixed "5 dec" was
+    # today's date on 5 December and was read as next year's).
+    ahead = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=10)).date()
+    assert "time of day" in texts(stack.say(sender, f"{ahead.day} {ahead:%b}".lower()))
     text = texts(stack.say(sender, "never mind"))
     assert "Nothing was sent" in text
     assert not rows(stack, "SELECT id FROM bookings WHERE conversation_id = :s", s=sender)

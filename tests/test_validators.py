@@ -108,6 +108,32 @@ def test_dates_not_accepted(text: str, error: str) -> None:
     assert parse_date(text, TODAY).error == error
 
 
+@pytest.mark.parametrize(
+    ("text", "today", "expected", "error"),
+    [
+        # a day and month without a year, said on that very day, is today (not next year's)
+        ("5 dec", date(2026, 12, 5), date(2026, 12, 5), None),
+        ("5th December", date(2026, 12, 5), date(2026, 12, 5), None),
+        ("05/12", date(2026, 12, 5), date(2026, 12, 5), None),
+        ("dec 5", date(2026, 12, 5), date(2026, 12, 5), None),
+        # the day before: it has passed (not "choose an earlier date", a year ahead)
+        ("4 dec", date(2026, 12, 5), None, "utter_invalid_date_past"),
+        ("1 nov", date(2026, 12, 5), None, "utter_invalid_date_past"),
+        ("30 dec", date(2027, 1, 3), None, "utter_invalid_date_past"),
+        # across the new year: next month, not last January
+        ("12 jan", date(2026, 12, 5), date(2027, 1, 12), None),
+        ("2/1", date(2026, 12, 30), date(2027, 1, 2), None),
+        # a month well ahead next year is too far, not passed
+        ("5 mar", date(2026, 12, 5), None, "utter_invalid_date_too_far"),
+    ],
+)
+def test_day_and_month_without_a_year_take_the_nearest_year(
+    text: str, today: date, expected: date | None, error: str | None
+) -> None:
+    parsed = parse_date(text, today)
+    assert (parsed.value, parsed.error) == (expected, error)
+
+
 def test_sixty_days_ahead_is_the_limit() -> None:
     assert parse_date("in 60 days", TODAY).ok
     assert parse_date("23 jan", TODAY).ok  # day 60
