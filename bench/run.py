@@ -2,10 +2,13 @@
 machine, same run. Not part of `make test`.
 
 For each configuration: full training time; held-out accuracy and red-flag recall / false alarms
-(bench/quality.py); then the real servers (the Procfile's action server and Rasa server, tracker
-store on PostgreSQL, Redis lock store) — time from start until the first answer over REST, memory,
-and locust (its own virtualenv and process, bench/locustfile.py) at 1, 10, 20 and 50 concurrent
-users for 60 s each: throughput and latency percentiles. Results go to bench/results.md.
+(bench/quality.py), of the trained model and as the mean over several trainings of the
+configuration (``--draws``: a single training of an unseeded configuration is one draw from a
+spread wider than the differences being compared; bench/levers.md, eighth round); then the real
+servers (the Procfile's action server and Rasa server, tracker store on PostgreSQL, Redis lock
+store) — time from start until the first answer over REST, memory, and locust (its own
+virtualenv and process, bench/locustfile.py) at 1, 10, 20 and 50 concurrent users for 60 s each:
+throughput and latency percentiles. Results go to bench/results.md.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
+
+import yaml
 
 from tests.databases import fresh_database
 from tests.servers import ROOT, Stack, free_port, http
@@ -106,6 +111,71 @@ def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
         capture_output=True,
     )
     return workdir / f"{variant.name}.tar.gz", time.monotonic() - start
+
+
+def reseeded(config_text: str, seed: int) -> str | None:
+    """``config_text`` with every pipeline and policy ``random_seed`` set to ``seed``; None for a
+    configuration that sets none (as `rasa init` writes it: each of its trainings is a fresh draw
+    and stays as shipped)."""
+    import yaml
+
+    config = yaml.safe_load(config_text) or {}
+    components = [c for key in ("pipeline", "policies") for c in (config.get(key) or [])]
+    seeded = [c for c in components if isinstance(c, dict) and "random_seed" in c]
+    if not seeded:
+        return None
+    for component in seeded:
+        component["random_seed"] = seed
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def draw_seed(config_text: str, draw: int) -> int | None:
+    """The seed of a configuration's ``draw``-th training (0: the shipped one): the configured
+    seed, then the following integers — fixed before any run, never picked by outcome."""
+    config = yaml.safe_load(config_text) or {}
+    seeds = [
+        c["random_seed"]
+        for key in ("pipeline", "policies")
+        for c in (config.get(key) or [])
+        if isinstance(c, dict) and c.get("random_seed") is not None
+    ]
+    return int(seeds[0]) + draw if seeds else None
+
+
+def train_nlu_draw(variant: Variant, workdir: Path, draw: int) -> tuple[Path, int | None, float]:
+    """One more NLU training of the variant's configuration (held-out accuracy depends on the
+    NLU pipeline only), with its own empty Rasa cache: a cache hit would return the same
+    trained components and so no new draw."""
+    text = variant.config.read_text()
+    seed = draw_seed(text, draw)
+    config = workdir / f"config-draw{draw}.yml"
+    config.write_text((reseeded(text, seed) if seed is not None else None) or text)
+    name = f"{variant.name}-draw{draw}"
+    cache = workdir / f"rasa-cache-{name}"
+    start = time.monotonic()
+    subprocess.run(  # noqa: S603
+        [
+            str(BIN / "rasa"),
+            "train",
+            "nlu",
+            "--config",
+            str(config),
+            "--domain",
+            str(ROOT / "domain.yml"),
+            "--nlu",
+            str(ROOT / "data"),
+            "--out",
+            str(workdir),
+            "--fixed-model-name",
+            name,
+        ],
+        cwd=ROOT,
+        env={**rasa_env(), "RASA_CACHE_DIRECTORY": str(cache)},
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(cache, ignore_errors=True)
+    return workdir / f"{name}.tar.gz", seed, time.monotonic() - start
 
 
 def quality(model: Path) -> Dict[str, Any]:
@@ -314,6 +384,13 @@ def main() -> None:
     parser.add_argument(
         "--no-quality", action="store_true", help="serving only (quick serving experiments)"
     )
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=int(os.environ.get("BENCH_DRAWS", "3")),
+        help="trainings per configuration for the held-out comparison (the full training is the "
+        "first; the others are NLU trainings, ours with the next seeds, stock unseeded as shipped)",
+    )
     args = parser.parse_args()
     given = dict(item.split("=", 1) for item in args.model)
     for served_like_ours in ("ours", "stock-tuned"):
@@ -338,6 +415,17 @@ def main() -> None:
             model, train_s, measured = trained[variant.config]
             if not measured and not args.no_quality:
                 measured.update(quality(model))
+                text = variant.config.read_text()
+                draws = [{"seed": draw_seed(text, 0), "train_s": train_s, **measured}]
+                for draw in range(1, args.draws):
+                    print(f"[{name}] held-out draw {draw + 1}/{args.draws} ...", flush=True)
+                    workdir = Path(tmp) / f"{name}-draws"
+                    workdir.mkdir(exist_ok=True)
+                    drawn, seed, seconds = train_nlu_draw(variant, workdir, draw)
+                    draws.append({"seed": seed, "nlu_train_s": seconds, **quality(drawn)})
+                    drawn.unlink()
+                    print(f"[{name}] draw {draws[-1]}", flush=True)
+                measured["draws"] = draws
             print(f"[{name}] {measured}; serving ...", flush=True)
             served = serve(variant, model, users, args.seconds)
             results["variants"][name] = {"train_s": train_s, "quality": measured, **served}

@@ -98,3 +98,66 @@ def test_markdown_has_both_configurations_and_the_ratios() -> None:
         "| held-out answers: right / clarifying question / wrong answer "
         "| 380 / 20 / 6 | – / – / – |" in text
     )
+
+
+def with_draws(base: Dict[str, Any], intents: list, responses: list, seeds: list) -> Dict:
+    out = dict(base, quality=dict(base["quality"]))
+    out["quality"]["intent_accuracy"] = intents[0]
+    out["quality"]["response_accuracy"] = responses[0]
+    out["quality"]["draws"] = [
+        {"seed": seed, "intent_accuracy": i, "response_accuracy": r, "answers_right": 380}
+        for i, r, seed in zip(intents, responses, seeds, strict=True)
+    ]
+    return out
+
+
+OURS = variant(90.0, 250.0, 60.0, 700.0)
+STOCK = variant(30.0, 1500.0, 90.0, 1100.0)
+
+
+@pytest.mark.parametrize(
+    ("ours_intents", "stock_intents", "ok"),
+    [
+        # the served models alone would fail (0.965 < 0.975); the configurations' means pass
+        ([0.965, 0.970, 0.969], [0.975, 0.955, 0.960], True),
+        # the served models alone would pass (0.975 > 0.960); the means fail
+        ([0.975, 0.950, 0.955], [0.960, 0.970, 0.968], False),
+        ([0.960, 0.970, 0.980], [0.970, 0.960, 0.980], True),  # equal means are "≥"
+    ],
+)
+def test_with_several_trainings_the_means_are_compared(
+    ours_intents: list, stock_intents: list, ok: bool
+) -> None:
+    ours = with_draws(OURS, ours_intents, [0.95] * 3, [42, 43, 44])
+    stock = with_draws(STOCK, stock_intents, [0.94] * 3, [None] * 3)
+    verdicts = {text.split(":")[0]: (good, text) for good, text in check(ours, stock)}
+    good, text = verdicts["held-out intent accuracy ≥ stock, mean of 3 / 3 trainings"]
+    assert good is ok
+    assert f"the served models {ours_intents[0]:.3f} vs {stock_intents[0]:.3f}" in text
+    assert verdicts["held-out response accuracy ≥ stock, mean of 3 / 3 trainings"][0] is True
+
+
+def test_one_training_each_compares_the_served_models() -> None:
+    ours = with_draws(OURS, [0.97], [0.95], [42])
+    stock = with_draws(STOCK, [0.96], [0.96], [None])
+    verdicts = dict((text.split(":")[0], good) for good, text in check(ours, stock))
+    assert verdicts["held-out intent accuracy ≥ stock"] is True
+    assert verdicts["held-out response accuracy ≥ stock"] is False
+
+
+def test_markdown_lists_every_training_with_its_seed() -> None:
+    results = dict(
+        RESULTS,
+        variants={
+            "ours": with_draws(OURS, [0.970, 0.965, 0.975], [0.95, 0.94, 0.96], [42, 43, 44]),
+            "stock": with_draws(STOCK, [0.973, 0.953, 0.960], [0.957, 0.934, 0.94], [None] * 3),
+        },
+    )
+    text = render(results)
+    assert "| ours | 1 (served) | 42 | 0.970 | 0.950 |" in text
+    assert "| ours | 3 | 44 | 0.975 | 0.960 |" in text
+    assert "| stock | 2 | unseeded | 0.953 | 0.934 |" in text
+    assert (
+        "| held-out intent accuracy, mean over trainings (lowest–highest) "
+        "| 0.970 (0.965–0.975, 3 trainings) | 0.962 (0.953–0.973, 3 trainings) |" in text
+    )
