@@ -83,42 +83,48 @@ def rasa_env() -> Dict[str, str]:
     }
 
 
-def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
-    config = workdir / "config.yml"
-    shutil.copy(variant.config, config)  # Rasa writes its auto-config into the file it trains
+def _rasa_train(command: List[str], name: str, workdir: Path, cache: Path) -> float:
+    """``rasa train <command...> --out workdir --fixed-model-name name``, with ``cache`` as its
+    own Rasa cache; seconds it took."""
     start = time.monotonic()
     subprocess.run(  # noqa: S603
         [
             str(BIN / "rasa"),
             "train",
-            "--force",
-            "--config",
-            str(config),
+            *command,
             "--domain",
             str(ROOT / "domain.yml"),
-            "--data",
-            str(ROOT / "data"),
             "--out",
             str(workdir),
             "--fixed-model-name",
-            variant.name,
+            name,
         ],
         cwd=ROOT,
-        # A fresh training cache per variant: a first training, as in a fresh clone (a full
-        # .rasa/cache was suspected of slowing training; bench/levers.md, fifth and sixth rounds).
-        env={**rasa_env(), "RASA_CACHE_DIRECTORY": str(workdir / f"rasa-cache-{variant.name}")},
+        env={**rasa_env(), "RASA_CACHE_DIRECTORY": str(cache)},
         check=True,
         capture_output=True,
     )
-    return workdir / f"{variant.name}.tar.gz", time.monotonic() - start
+    return time.monotonic() - start
+
+
+def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
+    config = workdir / "config.yml"
+    shutil.copy(variant.config, config)  # Rasa writes its auto-config into the file it trains
+    seconds = _rasa_train(
+        ["--force", "--config", str(config), "--data", str(ROOT / "data")],
+        variant.name,
+        workdir,
+        # A fresh training cache per variant: a first training, as in a fresh clone (a full
+        # .rasa/cache was suspected of slowing training; bench/levers.md, fifth and sixth rounds).
+        workdir / f"rasa-cache-{variant.name}",
+    )
+    return workdir / f"{variant.name}.tar.gz", seconds
 
 
 def reseeded(config_text: str, seed: int) -> str | None:
     """``config_text`` with every pipeline and policy ``random_seed`` set to ``seed``; None for a
     configuration that sets none (as `rasa init` writes it: each of its trainings is a fresh draw
     and stays as shipped)."""
-    import yaml
-
     config = yaml.safe_load(config_text) or {}
     components = [c for key in ("pipeline", "policies") for c in (config.get(key) or [])]
     seeded = [c for c in components if isinstance(c, dict) and "random_seed" in c]
@@ -152,30 +158,11 @@ def train_nlu_draw(variant: Variant, workdir: Path, draw: int) -> tuple[Path, in
     config.write_text((reseeded(text, seed) if seed is not None else None) or text)
     name = f"{variant.name}-draw{draw}"
     cache = workdir / f"rasa-cache-{name}"
-    start = time.monotonic()
-    subprocess.run(  # noqa: S603
-        [
-            str(BIN / "rasa"),
-            "train",
-            "nlu",
-            "--config",
-            str(config),
-            "--domain",
-            str(ROOT / "domain.yml"),
-            "--nlu",
-            str(ROOT / "data"),
-            "--out",
-            str(workdir),
-            "--fixed-model-name",
-            name,
-        ],
-        cwd=ROOT,
-        env={**rasa_env(), "RASA_CACHE_DIRECTORY": str(cache)},
-        check=True,
-        capture_output=True,
+    seconds = _rasa_train(
+        ["nlu", "--config", str(config), "--nlu", str(ROOT / "data")], name, workdir, cache
     )
     shutil.rmtree(cache, ignore_errors=True)
-    return workdir / f"{name}.tar.gz", seed, time.monotonic() - start
+    return workdir / f"{name}.tar.gz", seed, seconds
 
 
 def quality(model: Path) -> Dict[str, Any]:
