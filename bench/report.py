@@ -29,8 +29,13 @@ def mean(values: List[float]) -> float:
     return sum(values) / len(values)
 
 
+def _values(variant: Dict[str, Any], key: str) -> List[float]:
+    """``key`` (e.g. intent_accuracy) of each training of the variant's configuration."""
+    return [d[key] for d in draws(variant) if d.get(key) is not None]
+
+
 def _spread(variant: Dict[str, Any], key: str, digits: int = 3) -> str:
-    values = [d[key] for d in draws(variant) if d.get(key) is not None]
+    values = _values(variant, key)
     if not values:
         return "–"
     if len(values) == 1:
@@ -231,20 +236,18 @@ def check(ours: Dict[str, Any], stock: Dict[str, Any]) -> List[Tuple[bool, str]]
     if ours.get("train_s") is not None:
         out.append((ours["train_s"] <= 180, f"full training ≤ 3 min: {ours['train_s']:.0f} s"))
     if stock:
-        ours_draws, stock_draws = draws(ours), draws(stock)
         for key, label in (("intent_accuracy", "intent"), ("response_accuracy", "response")):
-            if len(ours_draws) > 1 and len(stock_draws) > 1:
+            ours_values, stock_values = _values(ours, key), _values(stock, key)
+            if len(ours_values) > 1 and len(stock_values) > 1:
                 # Configurations compared as configurations: the mean over their trainings.
-                ours_mean = mean([d[key] for d in ours_draws])
-                stock_mean = mean([d[key] for d in stock_draws])
-                lo, hi = min(d[key] for d in stock_draws), max(d[key] for d in stock_draws)
+                ours_mean, stock_mean = mean(ours_values), mean(stock_values)
                 out.append(
                     (
                         ours_mean >= stock_mean,
-                        f"held-out {label} accuracy ≥ stock, mean of {len(ours_draws)} / "
-                        f"{len(stock_draws)} trainings: {ours_mean:.4f} vs {stock_mean:.4f} "
-                        f"(stock's trainings "
-                        f"{lo:.3f}–{hi:.3f}; the served models {ours['quality'][key]:.3f} vs "
+                        f"held-out {label} accuracy ≥ stock, mean of {len(ours_values)} / "
+                        f"{len(stock_values)} trainings: {ours_mean:.4f} vs {stock_mean:.4f} "
+                        f"(stock's trainings {min(stock_values):.3f}–{max(stock_values):.3f}; "
+                        f"the served models {ours['quality'][key]:.3f} vs "
                         f"{stock['quality'][key]:.3f})",
                     )
                 )

@@ -121,13 +121,18 @@ def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
     return workdir / f"{variant.name}.tar.gz", seconds
 
 
+def _seeded(config: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The pipeline components and policies of a loaded config.yml that set a ``random_seed``."""
+    components = [c for key in ("pipeline", "policies") for c in (config.get(key) or [])]
+    return [c for c in components if isinstance(c, dict) and c.get("random_seed") is not None]
+
+
 def reseeded(config_text: str, seed: int) -> str | None:
     """``config_text`` with every pipeline and policy ``random_seed`` set to ``seed``; None for a
     configuration that sets none (as `rasa init` writes it: each of its trainings is a fresh draw
     and stays as shipped)."""
     config = yaml.safe_load(config_text) or {}
-    components = [c for key in ("pipeline", "policies") for c in (config.get(key) or [])]
-    seeded = [c for c in components if isinstance(c, dict) and "random_seed" in c]
+    seeded = _seeded(config)
     if not seeded:
         return None
     for component in seeded:
@@ -138,14 +143,8 @@ def reseeded(config_text: str, seed: int) -> str | None:
 def draw_seed(config_text: str, draw: int) -> int | None:
     """The seed of a configuration's ``draw``-th training (0: the shipped one): the configured
     seed, then the following integers — fixed before any run, never picked by outcome."""
-    config = yaml.safe_load(config_text) or {}
-    seeds = [
-        c["random_seed"]
-        for key in ("pipeline", "policies")
-        for c in (config.get(key) or [])
-        if isinstance(c, dict) and c.get("random_seed") is not None
-    ]
-    return int(seeds[0]) + draw if seeds else None
+    seeded = _seeded(yaml.safe_load(config_text) or {})
+    return int(seeded[0]["random_seed"]) + draw if seeded else None
 
 
 def train_nlu_draw(variant: Variant, workdir: Path, draw: int) -> tuple[Path, int | None, float]:
@@ -155,7 +154,7 @@ def train_nlu_draw(variant: Variant, workdir: Path, draw: int) -> tuple[Path, in
     text = variant.config.read_text()
     seed = draw_seed(text, draw)
     config = workdir / f"config-draw{draw}.yml"
-    config.write_text((reseeded(text, seed) if seed is not None else None) or text)
+    config.write_text(text if seed is None else (reseeded(text, seed) or text))
     name = f"{variant.name}-draw{draw}"
     cache = workdir / f"rasa-cache-{name}"
     seconds = _rasa_train(
@@ -404,10 +403,10 @@ def main() -> None:
                 measured.update(quality(model))
                 text = variant.config.read_text()
                 draws = [{"seed": draw_seed(text, 0), "train_s": train_s, **measured}]
+                workdir = Path(tmp) / f"{name}-draws"
+                workdir.mkdir(exist_ok=True)
                 for draw in range(1, args.draws):
                     print(f"[{name}] held-out draw {draw + 1}/{args.draws} ...", flush=True)
-                    workdir = Path(tmp) / f"{name}-draws"
-                    workdir.mkdir(exist_ok=True)
                     drawn, seed, seconds = train_nlu_draw(variant, workdir, draw)
                     draws.append({"seed": seed, "nlu_train_s": seconds, **quality(drawn)})
                     drawn.unlink()
