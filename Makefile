@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/$(VENV)/bin
 MODEL   := models/spine.tar.gz
 SPACY   := models/spacy/en_miss/meta.json
 STAMP   := $(VENV)/.installed
-TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard spine_nlu/*.py)
+TRAIN_INPUTS := config.yml domain.yml content/red_flags.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard spine_nlu/*.py)
 
 export PATH := $(BIN):$(PATH)
 export RASA_TELEMETRY_ENABLED := false

@@ -16,6 +16,13 @@ from typing import Any
 import dateparser
 
 MAX_DAYS_AHEAD = 60
+# Patient text reaches these parsers from a form; dateparser's cost grows steeply with length
+# (~2 s for 1,000 digits, a RecursionError for "1 " * 1000) and it runs on the action server's event
+# loop, where it would delay every patient's actions. No real answer is longer than these.
+MAX_DATE_CHARS = 40
+MAX_DATE_WORDS = 6
+MAX_MOBILE_CHARS = 40
+MAX_TIME_CHARS = 80
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTH_WORDS = re.compile(
@@ -47,6 +54,8 @@ _MOBILE = re.compile(r"^(?:\+?91|0)?([6-9][0-9]{9})$")
 def parse_mobile(text: str) -> Parsed:
     """Indian mobile: 10 digits starting 6-9, optional +91 / 91 / 0 prefix; spaces, dashes, dots and
     brackets allowed. Normalised to ``+91XXXXXXXXXX``."""
+    if len(text or "") > MAX_MOBILE_CHARS:
+        return Parsed(error="utter_invalid_mobile_format")
     compact = re.sub(r"[\s\-().]", "", text or "")
     if not re.fullmatch(r"\+?[0-9]+", compact):
         # "my number is 98765 43210": take the one phone-like part of a sentence
@@ -88,7 +97,8 @@ def parse_date(text: str, today: date, max_days: int = MAX_DAYS_AHEAD) -> Parsed
     cleaned = _TOMORROW_TYPOS.sub("tomorrow", (text or "").lower().strip())
     cleaned = re.sub(r"[,!?]", " ", cleaned)
     cleaned = re.sub(r"\s+", " ", _FILLER.sub(" ", cleaned)).strip()
-    if not cleaned:
+    too_long = len(cleaned) > MAX_DATE_CHARS or len(cleaned.split()) > MAX_DATE_WORDS
+    if not cleaned or too_long or re.search(r"\d{5,}", cleaned):
         return Parsed(error="utter_invalid_date_format")
     try:
         found = (
@@ -226,6 +236,8 @@ def parse_time(text: str) -> Parsed:
     """A time of day ("morning", "afternoon", "evening", "any time") or a clock slot ("10am",
     "4:30 pm", "16:00"). Clock slots must say am/pm or use 24-hour time."""
     lowered = (text or "").lower().strip()
+    if len(lowered) > MAX_TIME_CHARS:
+        return Parsed(error="utter_invalid_time")
     clock = _CLOCK.search(lowered)
     if clock and (clock.group(3) or clock.group(2) or int(clock.group(1)) > 12):
         hour, minute = int(clock.group(1)), int(clock.group(2) or 0)
@@ -292,6 +304,16 @@ def _is_name_text(text: str) -> bool:
     return not re.search(r"[.'\-’]{2,}", text)
 
 
+# Words that make an answer a sentence, not a name ("explain everything from start till end" was
+# once stored as a patient's name). Two of them in one answer refuse it; none is a name.
+SENTENCE_WORDS = frozenset(
+    "explain everything anything something what how why when where which who tell please want "
+    "need know from till until about the is are was were can could would should does did have has "
+    "my your me you it this that there here to for with of at not help start end question "
+    "doctor surgery pain".split()
+)
+
+
 def parse_name(text: str) -> Parsed:
     """A person's name as typed ("Ravi Kumar", "my name is Asha R.", "D'Souza"): letters (any
     script), spaces, dots, apostrophes and hyphens; 2-60 characters, at most 6 words."""
@@ -300,6 +322,8 @@ def parse_name(text: str) -> Parsed:
     if len(cleaned) < 2 or len(cleaned) > 60 or len(cleaned.split()) > 6:
         return Parsed(error="utter_invalid_name")
     if not _is_name_text(cleaned) or cleaned.lower().rstrip(".") in NOT_NAMES:
+        return Parsed(error="utter_invalid_name")
+    if sum(word in SENTENCE_WORDS for word in cleaned.lower().split()) >= 2:
         return Parsed(error="utter_invalid_name")
     if cleaned.islower() or cleaned.isupper():
         cleaned = " ".join(part[:1].upper() + part[1:].lower() for part in cleaned.split())

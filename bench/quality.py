@@ -1,6 +1,7 @@
 """Model quality for the benchmark, as JSON on stdout: held-out intent / response accuracy
 (spine_nlu.evaluate, the same code as `make eval` and the tests) and red-flag recall and false
-alarms on the independent safety suites (tests/safety/)."""
+alarms on the independent safety suites (tests/safety/), and triage on the blind corpus's held-out
+part (spine_nlu.triage_eval: per level caught / messages, routine messages escalated)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 async def measure(model: Path) -> Dict[str, Any]:
     from rasa.core.agent import Agent
 
+    from spine_nlu import triage_eval
     from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
     from tests.safety_suites import URGENT, calm_messages, caught, red_flag_cases
 
@@ -30,6 +32,7 @@ async def measure(model: Path) -> Dict[str, Any]:
     alarms = 0
     for text in calm:
         alarms += (await agent.parse_message(text))["intent"]["name"] in URGENT
+    blind = await triage_eval.evaluate(agent, "heldout")
     return {
         "holdout": report.total,
         "intent_accuracy": report.intent_accuracy,
@@ -41,6 +44,9 @@ async def measure(model: Path) -> Dict[str, Any]:
         "red_flags_detected": detected,
         "calm": len(calm),
         "false_alarms": alarms,
+        "blind_heldout": {
+            level: list(blind.rate(level)) for level in (*triage_eval.LEVELS, "routine")
+        },
     }
 
 

@@ -109,6 +109,15 @@ def render(results: Dict[str, Any]) -> str:
             lambda v: f"{v['quality']['red_flags_detected']}/{v['quality']['red_flags']}",
         ),
         row("false alarms", lambda v: f"{v['quality']['false_alarms']}/{v['quality']['calm']}"),
+        row(
+            "blind held-out triage: emergency / crisis / urgent caught, routine escalated",
+            lambda v: " · ".join(
+                "/".join(map(str, v["quality"]["blind_heldout"][level]))
+                for level in ("emergency", "crisis", "urgent", "routine")
+            )
+            if "blind_heldout" in v["quality"]
+            else "–",
+        ),
     ]
     if any(len(draws(variants[n])) > 1 for n in names):
         lines += [

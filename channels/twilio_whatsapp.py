@@ -25,6 +25,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.guard import ReplyGuard
+
 logger = logging.getLogger(__name__)
 
 
@@ -111,6 +113,7 @@ class SignedTwilioInput(TwilioInput):
         super().__init__(account_sid, auth_token, twilio_number, debug_mode=False)
         self.webhook_url = webhook_url
         self.options: Dict[str, List[str]] = {}
+        self.guard = ReplyGuard()
 
     def get_output_channel(self) -> OutputChannel:
         return NumberedTwilioOutput(
@@ -141,8 +144,10 @@ class SignedTwilioInput(TwilioInput):
             if text.isdecimal() and text.isascii() and 1 <= int(text) <= len(choices):
                 text = choices[int(text) - 1]
             try:
-                await on_new_message(
-                    UserMessage(text, self.get_output_channel(), sender, input_channel=self.name())
+                await self.guard.handle(
+                    request.app.ctx.agent,
+                    on_new_message,
+                    UserMessage(text, self.get_output_channel(), sender, input_channel=self.name()),
                 )
             except Exception:  # noqa: BLE001 - Twilio gets its 204; the failure is logged
                 logger.exception("Twilio message from …%s could not be handled", sender[-4:])

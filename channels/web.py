@@ -20,6 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.guard import ReplyGuard
 from channels.shared import SharedReplies, shared_redis
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class WebChatInput(InputChannel):
 
     def __init__(self, remember_messages: int = 2000) -> None:
         self.cache = ReplyCache(remember_messages)
+        self.guard = ReplyGuard()
         client = shared_redis()
         self.shared = SharedReplies(client) if client is not None else None
 
@@ -118,14 +120,16 @@ class WebChatInput(InputChannel):
 
             async def handle() -> Replies:
                 collector = CollectingOutputChannel()
-                await on_new_message(
+                await self.guard.handle(
+                    request.app.ctx.agent,
+                    on_new_message,
                     UserMessage(
                         text,
                         collector,
                         sender,
                         input_channel=self.name(),
                         metadata={"message_id": message_id},
-                    )
+                    ),
                 )
                 return collector.messages
 

@@ -41,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.guard import ReplyGuard
 from channels.shared import SharedSeen, shared_redis
 
 logger = logging.getLogger(__name__)
@@ -460,6 +461,7 @@ class WhatsAppCloudInput(InputChannel):
         self.settings = settings
         self.api = GraphAPI(settings)
         self.seen = SeenMessages()
+        self.guard = ReplyGuard()
         client = shared_redis()
         self.shared = SharedSeen(client) if client is not None else None
         self.tasks: set = set()
@@ -506,7 +508,9 @@ class WhatsAppCloudInput(InputChannel):
                 return response.json({"error": f"malformed payload: {error}"}, status=400)
             fresh = [m for m in messages if await self._first_time(m.message_id)]
             if fresh:
-                task = asyncio.ensure_future(self._handle(fresh, on_new_message))
+                task = asyncio.ensure_future(
+                    self._handle(fresh, request.app.ctx.agent, on_new_message)
+                )
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             return response.json({"status": "ok"})
@@ -514,7 +518,10 @@ class WhatsAppCloudInput(InputChannel):
         return whatsapp
 
     async def _handle(
-        self, messages: Iterable[Incoming], on_new_message: Callable[[UserMessage], Awaitable[Any]]
+        self,
+        messages: Iterable[Incoming],
+        agent: Any,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> None:
         output = self.get_output_channel()
         for message in messages:
@@ -522,14 +529,16 @@ class WhatsAppCloudInput(InputChannel):
                 if message.text is None:
                     await output.send_text_message(message.sender, ONLY_TEXT)
                     continue
-                await on_new_message(
+                await self.guard.handle(
+                    agent,
+                    on_new_message,
                     UserMessage(
                         message.text,
                         output,
                         message.sender,
                         input_channel=self.name(),
                         metadata={"message_id": message.message_id},
-                    )
+                    ),
                 )
             except Exception:  # noqa: BLE001 - one bad message must not stop the others
                 logger.exception("WhatsApp message %s could not be handled", message.message_id)

@@ -129,12 +129,16 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
                 daily[(day, "fallback", "")] += 1
             elif intent.get("confidence") is not None and intent["confidence"] < LOW_CONFIDENCE:
                 delta.low_confidence_count += 1
+            # Urgent replies come from rules (no action sets a slot): the message's own parse
+            # carries the flag, stored in the same event as the message.
+            if intent.get("name") in ("emergency", "crisis"):
+                delta.flags[intent["name"]] = True
             topic = topic_of(parse)
             if topic and topic not in NOT_TOPICS and not text.startswith("/"):
                 daily[(day, "topic", topic[:128])] += 1
         elif row.type_name == "slot":
             name, value = data.get("name"), data.get("value")
-            if name == "safety_flag" and value in ("emergency", "crisis"):
+            if name == "safety_flag" and value in ("emergency", "crisis"):  # older conversations
                 delta.flags[value] = True
             elif name == "callback_requested" and value:
                 delta.flags["callback"] = True

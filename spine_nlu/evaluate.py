@@ -131,6 +131,19 @@ def main() -> None:
 
     configure_structlog(logging.WARNING)  # no per-message debug lines in the report
     print(asyncio.run(evaluate(args.model, args.holdout)).format())
+    print()
+    print(asyncio.run(triage(args.model)))
+
+
+async def triage(model: Path = DEFAULT_MODEL) -> str:
+    """The blind triage corpus, development part then held-out part (spine_nlu/triage_eval.py)."""
+    from rasa.core.agent import Agent
+
+    from spine_nlu import triage_eval
+
+    agent = Agent.load(str(model))
+    reports = [await triage_eval.evaluate(agent, part) for part in ("dev", "heldout")]
+    return "\n\n".join(report.format() for report in reports)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ The pattern data is persisted with the trained model, so a model always carries 
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -19,6 +20,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
     PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
@@ -30,13 +32,17 @@ from spine_nlu.red_flags import (
     DEFAULT_PATTERNS,
     POSSIBLE_RED_FLAG_KEY,
     ROOT,
+    SAFETY_NET_KEY,
     RedFlagMatcher,
     load_config,
+    safety_net,
     strongest_kind,
 )
 
 RED_FLAGS_KEY = "red_flags"
-URGENT_INTENTS = ("emergency", "crisis")
+# Triage intents the classifiers may also predict on their own (no pattern matched).
+URGENT_INTENTS = ("emergency", "crisis", "urgent")
+FALLBACK_INTENT = "nlu_fallback"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -54,6 +60,9 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             # emergency/crisis; below it the message gets a clarifying question that also says
             # where to get urgent help, instead of an emergency or crisis reply.
             "classifier_min_confidence": 0.6,
+            # An emergency/crisis guess under the fallback threshold, from this confidence on,
+            # still adds the urgent-help numbers to the clarifying question.
+            "unsure_min_confidence": 0.3,
         }
 
     def __init__(
@@ -81,10 +90,21 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
     ) -> RedFlagDetector:
         return cls(config, model_storage, resource)
 
+    @staticmethod
+    def _patterns_path(config: Dict[str, Any]) -> Path:
+        path = Path(config.get("patterns") or DEFAULT_PATTERNS)
+        return path if path.is_absolute() else ROOT / path
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> str | None:
+        """The rules file's content: Rasa's training cache keys components on their config and
+        training data only, so an edited content/red_flags.yml would otherwise be skipped and the
+        model would carry the old rules."""
+        path = cls._patterns_path(config)
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
     def train(self, training_data: TrainingData) -> Resource:
-        path = Path(self.component_config["patterns"])
-        if not path.is_absolute():
-            path = ROOT / path
+        path = self._patterns_path(self.component_config)
         self.red_flag_config = load_config(path)
         self._matcher = RedFlagMatcher(self.red_flag_config)  # fail training on bad patterns
         with self._model_storage.write_to(self._resource) as model_dir:
@@ -115,6 +135,9 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         assert self._matcher is not None
         intent = message.get(INTENT) or {}
         name = intent.get(INTENT_NAME_KEY)
+        if name == FALLBACK_INTENT:
+            self._check_unsure_guess(message, text)
+            return
         if name not in URGENT_INTENTS:
             return
         if self._matcher.rules_out(text):
@@ -129,6 +152,25 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                 add_to_output=True,
             )
 
+    def _check_unsure_guess(self, message: Message, text: str) -> None:
+        """Below the fallback threshold the top intent is ``nlu_fallback``; when the classifiers'
+        own best guess under it is emergency or crisis, the clarification still carries the
+        urgent-help numbers ("explain everything from start till end" read as crisis 0.39)."""
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        best = next((r for r in ranking if r.get(INTENT_NAME_KEY) != FALLBACK_INTENT), None)
+        if not best or best.get(INTENT_NAME_KEY) not in URGENT_INTENTS:
+            return
+        confidence = float(best.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+        if confidence < float(self.component_config["unsure_min_confidence"]):
+            return
+        if self._matcher is not None and self._matcher.rules_out(text):
+            return
+        message.set(
+            POSSIBLE_RED_FLAG_KEY,
+            {"intent": best[INTENT_NAME_KEY], "confidence": confidence},
+            add_to_output=True,
+        )
+
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
@@ -141,6 +183,9 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             kind = strongest_kind(hits)
             if kind is None:
                 self._check_classifier_guess(message, text)
+                net = safety_net(self.red_flag_config or {}, hits)
+                if net and (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in URGENT_INTENTS:
+                    message.set(SAFETY_NET_KEY, net, add_to_output=True)
                 continue
             override_intent(message, kind, 1.0)
             message.set(
@@ -154,6 +199,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                         "end": h.end,
                     }
                     for h in hits
+                    if h.kind != "routine"
                 ],
                 add_to_output=True,
             )

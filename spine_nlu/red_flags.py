@@ -1,6 +1,6 @@
 """Red-flag detection: emergencies and crises must never depend on a statistical classifier alone.
 
-``RedFlagMatcher`` is the pure engine: spaCy ``Matcher`` patterns over normalised lemmas, with
+``RedFlagMatcher`` is the pure engine: word-sequence patterns over normalised lemmas, with
 typo tolerance and context rules (negation, hypothetical/risk questions, past history); the
 patterns are data in ``content/red_flags.yml``. The Rasa component around it is
 ``spine_nlu.red_flag_detector.RedFlagDetector``.
@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Sequence, Set, Tuple
 
 import yaml
 
@@ -20,13 +20,27 @@ import yaml
 # emergency/crisis without being sure enough (no red-flag pattern matched); read by the actions
 # (actions/clarify.py adds the urgent-help numbers, actions/forms.py never takes it as an answer).
 POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
+# Set in a message's parse when it describes an ordinary symptom (a ``routine`` flag and nothing
+# that escalates): ``{"id", "response"}``; spine_nlu.safety_net.SafetyNetPolicy sends that response
+# after the answer.
+SAFETY_NET_KEY = "safety_net"
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATTERNS = ROOT / "content" / "red_flags.yml"
 CLAUSE_BREAKS = {".", "!", "?", ";", ",", "but", "however", "though", "although", "\n"}
-KIND_PRIORITY = ("crisis", "emergency")
+# Triage levels a flag can raise, strongest first: crisis and emergency get the urgent-help reply
+# now, urgent "contact your surgeon or hospital today".
+KIND_PRIORITY = ("crisis", "emergency", "urgent")
+# Levels whose context rules (hypothetical, risk question, past history) apply: a statement about
+# one's body. Crisis statements are never explained away by tense or hypotheticals.
+SYMPTOM_KINDS = ("emergency", "urgent", "routine")
+# Ordinary symptoms that are answered, with a line on what would make them urgent (``net``).
+ROUTINE = "routine"
+# An element word written "=legs" matches that exact (lowercased) word, not its lemma: "both legs"
+# and "my leg" share the lemma "leg", and only the plural says both.
+SURFACE = "="
 # spaCy splits "can't" into "ca" + "n't" and "cant" into "ca" + "nt".
 CONTRACTIONS = {
     "n't": "not",
@@ -55,7 +69,6 @@ class RedFlagMatcher:
     def __init__(self, config: Dict[str, Any]) -> None:
         import spacy
         from spacy.lookups import load_lookups
-        from spacy.matcher import Matcher
 
         self.config = config
         settings = config.get("settings") or {}
@@ -86,7 +99,10 @@ class RedFlagMatcher:
         negation_words = {w for cue in self.cues.get("negation", []) for w in cue} | {"not"}
         # patterns that spell out a negation ("can't pee") vs those that must not contain one
         self._negating_patterns: Set[str] = set()
-        self.matcher = Matcher(self.nlp.vocab)
+        # ... and those that start with it ("nahi ... peshab"): kept within one clause
+        self._negation_first: Set[str] = set()
+        # (pattern key, flag id, elements, gap); an element is (exact words?, its words)
+        self._patterns: List[Tuple[str, str, List[Tuple[bool, FrozenSet[str]]], int]] = []
         lexicon: Set[str] = {w for words in groups.values() for w in words}
         lexicon |= {w for values in self.cues.values() for cue in values for w in cue}
         for flag in config.get("flags") or []:
@@ -98,11 +114,13 @@ class RedFlagMatcher:
                     else (raw, self.gap)
                 )
                 elements = [self._element(e, groups) for e in seq]
-                lexicon |= {w for element in elements for w in element}
+                lexicon |= {w for element in elements for w in element if w[:1] != SURFACE}
                 key = f"{flag['id']}#{index}"
                 if any(set(element) & negation_words for element in elements):
                     self._negating_patterns.add(key)
-                self.matcher.add(key, [self._token_pattern(elements, gap)])
+                if set(elements[0]) & negation_words:
+                    self._negation_first.add(key)
+                self._patterns.append((key, flag["id"], self._compiled(elements), gap))
         self.lexicon = lexicon
         for word in lexicon:
             self._surface.setdefault(word, word)
@@ -136,17 +154,22 @@ class RedFlagMatcher:
                 if word[1:] not in groups:
                     raise ValueError(f"red flags: unknown group {word}")
                 out |= set(groups[word[1:]])
+            elif word.startswith(SURFACE):
+                out.add(word.lower())
             else:
                 out.add(self._remember(word))
+        if len({w[:1] == SURFACE for w in out}) > 1:
+            raise ValueError(f"red flags: {sorted(out)} mixes exact (=) and lemma words")
         return sorted(out)
 
-    def _token_pattern(self, elements: Sequence[List[str]], gap: int) -> List[Dict[str, Any]]:
-        pattern: List[Dict[str, Any]] = []
-        for index, words in enumerate(elements):
-            if index:
-                pattern += [{"OP": "?"}] * gap
-            pattern.append({"ORTH": {"IN": words}})
-        return pattern
+    @staticmethod
+    def _compiled(elements: Sequence[List[str]]) -> List[Tuple[bool, FrozenSet[str]]]:
+        return [
+            (True, frozenset(w[1:] for w in words))
+            if words[0][:1] == SURFACE
+            else (False, frozenset(words))
+            for words in elements
+        ]
 
     def normalise(self, text: str) -> Tuple[List[str], List[Tuple[int, int]]]:
         """Per-token keys (lowercase lemma, typo-corrected) and their character spans."""
@@ -177,29 +200,59 @@ class RedFlagMatcher:
 
     # ----- detection ---------------------------------------------------------------------------
     def detect(self, text: str) -> List[RedFlagHit]:
-        from spacy.tokens import Doc
-
         if not text or not text.strip():
             return []
         keys, spans = self.normalise(text)
         if not keys:
             return []
         clauses = self._clauses(keys)
-        doc = Doc(self.nlp.vocab, words=keys)
+        lowered = text.lower().replace("’", "'")
+        surfaces = [lowered[start:end] for start, end in spans]
         hits: Dict[str, RedFlagHit] = {}
-        for match_id, start, end in self.matcher(doc):
-            pattern_key = self.nlp.vocab.strings[match_id]
-            flag_id = pattern_key.split("#", 1)[0]
-            flag = self.flags[flag_id]
+        for pattern_key, flag_id, elements, gap in self._patterns:
             if flag_id in hits:
                 continue
+            flag = self.flags[flag_id]
             negating = pattern_key in self._negating_patterns
-            if self._excluded(keys, clauses, start, end, flag["kind"], negating):
-                continue
-            hits[flag_id] = RedFlagHit(
-                flag_id, flag["kind"], flag["label"], spans[start][0], spans[end - 1][1]
-            )
+            for start, end in self._matches(keys, surfaces, elements, gap):
+                if self._excluded(keys, clauses, start, end, flag["kind"], negating):
+                    continue
+                # "bukhar nahi hai, peshab theek": the "nahi" belongs to the fever's clause
+                if pattern_key in self._negation_first and clauses[start] != clauses[end - 1]:
+                    continue
+                hits[flag_id] = RedFlagHit(
+                    flag_id, flag["kind"], flag["label"], spans[start][0], spans[end - 1][1]
+                )
+                break
         return sorted(hits.values(), key=lambda h: (h.start, h.flag_id))
+
+    @staticmethod
+    def _matches(
+        keys: Sequence[str],
+        surfaces: Sequence[str],
+        elements: Sequence[Tuple[bool, FrozenSet[str]]],
+        gap: int,
+    ) -> Iterator[Tuple[int, int]]:
+        """(start, end) token spans where the elements occur in order, each at most ``gap`` tokens
+        after the previous one; per start, the shortest such span. Linear in the message length
+        for a pattern (spaCy's Matcher with optional tokens for the gaps branches per token and ran
+        out of memory on long messages)."""
+
+        def hit(index: int, element: Tuple[bool, FrozenSet[str]]) -> bool:
+            exact, words = element
+            return (surfaces if exact else keys)[index] in words
+
+        for start in range(len(keys)):
+            if not hit(start, elements[0]):
+                continue
+            position = start
+            for element in elements[1:]:
+                limit = min(len(keys), position + gap + 2)
+                position = next((i for i in range(position + 1, limit) if hit(i, element)), -1)
+                if position < 0:
+                    break
+            if position >= 0:
+                yield start, position + 1
 
     def rules_out(self, text: str) -> bool:
         """True when the message itself says it is not urgent: negated ("no weakness"), past
@@ -246,8 +299,19 @@ class RedFlagMatcher:
         scope = before if negating else before + keys[start:end]
         if self._has_cue(scope, "negation") or (not negating and "not" in keys[start:end]):
             return True
-        if kind != "emergency":
+        clause_after = zip(keys[end : end + 4], clauses[end : end + 4], strict=False)
+        after = [k for k, c in clause_after if c == clauses[end - 1]]
+        if not negating and self._has_cue(after, "post_negation"):
+            return True
+        span = keys[start:end]
+        if negating and self._has_cue(span, "problem") and self._has_cue(span, "negation"):
+            return True  # "koi dikkat nahi": no problem, not "cannot"
+        if kind == "crisis":
+            return self._has_cue(keys[first : last + 1], "idiom")
+        if kind not in SYMPTOM_KINDS:
             return False
+        if kind == ROUTINE and not self._has_cue(keys, "speaker"):
+            return True  # "what is sciatica?" asks about a condition, not one's own leg
         clause = keys[first : last + 1]
         # "can't pee" is a statement: a modal right before "not" is not a hypothetical cue.
         lead = [k for i, k in enumerate(keys[first:start]) if keys[first + i + 1] != "not"]
@@ -284,9 +348,22 @@ def load_config(path: Path = DEFAULT_PATTERNS) -> Dict[str, Any]:
         missing = {"id", "kind", "label", "patterns"} - set(flag)
         if missing:
             raise ValueError(f"{path}: flag {flag.get('id')} lacks {sorted(missing)}")
-        if flag["kind"] not in KIND_PRIORITY:
+        if flag["kind"] not in (*KIND_PRIORITY, ROUTINE):
             raise ValueError(f"{path}: flag {flag['id']} has unknown kind {flag['kind']}")
+        if flag["kind"] == ROUTINE and not flag.get("net"):
+            raise ValueError(f"{path}: routine flag {flag['id']} names no `net` response")
     return data
+
+
+def safety_net(config: Dict[str, Any], hits: Sequence[RedFlagHit]) -> Dict[str, str] | None:
+    """The net of the first routine flag among the hits (only when nothing escalates)."""
+    if strongest_kind(hits) is not None:
+        return None
+    nets = {f["id"]: f.get("net") for f in config.get("flags") or [] if f["kind"] == ROUTINE}
+    for hit in hits:
+        if nets.get(hit.flag_id):
+            return {"id": hit.flag_id, "response": str(nets[hit.flag_id])}
+    return None
 
 
 def strongest_kind(hits: Sequence[RedFlagHit]) -> str | None:

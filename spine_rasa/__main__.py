@@ -1,4 +1,5 @@
-"""``python -m spine_rasa <rasa arguments>``: Rasa's command line with our serving fixes."""
+"""``python -m spine_rasa <rasa arguments>``: Rasa's command line with our serving fixes and an
+explicit custom-action time limit (spine_rasa/timeouts.py)."""
 from __future__ import annotations
 
 import sys
@@ -12,6 +13,9 @@ def main() -> None:
         from spine_rasa.fixes import apply
 
         apply()
+    from spine_rasa.timeouts import apply_action_timeout
+
+    apply_action_timeout()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

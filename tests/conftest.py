@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+
+from tests.fake_graph import FakeGraph
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -93,3 +95,11 @@ def context() -> Any:
     from rasa.engine.graph import ExecutionContext, GraphSchema
 
     return ExecutionContext(GraphSchema({}), "test")
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraph]:
+    """A fake WhatsApp Graph API on loopback (tests/fake_graph.py), one per test module."""
+    fake = FakeGraph().start()
+    yield fake
+    fake.stop()

@@ -10,12 +10,13 @@ import yaml
 
 SAFETY = Path(__file__).resolve().parent / "safety"
 URGENT = ("emergency", "crisis")
+ESCALATED = (*URGENT, "urgent")
 
 
 def red_flag_cases() -> List[Tuple[str, str]]:
-    """(kind, message) for every red flag: kind is ``emergency`` or ``crisis``."""
+    """(kind, message) for every red flag: kind is ``emergency``, ``crisis`` or ``urgent``."""
     suites = yaml.safe_load((SAFETY / "red_flags.yml").read_text(encoding="utf-8"))
-    return [(kind, text) for kind in URGENT for text in suites[kind]]
+    return [(kind, text) for kind in ESCALATED for text in suites[kind]]
 
 
 def calm_messages() -> List[str]:
@@ -24,5 +25,8 @@ def calm_messages() -> List[str]:
 
 
 def caught(kind: str, intent: str) -> bool:
-    """A crisis must be answered as a crisis; a medical emergency by either urgent answer."""
+    """A crisis must be answered as a crisis; a medical emergency by either urgent answer; an
+    urgent message by any escalation."""
+    if kind == "urgent":
+        return intent in ESCALATED
     return intent == kind if kind == "crisis" else intent in URGENT

@@ -4,12 +4,10 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 import pytest
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import ActionClarifyTopic, candidate_topics, looks_on_topic
 from actions.content import topic_button, topic_titles
-from actions.safety import ActionHandleRedFlag, red_flags_of, safety_kind
 from tests.conftest import TrackerFactory
 
 
@@ -111,55 +109,6 @@ async def test_clarify_survives_an_empty_latest_message(
 
 
 # ----- safety -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("intent", "flags", "responses", "expected_flags"),
-    [
-        (
-            "emergency",
-            [{"id": "urinary_retention"}, {"id": "saddle_numbness"}],
-            ["utter_emergency", "utter_emergency_followup"],
-            ["urinary_retention", "saddle_numbness"],
-        ),
-        ("crisis", [{"id": "self_harm"}], ["utter_crisis", "utter_crisis_followup"], ["self_harm"]),
-        # the classifier alone predicted it (no pattern): still handled and flagged
-        (
-            "emergency",
-            None,
-            ["utter_emergency", "utter_emergency_followup"],
-            ["classifier:emergency"],
-        ),
-    ],
-)
-async def test_red_flag_reply_comes_first_and_conversation_is_flagged(
-    make_tracker: TrackerFactory,
-    dispatcher: CollectingDispatcher,
-    domain: Dict[str, Any],
-    intent: str,
-    flags: Any,
-    responses: List[str],
-    expected_flags: List[str],
-) -> None:
-    parse = {"intent": {"name": intent, "confidence": 1.0}, "red_flags": flags}
-    events = await ActionHandleRedFlag().run(dispatcher, make_tracker(parse), domain)
-    assert [m["response"] for m in dispatcher.messages] == responses
-    assert all(r in domain["responses"] for r in responses)
-    assert events == [SlotSet("safety_flag", intent), SlotSet("red_flags", expected_flags)]
-
-
-async def test_red_flags_accumulate_over_a_conversation(
-    make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
-) -> None:
-    parse = {"intent": {"name": "emergency", "confidence": 1.0}, "red_flags": [{"id": "csf_leak"}]}
-    tracker = make_tracker(parse, slots={"red_flags": ["calf_swelling"]})
-    events = await ActionHandleRedFlag().run(dispatcher, tracker, domain)
-    assert events[-1] == SlotSet("red_flags", ["calf_swelling", "csf_leak"])
-
-
-def test_red_flags_of_ignores_malformed_metadata() -> None:
-    assert red_flags_of({"red_flags": [{"id": "a"}, "junk", {"id": "a"}, {}]}) == ["a"]
-    assert safety_kind({"intent": {"name": "greet"}}) == "emergency"
-
-
 @pytest.mark.parametrize("on_topic", [True, False])
 async def test_clarify_adds_urgent_help_after_an_unsure_alarm(
     make_tracker: TrackerFactory,

@@ -61,9 +61,10 @@ def test_summaries_flags_and_incremental_updates(engine: sa.engine.Engine) -> No
     add_events(
         engine,
         "sos",
-        [user("i cant pee", "emergency", 1.0, "webchat"), slot("safety_flag", "emergency")],
+        [user("i cant pee", "emergency", 1.0, "webchat")],
         1000,
     )
+    add_events(engine, "old-sos", [slot("safety_flag", "crisis")], 1500)  # stored by older versions
     add_events(
         engine,
         "book",
@@ -78,6 +79,8 @@ def test_summaries_flags_and_incremental_updates(engine: sa.engine.Engine) -> No
     assert update_summaries(engine) == 6
     rows = {r["sender_id"]: r for r in list_conversations(engine, Filters())[0]}
     assert rows["sos"]["emergency"]
+    assert rows["old-sos"]["crisis"]
+    assert not rows["book"]["emergency"]
     assert rows["sos"]["channel"] == "webchat"
     assert rows["book"]["booking"]
     assert rows["book"]["turns"] == 3

@@ -1,6 +1,7 @@
 """End to end: the real action server + Rasa server (Procfile under honcho), chatting over REST."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import urllib.request
 from pathlib import Path
@@ -102,13 +103,14 @@ def test_emergency_reply_comes_first_and_alone_and_is_flagged(stack: Stack) -> N
     }
     assert len(replies) == 3
     assert "2-4 weeks" not in texts(replies)
+    # The flag is the message's own parse data, stored with the message (no action sets it).
     with sqlite3.connect(stack.db_path) as conn:
-        flags = conn.execute(
-            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'slot'", ("sos-user",)
+        rows = conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", ("sos-user",)
         ).fetchall()
-    stored = " ".join(row[0] for row in flags)
-    assert '"safety_flag"' in stored
-    assert "urinary_retention" in stored
+    flagged = [json.loads(row[0])["parse_data"] for row in rows]
+    assert flagged[-1]["intent"]["name"] == "emergency"
+    assert "urinary_retention" in [f["id"] for f in flagged[-1]["red_flags"]]
 
 
 def test_crisis_gets_helplines(stack: Stack) -> None:
@@ -116,6 +118,31 @@ def test_crisis_gets_helplines(stack: Stack) -> None:
     assert "14416" in text
     assert "1-800-891-4416" in text
     assert "112" in text
+
+
+@pytest.mark.parametrize(
+    ("message", "net"),
+    [
+        ("tingling in my foot since last month, is that sciatica?", "numbness around the groin"),
+        ("numbness in my left foot for 6 months", "numbness around the groin"),
+        ("my back is sore after the operation, how long is recovery?", "wound becomes red"),
+    ],
+)
+def test_ordinary_symptoms_are_answered_then_safety_netted(
+    stack: Stack, message: str, net: str
+) -> None:
+    """One-sided tingling is not "both legs": the question gets its answer, then one line on
+    what would make it urgent, last; no emergency reply."""
+    replies = stack.say(f"net-{abs(hash(message))}", message)
+    assert len(replies) >= 2, replies
+    assert net in replies[-1]["text"]
+    assert "112" in replies[-1]["text"]
+    assert "This could be a medical emergency" not in texts(replies)
+    assert net not in texts(replies[:-1])
+
+
+def test_no_safety_net_for_a_question_about_a_condition(stack: Stack) -> None:
+    assert "numbness around the groin" not in texts(stack.say("net-q", "what is sciatica?"))
 
 
 @pytest.mark.parametrize(

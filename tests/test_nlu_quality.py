@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from actions.content import topic_titles
+from spine_nlu import triage_eval
 from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
 
 pytestmark = pytest.mark.model
@@ -57,3 +58,28 @@ def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None
     counted.add("hi there", "greet", "out_of_scope")  # wrong: told it is off-topic
     assert (counted.label_correct, counted.clarified, counted.wrong_answers) == (2, 1, 2)
     assert "right / clarifying question / wrong answer: 2 / 1 / 2" in counted.format()
+
+
+@pytest.fixture(scope="module")
+async def triage_dev(agent: Any) -> triage_eval.TriageReport:
+    report = await triage_eval.evaluate(agent, "dev")
+    print(report.format())
+    return report
+
+
+# The development part of the blind triage corpus (the rules were tuned on it) as a regression
+# floor: 106/126 emergencies, 33/43 crises when these floors were set. The
+# held-out part is reported by `make eval` only (docs/safety/triage.md).
+@pytest.mark.parametrize(("level", "floor"), [("emergency", 0.83), ("crisis", 0.76)])
+def test_blind_dev_urgent_levels_are_caught(
+    triage_dev: triage_eval.TriageReport, level: str, floor: float
+) -> None:
+    caught, total = triage_dev.rate(level)
+    assert caught / total >= floor, triage_dev.format()
+
+
+def test_blind_dev_routine_messages_are_rarely_escalated(
+    triage_dev: triage_eval.TriageReport,
+) -> None:
+    escalated, total = triage_dev.rate("routine")
+    assert escalated / total <= 0.03, triage_dev.format()

@@ -35,15 +35,23 @@ def _ids(matcher: RedFlagMatcher, text: str) -> List[str]:
         ("both my legs are numb", "numb_both_legs"),
         ("I fell off the ladder and now I can't move my legs", "fall_injury"),
         ("terrible back pain and a high fever", "back_pain_fever"),
-        ("clear fluid is leaking from my wound", "csf_leak"),
-        ("there is pus coming out of the incision", "wound_infection"),
+        ("clear fluid is leaking from my wound", "wound_discharge"),
+        ("there is pus coming out of the incision", "wound_discharge"),
+        ("the wound is red and the edges are opening", "wound_red_or_opening"),
+        ("I have had a headache since the surgery, worse when I sit up", "postop_headache"),
+        ("fever since the operation", "fever_after_surgery"),
+        ("only one leg tingles and the other is fine", None),
+        ("my left foot has been numb for 6 months", None),
         ("my calf is swollen and painful", "calf_swelling"),
         ("I have chest pain", "chest_breathing"),
         ("I want to end my life", "self_harm"),
     ],
 )
-def test_each_red_flag_is_detected(matcher: RedFlagMatcher, text: str, flag: str) -> None:
-    assert flag in _ids(matcher, text)
+def test_each_red_flag_is_detected(matcher: RedFlagMatcher, text: str, flag: str | None) -> None:
+    if flag:
+        assert flag in _ids(matcher, text)
+    else:
+        assert strongest_kind(matcher.detect(text)) is None
 
 
 @pytest.mark.parametrize(
@@ -94,7 +102,9 @@ def test_context_rules_prevent_false_alarms(matcher: RedFlagMatcher, text: str) 
 
 
 def test_a_risk_question_about_oneself_is_still_a_red_flag(matcher: RedFlagMatcher) -> None:
-    assert "wound_infection" in _ids(matcher, "what are the odds my wound is infected, it is red")
+    assert "wound_red_or_opening" in _ids(
+        matcher, "what are the odds my wound is infected, it is red"
+    )
 
 
 def test_negation_in_another_clause_does_not_hide_a_red_flag(matcher: RedFlagMatcher) -> None:
@@ -198,15 +208,18 @@ def test_a_model_without_red_flags_refuses_to_load(storage: Any, context: Any) -
         ("bladder and bowel are normal", "nlu_fallback"),  # reassurance
         ("my chest of drawers fell on my foot last month", "nlu_fallback"),  # past
         ("everything feels wrong down below and I am scared", "emergency"),  # kept: second net
+        ("i haven't had any headache after the surgery, is that normal?", "nlu_fallback"),
+        ("my wound feels a bit off today", "urgent"),
     ],
 )
 def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
     storage: Any, context: Any, text: str, expected: str
 ) -> None:
-    [message] = _trained(storage, context).process([_message(text, "emergency", 0.8)])
+    guess = "urgent" if "wound" in text or "headache" in text else "emergency"
+    [message] = _trained(storage, context).process([_message(text, guess, 0.8)])
     assert message.get("intent")["name"] == expected
     if expected == "nlu_fallback":
-        assert "emergency" not in [r["name"] for r in message.get("intent_ranking")]
+        assert guess not in [r["name"] for r in message.get("intent_ranking")]
 
 
 def test_a_pattern_match_is_never_overruled(storage: Any, context: Any) -> None:
@@ -249,3 +262,70 @@ def test_the_classifier_floor_is_configurable(storage: Any, context: Any) -> Non
     detector.train(TrainingData())
     [message] = detector.process([_message("tell me everything", "crisis", 0.44)])
     assert message.get("intent")["name"] == "crisis"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("my wound is red and I have a fever", "emergency"),
+        ("the wound is red and warm but no fever", "urgent"),
+        ("headache after my spine surgery", "urgent"),
+        ("numbness in my left foot for 6 months", None),
+        ("tingling in my foot since last month, is that sciatica?", None),
+        ("bukhar nahi hai, peshab theek hai, bas kamar dard", None),
+        ("tanka sukha hai laal nahi", None),
+        ("agar operation ke baad bukhar aaye to kya karein", None),
+        ("dono pairon mein achanak kamzori aa gayi hai", "emergency"),
+        ("दोनों पैरों में झुनझुनी और पेशाब रुक गया है", "emergency"),
+        ("saari goliyan ek saath kha lunga", "crisis"),
+        ("mujhe peshab me koi dikkat nhi h, bas kamar dard", None),
+        ("saans lene mein takleef ho rahi hai achanak se", "emergency"),
+        ("hospital me bored ho ke mar jaunga", None),
+    ],
+)
+def test_triage_levels(matcher: RedFlagMatcher, text: str, kind: str | None) -> None:
+    assert strongest_kind(matcher.detect(text)) == kind
+
+
+def test_long_messages_stay_cheap(matcher: RedFlagMatcher) -> None:
+    """Gapped patterns once ran spaCy's Matcher out of memory on long messages; a 2,000-character
+    message of pattern words must simply be matched."""
+    text = " ".join(["fell severe pain not walk bladder control"] * 45)[:2000]
+    assert strongest_kind(matcher.detect(text)) == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("second", "confidence", "flagged"),
+    [
+        ("crisis", 0.39, True),
+        ("emergency", 0.3, True),
+        ("crisis", 0.29, False),
+        ("faq", 0.39, False),
+    ],
+)
+def test_an_alarm_under_the_fallback_threshold_still_adds_the_numbers(
+    storage: Any, context: Any, second: str, confidence: float, flagged: bool
+) -> None:
+    """FallbackClassifier puts nlu_fallback on top when nothing reaches 0.4; the classifiers' own
+    best guess under it still decides whether the clarification carries the urgent numbers."""
+    message = _message("explain everything from start till end", "nlu_fallback", 0.4)
+    message.set(
+        "intent_ranking",
+        [
+            {"name": "nlu_fallback", "confidence": 0.4},
+            {"name": second, "confidence": confidence},
+        ],
+    )
+    [message] = _trained(storage, context).process([message])
+    assert message.get("intent")["name"] == "nlu_fallback"
+    assert bool(message.get("possible_red_flag")) == flagged
+
+
+def test_edited_rules_change_the_training_fingerprint(tmp_path: Path) -> None:
+    """Rasa's cache keys on config and training data; the rules file must count too, or a model
+    trained after an edit keeps the old rules."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text("flags: []\n")
+    before = RedFlagDetector.fingerprint_addon({"patterns": str(rules)})
+    rules.write_text("flags: [x]\n")
+    assert RedFlagDetector.fingerprint_addon({"patterns": str(rules)}) != before

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.safety_suites import URGENT, calm_messages, caught, red_flag_cases
+from tests.safety_suites import ESCALATED, URGENT, calm_messages, caught, red_flag_cases
 
 pytestmark = pytest.mark.model
 
@@ -33,7 +33,7 @@ async def test_no_false_alarms(agent: Any) -> None:
     alarms = []
     for text in calm_messages():
         parse = await agent.parse_message(text)
-        if parse["intent"]["name"] in URGENT:
+        if parse["intent"]["name"] in ESCALATED:
             alarms.append((parse["intent"]["name"], parse.get("red_flags"), text))
     assert not alarms, f"{len(alarms)} false alarms: {alarms}"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -177,13 +178,28 @@ def test_times_not_accepted(text: str) -> None:
         ("Asha R.", "Asha R."),
         ("Anjali Sen-Gupta", "Anjali Sen-Gupta"),
         ("राहुल शर्मा", "राहुल शर्मा"),
+        ("Will Hope", "Will Hope"),
+        ("Anand De Souza", "Anand De Souza"),
     ],
 )
 def test_names(text: str, expected: str) -> None:
     assert parse_name(text).value == expected
 
 
-@pytest.mark.parametrize("text", ["123", "a", "yes", "thanks", "x" * 61, "Asha 42", "<b>Asha</b>"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "123",
+        "a",
+        "yes",
+        "thanks",
+        "x" * 61,
+        "Asha 42",
+        "<b>Asha</b>",
+        "explain everything from start till end",
+        "what is the recovery time",
+    ],
+)
 def test_not_names(text: str) -> None:
     assert parse_name(text).error == "utter_invalid_name"
 
@@ -287,3 +303,21 @@ def test_numbers_that_are_no_date_are_asked_again(text: str) -> None:
 
 def test_only_ascii_digits_in_mobiles() -> None:
     assert parse_mobile("+919८७६५४३२१०").error == "utter_invalid_mobile_format"
+
+
+@pytest.mark.parametrize(
+    ("parser", "text", "error"),
+    [
+        (lambda t: parse_date(t, TODAY), "1 " * 1000, "utter_invalid_date_format"),
+        (lambda t: parse_date(t, TODAY), "1" * 2000, "utter_invalid_date_format"),
+        (lambda t: parse_date(t, TODAY), "tomorrow " * 200, "utter_invalid_date_format"),
+        (lambda t: parse_date(t, TODAY), "5 dec " + "x" * 60, "utter_invalid_date_format"),
+        (parse_time, "9" * 2000, "utter_invalid_time"),
+        (parse_mobile, "9" * 2000, "utter_invalid_mobile_format"),
+        (parse_mobile, "98765 43210 " * 20, "utter_invalid_mobile_format"),
+    ],
+)
+def test_oversized_answers_are_refused_at_once(parser: Any, text: str, error: str) -> None:
+    """dateparser took ~2 s on 1,000 digits and raised RecursionError on "1 " * 1000, on the
+    action server's event loop; an answer no patient would type is refused before parsing."""
+    assert parser(text).error == error

@@ -196,13 +196,6 @@ def test_twilio_buttons_are_numbered() -> None:
 
 
 @pytest.fixture(scope="module")
-def graph() -> Iterator[FakeGraph]:
-    fake = FakeGraph().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def stack(
     model_path: Path, graph: FakeGraph, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:

@@ -2,7 +2,6 @@
 (Procfile: action server, Rasa server, website). Screenshots go to artifacts/screenshots/."""
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -10,20 +9,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.servers import ROOT, Stack, free_port
+from tests.servers import ROOT, Stack, ask, chromium, free_port, open_chat
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +25,8 @@ def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("/usr/bin/chromium missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
@@ -58,17 +38,6 @@ def page(browser: Any, stack: Stack) -> Iterator[Any]:
     tab.goto(stack.web_url + "/")
     yield tab
     context.close()
-
-
-def open_chat(page: Any) -> None:
-    page.get_by_role("button", name=re.compile("Open chat")).click()
-    page.get_by_label("Your message").wait_for()
-
-
-def ask(page: Any, text: str) -> None:
-    box = page.get_by_label("Your message")
-    box.fill(text)
-    box.press("Enter")
 
 
 def bot_text(page: Any) -> str:

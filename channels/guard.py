@@ -1,0 +1,167 @@
+"""Every patient message gets a reply, and urgent messages get theirs at once, whatever fails.
+
+Rasa answers a message in one pass: take the conversation's lock, read the tracker, run the
+policies and any custom actions, save. Each of those can hang or fail (a message stuck on a hung
+action server holds the lock; the tracker or lock store can be down; an action can time out), and
+Rasa then logs the error and sends nothing. The channels therefore hand every message to this
+guard, which
+
+1. parses the text with the loaded model (NLU only: no lock, no tracker, no action server);
+2. when the triage level is emergency, crisis or urgent, sends the domain's urgent responses
+   straight away, then lets Rasa record the turn in the background (its own copy of the same
+   replies is not sent twice);
+3. otherwise lets Rasa answer with that parse (the message is parsed once) within a deadline, and
+   sends ``utter_trouble`` (try again; 112 / 108 if urgent) when Rasa fails, runs out of time or
+   says nothing.
+
+The urgent responses are the same domain responses the rules send, read from the loaded model's
+domain, so there is one wording.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, Set, Tuple
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+
+logger = logging.getLogger(__name__)
+
+# triage level (the intent the model's triage layer sets) -> the responses that answer it
+URGENT_RESPONSES: Dict[str, Tuple[str, ...]] = {
+    "emergency": ("utter_emergency", "utter_emergency_followup"),
+    "crisis": ("utter_crisis", "utter_crisis_followup"),
+    "urgent": ("utter_urgent", "utter_urgent_followup"),
+}
+TROUBLE = "utter_trouble"
+# Used only when the model's domain cannot be read either: never send nothing.
+LAST_RESORT = (
+    "Sorry, I'm having trouble answering right now. Please try again in a few minutes. If you "
+    "feel unwell or it is urgent, call 112 or 108, or go to the nearest emergency department."
+)
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """``REPLY_DEADLINE`` (seconds, default 10): how long a patient waits for Rasa's answer before
+    the "having trouble" reply. ``PARSE_DEADLINE`` (default 2): the triage parse's own limit."""
+
+    reply_deadline: float = 10.0
+    parse_deadline: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> GuardSettings:
+        return cls(
+            float(os.environ.get("REPLY_DEADLINE", "") or cls.reply_deadline),
+            float(os.environ.get("PARSE_DEADLINE", "") or cls.parse_deadline),
+        )
+
+
+class GuardedOutput(OutputChannel):
+    """Passes Rasa's replies to the channel's own output until the guard has answered instead."""
+
+    def __init__(self, inner: OutputChannel) -> None:
+        self.inner = inner
+        self.sent = 0
+        self.closed = False
+
+    def name(self) -> str:  # type: ignore[override]  # the inner channel's name, per instance
+        return self.inner.name()
+
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        if self.closed:
+            return  # the guard already answered this message
+        self.sent += 1
+        await self.inner.send_response(recipient_id, message)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+
+def triage_level(parse_data: Dict[str, Any] | None) -> str | None:
+    """``emergency``, ``crisis`` or ``urgent`` when the parse says so, else ``None``."""
+    name = ((parse_data or {}).get("intent") or {}).get("name")
+    return name if name in URGENT_RESPONSES else None
+
+
+def domain_responses(agent: Any, names: Tuple[str, ...]) -> List[Dict[str, Any]]:
+    """The first variation of each named response in the loaded model's domain."""
+    try:
+        responses = agent.domain.responses
+        return [dict(responses[name][0]) for name in names]
+    except Exception:  # noqa: BLE001 - no model or no such response: the caller falls back
+        return []
+
+
+class ReplyGuard:
+    def __init__(self, settings: GuardSettings | None = None) -> None:
+        self.settings = settings or GuardSettings.from_env()
+        self._background: Set[asyncio.Future] = set()
+
+    async def handle(
+        self,
+        agent: Any,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        message: UserMessage,
+    ) -> None:
+        output = GuardedOutput(message.output_channel)
+        parse_data = await self._parse(agent, message)
+        guarded = UserMessage(
+            message.text,
+            output,
+            message.sender_id,
+            parse_data=parse_data,
+            input_channel=message.input_channel,
+            metadata=message.metadata,
+        )
+        task = asyncio.ensure_future(on_new_message(guarded))
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+        level = triage_level(parse_data)
+        if level is not None:
+            # Sent before Rasa takes the conversation's lock; Rasa records the turn afterwards.
+            await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.settings.reply_deadline)
+        except asyncio.TimeoutError:
+            logger.error(
+                "guard: no answer within %.1fs; the patient is told to try again",
+                self.settings.reply_deadline,
+            )
+        except Exception:  # noqa: BLE001 - any failure gets the kind reply below
+            logger.exception("guard: the message could not be answered")
+        else:
+            if output.sent:
+                return
+            logger.error("guard: the turn ended without a reply")
+        await self._answer(agent, output, message.sender_id, (TROUBLE,))
+
+    async def _parse(self, agent: Any, message: UserMessage) -> Dict[str, Any] | None:
+        """The model's parse (NLU graph only). ``None`` when it fails: Rasa then parses itself."""
+        try:
+            return await asyncio.wait_for(
+                agent.processor.parse_message(message), self.settings.parse_deadline
+            )
+        except Exception:  # noqa: BLE001 - the message still goes to Rasa, which will try again
+            logger.exception("guard: triage parse failed")
+            return None
+
+    async def _answer(
+        self, agent: Any, output: GuardedOutput, recipient: str, names: Tuple[str, ...]
+    ) -> None:
+        output.closed = True
+        replies = domain_responses(agent, names) or [{"text": LAST_RESORT}]
+        for reply in replies:
+            try:
+                await output.inner.send_response(recipient, reply)
+            except Exception:  # noqa: BLE001 - the channel logs its own delivery failures
+                logger.exception("guard: reply %s could not be sent", names)
+
+    def _finished(self, task: asyncio.Future) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("guard: Rasa failed on a message: %r", task.exception())
