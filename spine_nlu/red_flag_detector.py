@@ -41,8 +41,10 @@ from spine_nlu.red_flags import (
 
 RED_FLAGS_KEY = "red_flags"
 # Triage intents the classifiers may also predict on their own (no pattern matched).
-URGENT_INTENTS = ("emergency", "crisis", "urgent")
+URGENT_INTENTS = ("emergency", "crisis")
 FALLBACK_INTENT = "nlu_fallback"
+# Set by the triage rules only; a classifier's own guess of it is demoted (see _demote).
+RULES_ONLY_INTENT = "urgent"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -63,6 +65,8 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             # An emergency/crisis guess under the fallback threshold, from this confidence on,
             # still adds the urgent-help numbers to the clarifying question.
             "unsure_min_confidence": 0.3,
+            # FallbackClassifier's threshold: a demoted classifier guess needs as much.
+            "fallback_threshold": 0.4,
         }
 
     def __init__(
@@ -138,6 +142,9 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         if name == FALLBACK_INTENT:
             self._check_unsure_guess(message, text)
             return
+        if name == RULES_ONLY_INTENT:
+            self._demote(message)
+            return
         if name not in URGENT_INTENTS:
             return
         if self._matcher.rules_out(text):
@@ -151,6 +158,20 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                 {"intent": name, "confidence": confidence},
                 add_to_output=True,
             )
+
+    def _demote(self, message: Message) -> None:
+        """``urgent`` ("contact your surgeon today") is the triage rules' call alone: its words
+        (wound, fever, headache after surgery) are also the words of the guide's own questions
+        ("how big is the incision?"), which must get their answers. The classifiers' next guess
+        stands, or the fallback when it is unsure."""
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        rest = [r for r in ranking if r.get(INTENT_NAME_KEY) not in (RULES_ONLY_INTENT,)]
+        best = rest[0] if rest else {}
+        confidence = float(best.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+        if best and confidence >= float(self.component_config["fallback_threshold"]):
+            override_intent(message, best[INTENT_NAME_KEY], confidence, drop=(RULES_ONLY_INTENT,))
+        else:
+            override_intent(message, FALLBACK_INTENT, 1.0, drop=(RULES_ONLY_INTENT,))
 
     def _check_unsure_guess(self, message: Message, text: str) -> None:
         """Below the fallback threshold the top intent is ``nlu_fallback``; when the classifiers'

@@ -192,9 +192,15 @@ class RedFlagMatcher:
 
     def _correct(self, word: str) -> str | None:
         if word not in self._fuzzy_cache:
-            close = difflib.get_close_matches(
-                word, self._fuzzy_targets, n=1, cutoff=self.fuzzy_cutoff
-            )
+            # A typo adds, drops or swaps a letter or two; a Hinglish word that merely looks
+            # alike ("bacche", a child, against "backache") differs in length.
+            close = [
+                target
+                for target in difflib.get_close_matches(
+                    word, self._fuzzy_targets, n=3, cutoff=self.fuzzy_cutoff
+                )
+                if abs(len(target) - len(word)) <= 1
+            ]
             self._fuzzy_cache[word] = self._surface[close[0]] if close else ""
         return self._fuzzy_cache[word] or None
 

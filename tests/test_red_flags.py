@@ -1,10 +1,12 @@
 """Red-flag engine and its Rasa component: patterns, context rules, persistence."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+import yaml
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -12,7 +14,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from spine_nlu.red_flag_detector import RedFlagDetector
-from spine_nlu.red_flags import RedFlagMatcher, load_config, strongest_kind
+from spine_nlu.red_flags import ROOT, RedFlagMatcher, load_config, strongest_kind
 
 
 @pytest.fixture(scope="module")
@@ -208,18 +210,38 @@ def test_a_model_without_red_flags_refuses_to_load(storage: Any, context: Any) -
         ("bladder and bowel are normal", "nlu_fallback"),  # reassurance
         ("my chest of drawers fell on my foot last month", "nlu_fallback"),  # past
         ("everything feels wrong down below and I am scared", "emergency"),  # kept: second net
-        ("i haven't had any headache after the surgery, is that normal?", "nlu_fallback"),
-        ("my wound feels a bit off today", "urgent"),
     ],
 )
 def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
     storage: Any, context: Any, text: str, expected: str
 ) -> None:
-    guess = "urgent" if "wound" in text or "headache" in text else "emergency"
-    [message] = _trained(storage, context).process([_message(text, guess, 0.8)])
+    [message] = _trained(storage, context).process([_message(text, "emergency", 0.8)])
     assert message.get("intent")["name"] == expected
     if expected == "nlu_fallback":
-        assert guess not in [r["name"] for r in message.get("intent_ranking")]
+        assert "emergency" not in [r["name"] for r in message.get("intent_ranking")]
+
+
+@pytest.mark.parametrize(
+    ("runner_up", "confidence", "expected"),
+    [("article", 0.5, "article"), ("article", 0.39, "nlu_fallback"), (None, 0.0, "nlu_fallback")],
+)
+def test_a_classifier_only_urgent_guess_is_demoted(
+    storage: Any, context: Any, runner_up: str | None, confidence: float, expected: str
+) -> None:
+    """ "how big an incision for open back surgery" was read as urgent (0.9): urgent comes from the
+    triage rules only; the guide's question gets its answer."""
+    message = _message("how big an incision for open back surgery", "urgent", 0.9)
+    if runner_up:
+        message.set(
+            "intent_ranking",
+            [
+                {"name": "urgent", "confidence": 0.9},
+                {"name": runner_up, "confidence": confidence},
+            ],
+        )
+    [message] = _trained(storage, context).process([message])
+    assert message.get("intent")["name"] == expected
+    assert "urgent" not in [r["name"] for r in message.get("intent_ranking")]
 
 
 def test_a_pattern_match_is_never_overruled(storage: Any, context: Any) -> None:
@@ -281,6 +303,10 @@ def test_the_classifier_floor_is_configurable(storage: Any, context: Any) -> Non
         ("mujhe peshab me koi dikkat nhi h, bas kamar dard", None),
         ("saans lene mein takleef ho rahi hai achanak se", "emergency"),
         ("hospital me bored ho ke mar jaunga", None),
+        ("bacche ko bukhar hai kya karu", None),
+        ("how big an incision for open back surgery", None),
+        ("is it lit up and zoomed so the doctor can see inside my back", None),
+        ("my wound has opened up at one end", "urgent"),
     ],
 )
 def test_triage_levels(matcher: RedFlagMatcher, text: str, kind: str | None) -> None:
@@ -329,3 +355,28 @@ def test_edited_rules_change_the_training_fingerprint(tmp_path: Path) -> None:
     before = RedFlagDetector.fingerprint_addon({"patterns": str(rules)})
     rules.write_text("flags: [x]\n")
     assert RedFlagDetector.fingerprint_addon({"patterns": str(rules)}) != before
+
+
+def _examples() -> List[tuple]:
+    """(intent, text) of every training and held-out NLU example outside the triage intents."""
+    out = []
+    for path in [*sorted((ROOT / "data" / "nlu").glob("*.yml")), ROOT / "tests/nlu/holdout.yml"]:
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []:
+            if "intent" not in item or item["intent"] in ("emergency", "crisis", "urgent"):
+                continue
+            for line in str(item.get("examples") or "").splitlines():
+                text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line.strip()[2:])
+                out.append((item["intent"], text))
+    return out
+
+
+def test_the_guides_own_questions_never_escalate(matcher: RedFlagMatcher) -> None:
+    """ "how big an incision for open back surgery" once got "contact your surgeon today": the
+    questions the assistant is trained to answer must get their answers."""
+    escalated = [
+        (intent, kind, text)
+        for intent, text in _examples()
+        if (kind := strongest_kind(matcher.detect(text)))
+    ]
+    assert len(_examples()) > 1000
+    assert not escalated, escalated
