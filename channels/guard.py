@@ -91,7 +91,7 @@ def domain_responses(agent: Any, names: Tuple[str, ...]) -> List[Dict[str, Any]]
     try:
         responses = agent.domain.responses
         return [dict(responses[name][0]) for name in names]
-    except Exception:  # noqa: BLE001 - no model or no such response: the caller falls back
+    except Exception:  # no model or no such response: the caller falls back
         return []
 
 
@@ -132,7 +132,7 @@ class ReplyGuard:
                 "guard: no answer within %.1fs; the patient is told to try again",
                 self.settings.reply_deadline,
             )
-        except Exception:  # noqa: BLE001 - any failure gets the kind reply below
+        except Exception:  # any failure gets the kind reply below
             logger.exception("guard: the message could not be answered")
         else:
             if output.sent:
@@ -146,7 +146,7 @@ class ReplyGuard:
             return await asyncio.wait_for(
                 agent.processor.parse_message(message), self.settings.parse_deadline
             )
-        except Exception:  # noqa: BLE001 - the message still goes to Rasa, which will try again
+        except Exception:  # the message still goes to Rasa, which will try again
             logger.exception("guard: triage parse failed")
             return None
 
@@ -158,7 +158,7 @@ class ReplyGuard:
         for reply in replies:
             try:
                 await output.inner.send_response(recipient, reply)
-            except Exception:  # noqa: BLE001 - the channel logs its own delivery failures
+            except Exception:  # the channel logs its own delivery failures
                 logger.exception("guard: reply %s could not be sent", names)
 
     def _finished(self, task: asyncio.Future) -> None:

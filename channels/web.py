@@ -136,7 +136,26 @@ class WebChatInput(InputChannel):
             async def once_everywhere() -> Replies:
                 if self.shared is None:
                     return await handle()
-                return await self.shared.run_once(f"{sender}:{message_id}", handle)
+                answered: List[Replies] = []
+                started: List[bool] = []
+
+                async def tracked() -> Replies:
+                    started.append(True)
+                    answered.append(await handle())
+                    return answered[-1]
+
+                try:
+                    return await self.shared.run_once(f"{sender}:{message_id}", tracked)
+                except Exception as error:  # Redis down: answer here, never not at all
+                    if answered:
+                        return answered[-1]
+                    if started:
+                        raise  # the bot itself failed: a retry runs it again
+                    logger.warning(
+                        "webchat: shared de-duplication unavailable (%s); answering here",
+                        type(error).__name__,
+                    )
+                    return await handle()
 
             try:
                 replies = await self.cache.run_once((sender, message_id), once_everywhere)

@@ -75,7 +75,7 @@ class ActionServer:
 
     def answer_500(self) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:  # the name http.server calls
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(500)
                 self.end_headers()

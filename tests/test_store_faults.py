@@ -1,0 +1,202 @@
+"""Urgent replies with the stores down: the real stack on its own PostgreSQL (tracker store,
+bookings) and its own Redis (lock store), both started here on free ports and stopped mid-test, so
+the machine's shared services are never touched.
+
+Emergency and crisis messages are answered within a second while a store is down; other messages
+get an answer or the kind "having trouble" reply, never nothing; after the store is back the
+assistant answers normally.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+
+from tests.servers import Stack, free_port, http
+from tests.services import reachable
+
+pytestmark = pytest.mark.e2e
+
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+EMERGENCY = ("my legs went numb and I can't control my bladder", "112")
+CRISIS = ("i want to end my life tonight", "14416")
+
+
+def _as_postgres(*args: str) -> None:
+    # Output to /dev/null, never to a pipe: the server started by pg_ctl would inherit it and
+    # this call would wait for it to close.
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+class OwnPostgres:
+    """A throwaway PostgreSQL cluster (Debian's server binaries) on a free port."""
+
+    def __init__(self) -> None:
+        if not PG_BIN or shutil.which("runuser") is None:
+            pytest.skip("PostgreSQL server binaries or runuser missing")
+        self.bin, self.port = PG_BIN[-1], free_port()
+        # The server runs as "postgres", which cannot enter pytest's private temporary folders.
+        self.root = Path(tempfile.mkdtemp(prefix="spine-pg-"))
+        self.root.chmod(0o777)
+        self.data = self.root / "data"
+        self.data.mkdir()
+        shutil.chown(self.data, "postgres", "postgres")
+        _as_postgres(
+            str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        _as_postgres(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1",
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class OwnRedis:
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            pytest.skip("redis-server missing")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not reachable(self.url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@contextmanager
+def running(*stores: Any) -> Iterator[None]:
+    for store in stores:
+        store.start()
+    try:
+        yield
+    finally:
+        for store in stores:
+            with suppress(subprocess.CalledProcessError):  # already stopped by the test
+                store.stop()
+
+
+@pytest.fixture(scope="module")
+def stores() -> Iterator[Tuple[OwnPostgres, OwnRedis]]:
+    postgres, redis = OwnPostgres(), OwnRedis()
+    try:
+        with running(postgres, redis):
+            yield postgres, redis
+    finally:
+        postgres.remove()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    model_path: Path, stores: Tuple[OwnPostgres, OwnRedis], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    postgres, redis = stores
+    workdir = tmp_path_factory.mktemp("stores")
+    actions_port = free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
+        "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
+    )
+    env = {"REDIS_URL": redis.url, "REPLY_DEADLINE": "5", "ACTION_TIMEOUT": "3"}
+    app = Stack(
+        workdir,
+        free_port(),
+        actions_port,
+        database_url=postgres.url,
+        extra_env=env,
+        processes=("actions", "rasa"),
+        endpoints=endpoints,
+    )
+    app.start()
+    yield app
+    app.stop()
+
+
+def widget(stack: Stack, sender: str, text: str) -> Tuple[List[Dict[str, Any]], float]:
+    started = time.monotonic()
+    status, replies = http(
+        "POST",
+        f"{stack.base_url}/webhooks/webchat/webhook",
+        {"sender": sender, "message": text, "message_id": uuid.uuid4().hex},
+        timeout=30,
+    )
+    assert status == 200, (status, replies)
+    return replies, time.monotonic() - started
+
+
+def joined(replies: List[Dict[str, Any]]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+@pytest.mark.parametrize("down", ["tracker store (PostgreSQL)", "lock store (Redis)"])
+def test_urgent_replies_go_out_while_a_store_is_down(
+    stack: Stack, stores: Tuple[OwnPostgres, OwnRedis], down: str
+) -> None:
+    postgres, redis = stores
+    sender = uuid.uuid4().hex
+    replies, _ = widget(stack, sender, "how big is the incision in MISS?")
+    assert "less than one inch" in joined(replies)
+    store = postgres if down.startswith("tracker") else redis
+    store.stop()
+    try:
+        for text, marker in (EMERGENCY, CRISIS):
+            replies, took = widget(stack, sender, text)
+            assert marker in joined(replies), (down, replies)
+            assert took < 1.0, (down, took)
+        replies, _ = widget(stack, sender, "how long is the hospital stay?")
+        assert joined(replies).strip(), "silence while a store is down"
+    finally:
+        store.start()
+    deadline = time.monotonic() + 30
+    while True:  # pooled connections notice the restart on their next use
+        replies, _ = widget(stack, uuid.uuid4().hex, "how big is the incision in MISS?")
+        if "less than one inch" in joined(replies) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "less than one inch" in joined(replies)
