@@ -246,3 +246,18 @@ def ask(page: Any, text: str) -> None:
     box = page.get_by_label("Your message")
     box.fill(text)
     box.press("Enter")
+
+
+def webchat(stack: Stack, sender: str, text: str) -> Tuple[List[Dict[str, Any]], float]:
+    """One widget message through the webchat channel: (replies, seconds until they came)."""
+    import uuid
+
+    started = time.monotonic()
+    status, replies = http(
+        "POST",
+        f"{stack.base_url}/webhooks/webchat/webhook",
+        {"sender": sender, "message": text, "message_id": uuid.uuid4().hex},
+        timeout=30,
+    )
+    assert status == 200, (status, replies)
+    return replies, time.monotonic() - started

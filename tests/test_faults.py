@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from tests.fake_graph import FakeGraph
-from tests.servers import ROOT, Stack, ask, chromium, free_port, http, open_chat
+from tests.servers import ROOT, Stack, ask, chromium, free_port, open_chat, webchat
 
 pytestmark = pytest.mark.e2e
 
@@ -117,17 +117,6 @@ def stack(
     actions.stop()
 
 
-def widget(stack: Stack, sender: str, text: str) -> Tuple[List[Dict[str, Any]], float]:
-    started = time.monotonic()
-    status, replies = http(
-        "POST",
-        f"{stack.base_url}/webhooks/webchat/webhook",
-        {"sender": sender, "message": text, "message_id": uuid.uuid4().hex},
-    )
-    assert status == 200, (status, replies)
-    return replies, time.monotonic() - started
-
-
 def whatsapp(stack: Stack, graph: FakeGraph, number: str, text: str, expect: str) -> float:
     body = json.dumps(
         {
@@ -182,7 +171,7 @@ def web_sender() -> str:
 
 def assert_urgent_replies_within_a_second(stack: Stack, graph: FakeGraph, sender: str) -> None:
     for level, (text, marker) in URGENT_TEXTS.items():
-        replies, took = widget(stack, sender, text)
+        replies, took = webchat(stack, sender, text)
         assert marker in texts(replies), (level, replies)
         assert took < 1.0, (level, took)
         assert replies[0].get("text")
@@ -193,9 +182,9 @@ def assert_urgent_replies_within_a_second(stack: Stack, graph: FakeGraph, sender
 def test_all_well_answers_and_records_the_flag(stack: Tuple[Stack, ActionServer]) -> None:
     running, _ = stack
     sender = web_sender()
-    replies, _ = widget(running, sender, "is there a specialist in delhi")
+    replies, _ = webchat(running, sender, "is there a specialist in delhi")
     assert "Bhati" in texts(replies) or "Mediratta" in texts(replies)
-    replies, _ = widget(running, sender, URGENT_TEXTS["emergency"][0])
+    replies, _ = webchat(running, sender, URGENT_TEXTS["emergency"][0])
     assert "112" in replies[0]["text"]
     assert TROUBLE not in texts(replies)
 
@@ -215,13 +204,13 @@ def test_urgent_replies_never_wait_for_a_failing_action_server(
     try:
         sender = web_sender()
         # A question that needs the action server: a kind reply instead of silence...
-        replies, took = widget(running, sender, "is there a specialist in delhi")
+        replies, took = webchat(running, sender, "is there a specialist in delhi")
         assert TROUBLE in texts(replies), replies
         assert "112" in texts(replies)
         # ...and urgent messages, this patient's too, answered at once on both channels.
         assert_urgent_replies_within_a_second(running, graph, sender)
         # FAQ answers need no action server at all.
-        replies, _ = widget(running, web_sender(), "how big is the incision in MISS?")
+        replies, _ = webchat(running, web_sender(), "how big is the incision in MISS?")
         assert "less than one inch" in texts(replies)
     finally:
         if fault == "hung":
@@ -243,11 +232,11 @@ def test_a_hung_action_still_ends_in_a_reply_for_the_next_message(
     sender = web_sender()
     actions.signal(signal.SIGSTOP)
     try:
-        replies, _ = widget(running, sender, "is there a specialist in delhi")
+        replies, _ = webchat(running, sender, "is there a specialist in delhi")
         assert TROUBLE in texts(replies)
     finally:
         actions.signal(signal.SIGCONT)
-    replies, took = widget(running, sender, "how long is the hospital stay?")
+    replies, took = webchat(running, sender, "how long is the hospital stay?")
     assert TROUBLE not in texts(replies)
     assert texts(replies)
 

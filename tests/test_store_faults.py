@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from tests.servers import Stack, free_port, http
+from tests.servers import Stack, free_port, webchat
 from tests.services import reachable
 
 pytestmark = pytest.mark.e2e
@@ -158,18 +158,6 @@ def stack(
     app.stop()
 
 
-def widget(stack: Stack, sender: str, text: str) -> Tuple[List[Dict[str, Any]], float]:
-    started = time.monotonic()
-    status, replies = http(
-        "POST",
-        f"{stack.base_url}/webhooks/webchat/webhook",
-        {"sender": sender, "message": text, "message_id": uuid.uuid4().hex},
-        timeout=30,
-    )
-    assert status == 200, (status, replies)
-    return replies, time.monotonic() - started
-
-
 def joined(replies: List[Dict[str, Any]]) -> str:
     return "\n".join(r.get("text", "") for r in replies)
 
@@ -180,22 +168,22 @@ def test_urgent_replies_go_out_while_a_store_is_down(
 ) -> None:
     postgres, redis = stores
     sender = uuid.uuid4().hex
-    replies, _ = widget(stack, sender, "how big is the incision in MISS?")
+    replies, _ = webchat(stack, sender, "how big is the incision in MISS?")
     assert "less than one inch" in joined(replies)
     store = postgres if down.startswith("tracker") else redis
     store.stop()
     try:
         for text, marker in (EMERGENCY, CRISIS):
-            replies, took = widget(stack, sender, text)
+            replies, took = webchat(stack, sender, text)
             assert marker in joined(replies), (down, replies)
             assert took < 1.0, (down, took)
-        replies, _ = widget(stack, sender, "how long is the hospital stay?")
+        replies, _ = webchat(stack, sender, "how long is the hospital stay?")
         assert joined(replies).strip(), "silence while a store is down"
     finally:
         store.start()
     deadline = time.monotonic() + 30
     while True:  # pooled connections notice the restart on their next use
-        replies, _ = widget(stack, uuid.uuid4().hex, "how big is the incision in MISS?")
+        replies, _ = webchat(stack, uuid.uuid4().hex, "how big is the incision in MISS?")
         if "less than one inch" in joined(replies) or time.monotonic() > deadline:
             break
         time.sleep(1)
