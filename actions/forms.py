@@ -27,7 +27,7 @@ from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
 
 # Intents that are never an answer to a form question.
 ALWAYS_INTERRUPT: FrozenSet[str] = frozenset(
-    {"cancel", "emergency", "crisis", "request_callback", "change_booking_detail"}
+    {"cancel", "emergency", "crisis", "urgent", "request_callback", "change_booking_detail"}
 )
 # Intents that interrupt when the message looks like a question, or is confidently classified
 # and is not an answer ("Mayank Shah" may look like the article's author, but is a name;

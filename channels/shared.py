@@ -32,7 +32,9 @@ def shared_redis() -> Any | None:
         return None
     import redis.asyncio
 
-    return redis.asyncio.from_url(url, socket_timeout=5)
+    # A Redis that does not answer must not hold a patient's message (urgent ones included) for
+    # long before the channel falls back to this process's memory.
+    return redis.asyncio.from_url(url, socket_timeout=2, socket_connect_timeout=0.5)
 
 
 def _prefix() -> str:

@@ -17,7 +17,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -47,6 +47,17 @@ def actions_since_user(tracker: DialogueStateTracker) -> List[str]:
     return names[::-1]
 
 
+def said_since_user(tracker: DialogueStateTracker) -> bool:
+    """Whether the bot has said anything since the latest user message (a failed custom action is
+    still logged as run, with nothing said)."""
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, BotUttered):
+            return True
+    return False
+
+
 def next_action(tracker: DialogueStateTracker, after: tuple = TURN_ENDING_ACTIONS) -> str | None:
     """The net response to send now, ``action_listen`` right after it, or ``None``."""
     net = (
@@ -60,7 +71,10 @@ def next_action(tracker: DialogueStateTracker, after: tuple = TURN_ENDING_ACTION
     done = actions_since_user(tracker)
     if response in done:
         return ACTION_LISTEN_NAME if done[-1] == response else None
-    return response if done and done[-1] in after else None
+    # Only after an answer that was given: a net line alone would hide a failed action from the
+    # channel's "having trouble" reply.
+    answered = done and done[-1] in after and said_since_user(tracker)
+    return response if answered else None
 
 
 @DefaultV1Recipe.register(

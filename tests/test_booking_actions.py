@@ -129,6 +129,7 @@ async def test_too_many_invalid_answers_offer_a_call_back(
         ("stop", "cancel", 0.6),
         ("call me instead", "request_callback", 0.9),
         ("I can't feel my legs", "emergency", 1.0),
+        ("my wound is red and warm", "urgent", 1.0),
         ("topic:faq/recovery_time", "faq", 1.0),
         ("/cancel", "cancel", 1.0),
     ],
