@@ -35,7 +35,6 @@ from spine_nlu.red_flags import (
     SAFETY_NET_KEY,
     RedFlagMatcher,
     load_config,
-    safety_net,
     strongest_kind,
 )
 
@@ -164,9 +163,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         (wound, fever, headache after surgery) are also the words of the guide's own questions
         ("how big is the incision?"), which must get their answers. The classifiers' next guess
         stands, or the fallback when it is unsure."""
-        ranking = message.get(INTENT_RANKING_KEY) or []
-        rest = [r for r in ranking if r.get(INTENT_NAME_KEY) not in (RULES_ONLY_INTENT,)]
-        best = rest[0] if rest else {}
+        best = _best_other(message, RULES_ONLY_INTENT)
         confidence = float(best.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
         if best and confidence >= float(self.component_config["fallback_threshold"]):
             override_intent(message, best[INTENT_NAME_KEY], confidence, drop=(RULES_ONLY_INTENT,))
@@ -177,9 +174,8 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         """Below the fallback threshold the top intent is ``nlu_fallback``; when the classifiers'
         own best guess under it is emergency or crisis, the clarification still carries the
         urgent-help numbers ("explain everything from start till end" read as crisis 0.39)."""
-        ranking = message.get(INTENT_RANKING_KEY) or []
-        best = next((r for r in ranking if r.get(INTENT_NAME_KEY) != FALLBACK_INTENT), None)
-        if not best or best.get(INTENT_NAME_KEY) not in URGENT_INTENTS:
+        best = _best_other(message, FALLBACK_INTENT)
+        if best.get(INTENT_NAME_KEY) not in URGENT_INTENTS:
             return
         confidence = float(best.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
         if confidence < float(self.component_config["unsure_min_confidence"]):
@@ -204,7 +200,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             kind = strongest_kind(hits)
             if kind is None:
                 self._check_classifier_guess(message, text)
-                net = safety_net(self.red_flag_config or {}, hits)
+                net = self._matcher.safety_net(hits)
                 if net and (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in URGENT_INTENTS:
                     message.set(SAFETY_NET_KEY, net, add_to_output=True)
                 continue
@@ -225,3 +221,9 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                 add_to_output=True,
             )
         return messages
+
+
+def _best_other(message: Message, skip: str) -> Dict[str, Any]:
+    """The highest-ranked intent other than ``skip`` (``{}`` when there is none)."""
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    return next((r for r in ranking if r.get(INTENT_NAME_KEY) != skip), {})

@@ -220,11 +220,11 @@ class RedFlagMatcher:
                 continue
             flag = self.flags[flag_id]
             negating = pattern_key in self._negating_patterns
+            negation_first = pattern_key in self._negation_first
             for start, end in self._matches(keys, surfaces, elements, gap):
-                if self._excluded(keys, clauses, start, end, flag["kind"], negating):
-                    continue
-                # "bukhar nahi hai, peshab theek": the "nahi" belongs to the fever's clause
-                if pattern_key in self._negation_first and clauses[start] != clauses[end - 1]:
+                if self._excluded(
+                    keys, clauses, start, end, flag["kind"], negating, negation_first
+                ):
                     continue
                 hits[flag_id] = RedFlagHit(
                     flag_id, flag["kind"], flag["label"], spans[start][0], spans[end - 1][1]
@@ -260,6 +260,16 @@ class RedFlagMatcher:
             if position >= 0:
                 yield start, position + 1
 
+    def safety_net(self, hits: Sequence[RedFlagHit]) -> Dict[str, str] | None:
+        """The net of the first routine flag among the hits, when nothing in them escalates."""
+        if strongest_kind(hits) is not None:
+            return None
+        for hit in hits:
+            net = self.flags[hit.flag_id].get("net")
+            if net:
+                return {"id": hit.flag_id, "response": str(net)}
+        return None
+
     def rules_out(self, text: str) -> bool:
         """True when the message itself says it is not urgent: negated ("no weakness"), past
         ("last year"), resolved, reassuring ("normal") or hypothetical/risk talk. Used to overrule a
@@ -294,8 +304,18 @@ class RedFlagMatcher:
         return False
 
     def _excluded(
-        self, keys: List[str], clauses: List[int], start: int, end: int, kind: str, negating: bool
+        self,
+        keys: List[str],
+        clauses: List[int],
+        start: int,
+        end: int,
+        kind: str,
+        negating: bool,
+        negation_first: bool = False,
     ) -> bool:
+        # "bukhar nahi hai, peshab theek": the "nahi" belongs to the fever's clause
+        if negation_first and clauses[start] != clauses[end - 1]:
+            return True
         ids = set(clauses[start:end])
         first = min(i for i, c in enumerate(clauses) if c in ids)
         last = max(i for i, c in enumerate(clauses) if c in ids)
@@ -359,17 +379,6 @@ def load_config(path: Path = DEFAULT_PATTERNS) -> Dict[str, Any]:
         if flag["kind"] == ROUTINE and not flag.get("net"):
             raise ValueError(f"{path}: routine flag {flag['id']} names no `net` response")
     return data
-
-
-def safety_net(config: Dict[str, Any], hits: Sequence[RedFlagHit]) -> Dict[str, str] | None:
-    """The net of the first routine flag among the hits (only when nothing escalates)."""
-    if strongest_kind(hits) is not None:
-        return None
-    nets = {f["id"]: f.get("net") for f in config.get("flags") or [] if f["kind"] == ROUTINE}
-    for hit in hits:
-        if nets.get(hit.flag_id):
-            return {"id": hit.flag_id, "response": str(nets[hit.flag_id])}
-    return None
 
 
 def strongest_kind(hits: Sequence[RedFlagHit]) -> str | None:
