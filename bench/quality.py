@@ -47,6 +47,10 @@ async def measure(model: Path) -> Dict[str, Any]:
         "blind_heldout": {
             level: list(blind.rate(level)) for level in (*triage_eval.LEVELS, "routine")
         },
+        # Sent the triage question (with the urgent-help numbers) first, per level.
+        "blind_heldout_asked": {
+            level: list(blind.asked_rate(level)) for level in (*triage_eval.LEVELS, "routine")
+        },
     }
 
 

@@ -118,6 +118,15 @@ def render(results: Dict[str, Any]) -> str:
             if "blind_heldout" in v["quality"]
             else "–",
         ),
+        row(
+            "blind held-out triage: triage question first (emergency / crisis / urgent / routine)",
+            lambda v: " · ".join(
+                "/".join(map(str, v["quality"]["blind_heldout_asked"][level]))
+                for level in ("emergency", "crisis", "urgent", "routine")
+            )
+            if "blind_heldout_asked" in v["quality"]
+            else "–",
+        ),
     ]
     if any(len(draws(variants[n])) > 1 for n in names):
         lines += [

@@ -20,6 +20,7 @@ domain, so there is one wording.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -77,6 +78,11 @@ class GuardedOutput(OutputChannel):
         await self.send_response(recipient_id, {"text": text})
 
 
+def conversation_digest(sender_id: str) -> str:
+    """A stable pseudonym for a conversation id in logs."""
+    return hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:12]
+
+
 def triage_level(parse_data: Dict[str, Any] | None) -> str | None:
     """``emergency``, ``crisis`` or ``urgent`` when the parse says so, else ``None``."""
     name = ((parse_data or {}).get("intent") or {}).get("name")
@@ -121,6 +127,15 @@ class ReplyGuard:
         if level is not None:
             # Sent before Rasa takes the conversation's lock; Rasa records the turn afterwards.
             await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
+            # A second record of the flag, after the reply: the console's comes from the stored
+            # message, which a tracker store that is down never stores. The conversation id is
+            # hashed (a WhatsApp id is a phone number); staff who know an id can match it.
+            logger.warning(
+                "guard: %s reply sent (conversation %s, channel %s)",
+                level,
+                conversation_digest(message.sender_id),
+                message.input_channel or "",
+            )
             return
         try:
             await asyncio.wait_for(asyncio.shield(task), self.settings.reply_deadline)

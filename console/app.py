@@ -54,6 +54,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 PER_PAGE = 50
 BATCH, MAX_BATCHES = 5000, 4  # events folded per page view, at most
 logger = logging.getLogger(__name__)
+# The summary flags, in CSV_COLUMNS' order.
+CSV_FLAGS = ("emergency", "crisis", "urgent", "callback", "booking")
 CSV_COLUMNS = (
     "conversation_key",
     "conversation",
@@ -63,6 +65,7 @@ CSV_COLUMNS = (
     "turns",
     "emergency",
     "crisis",
+    "urgent",
     "callback",
     "booking",
     "cards_shown",
@@ -148,7 +151,7 @@ def conversations_csv(rows: List[Dict[str, Any]], reveal: bool) -> str:
                 when(row["last_at"]),
                 row["channel"] or "",
                 row["turns"],
-                *(int(bool(row[flag])) for flag in FLAGS[:4]),
+                *(int(bool(row[flag])) for flag in CSV_FLAGS),
                 int(bool(row.get("cards_shown"))),
                 row["fallback_count"],
                 row["low_confidence_count"],

@@ -34,8 +34,8 @@ EVENTS = sa.table(
     sa.column("intent_name", sa.String),
     sa.column("data", sa.Text),
 )
-FLAGS = ("emergency", "crisis", "callback", "booking", "fallback", "low_confidence")
-SUMMARY_FLAGS = ("emergency", "crisis", "callback", "booking", "cards_shown")
+FLAGS = ("emergency", "crisis", "urgent", "callback", "booking", "fallback", "low_confidence")
+SUMMARY_FLAGS = ("emergency", "crisis", "urgent", "callback", "booking", "cards_shown")
 IST = ZoneInfo("Asia/Kolkata")
 # Intents that are not a topic a patient asks about (small talk, no understanding).
 NOT_TOPICS = {"greet", "goodbye", "thank", "bot_challenge", "nlu_fallback", "cancel"}
@@ -131,7 +131,7 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
                 delta.low_confidence_count += 1
             # Urgent replies come from rules (no action sets a slot): the message's own parse
             # carries the flag, stored in the same event as the message.
-            if intent.get("name") in ("emergency", "crisis"):
+            if intent.get("name") in ("emergency", "crisis", "urgent"):
                 delta.flags[intent["name"]] = True
             topic = topic_of(parse)
             if topic and topic not in NOT_TOPICS and not text.startswith("/"):
@@ -320,7 +320,7 @@ def list_conversations(
     """One page of conversations (newest first) and the number matching."""
     table = ConversationSummary.__table__
     where: List[Any] = []
-    if filters.flag in ("emergency", "crisis", "callback", "booking"):
+    if filters.flag in ("emergency", "crisis", "urgent", "callback", "booking"):
         where.append(table.c[filters.flag].is_(True))
     elif filters.flag == "fallback":
         where.append(table.c.fallback_count > 0)

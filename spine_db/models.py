@@ -113,6 +113,7 @@ class ConversationSummary(Base):  # type: ignore[misc,valid-type]
     turns = sa.Column(sa.Integer, nullable=False, default=0)
     emergency = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
     crisis = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
+    urgent = sa.Column(sa.Boolean, nullable=False, default=False, index=True)  # surgeon today
     callback = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
     booking = sa.Column(sa.Boolean, nullable=False, default=False, index=True)
     cards_shown = sa.Column(sa.Boolean, nullable=False, default=False)  # specialist cards

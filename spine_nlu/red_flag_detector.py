@@ -37,6 +37,8 @@ from spine_nlu.red_flags import (
     load_config,
     strongest_kind,
 )
+from spine_nlu.triage_classifier import TRIAGE_KEY
+from spine_nlu.triage_model import Thresholds, Verdict, decide
 
 RED_FLAGS_KEY = "red_flags"
 # Triage intents the classifiers may also predict on their own (no pattern matched).
@@ -44,6 +46,10 @@ URGENT_INTENTS = ("emergency", "crisis")
 FALLBACK_INTENT = "nlu_fallback"
 # Set by the triage rules only; a classifier's own guess of it is demoted (see _demote).
 RULES_ONLY_INTENT = "urgent"
+# One question first when the triage classifier is unsure (data/rules/triage.yml).
+CHECK_INTENTS = {"crisis": "crisis_check", "emergency": "triage_check", "urgent": "triage_check"}
+# Records which part of the triage decided, for staff and the evaluation: "rules" or "model".
+TRIAGE_SOURCE_KEY = "triage_source"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -66,6 +72,16 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             "unsure_min_confidence": 0.3,
             # FallbackClassifier's threshold: a demoted classifier guess needs as much.
             "fallback_threshold": 0.4,
+            # The triage classifier (spine_nlu.triage_classifier, before this component): the
+            # probability of a level from which its reply is sent, and the probability of "not
+            # routine" from which one triage question is asked first. Chosen on the development
+            # part of the blind corpus (python -m spine_nlu.triage_tune).
+            "act_emergency": 0.7,
+            "act_crisis": 0.7,
+            "act_urgent": 0.8,
+            "ask": 0.5,
+            "veto": 1.1,
+            "ask_crisis": 1.1,
         }
 
     def __init__(
@@ -81,6 +97,17 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         self.red_flag_config = red_flag_config
         self._matcher: RedFlagMatcher | None = (
             RedFlagMatcher(red_flag_config) if red_flag_config else None
+        )
+        cfg = self.component_config
+        self.thresholds = Thresholds(
+            act={
+                "emergency": float(cfg["act_emergency"]),
+                "crisis": float(cfg["act_crisis"]),
+                "urgent": float(cfg["act_urgent"]),
+            },
+            ask=float(cfg["ask"]),
+            veto=float(cfg["veto"]),
+            ask_crisis=float(cfg["ask_crisis"]),
         )
 
     @classmethod
@@ -158,6 +185,51 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                 add_to_output=True,
             )
 
+    def _verdict(self, message: Message) -> Verdict | None:
+        probs = message.get(TRIAGE_KEY)
+        return decide(probs, self.thresholds) if probs else None
+
+    def _apply_model(self, message: Message, text: str) -> bool:
+        """The triage classifier's call when no rule matched. Sure enough: its level's reply
+        (``act``); not sure: one triage question with the urgent-help numbers (``ask``). A
+        message that rules itself out (negated, past, hypothetical) gets the question at most,
+        unless it is a crisis statement, which tense never explains away. False when the model
+        leaves the message alone."""
+        assert self._matcher is not None
+        verdict = self._verdict(message)
+        if verdict is None or verdict.decision == "none":
+            return False
+        ruled_out = verdict.level != "crisis" and self._matcher.rules_out(text)
+        if verdict.decision == "act" and not ruled_out:
+            override_intent(message, verdict.level, verdict.confidence)
+            message.set(TRIAGE_SOURCE_KEY, "model", add_to_output=True)
+            return True
+        self._ask(message, verdict.level, verdict.confidence)
+        message.set(TRIAGE_SOURCE_KEY, "model", add_to_output=True)
+        return True
+
+    def _vetoed(self, message: Message) -> bool:
+        """The triage model is so sure a rule-matched message is routine that one question comes
+        first (the question gives the urgent-help numbers itself)."""
+        probs = message.get(TRIAGE_KEY) or {}
+        return float(probs.get("routine", 0.0)) >= self.thresholds.veto
+
+    @staticmethod
+    def _ask(message: Message, level: str, confidence: float) -> None:
+        """One triage (or crisis) question first, with the urgent-help numbers."""
+        override_intent(
+            message,
+            CHECK_INTENTS[level],
+            confidence,
+            drop=URGENT_INTENTS + (RULES_ONLY_INTENT,),
+        )
+        # Forms read this: inside a form the question is not asked, the numbers are given.
+        message.set(
+            POSSIBLE_RED_FLAG_KEY,
+            {"intent": level, "confidence": round(confidence, 4)},
+            add_to_output=True,
+        )
+
     def _demote(self, message: Message) -> None:
         """``urgent`` ("contact your surgeon today") is the triage rules' call alone: its words
         (wound, fever, headache after surgery) are also the words of the guide's own questions
@@ -199,12 +271,17 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             hits = self._matcher.detect(text)
             kind = strongest_kind(hits)
             if kind is None:
-                self._check_classifier_guess(message, text)
+                if not self._apply_model(message, text):
+                    self._check_classifier_guess(message, text)
                 net = self._matcher.safety_net(hits)
                 if net and (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in URGENT_INTENTS:
                     message.set(SAFETY_NET_KEY, net, add_to_output=True)
                 continue
-            override_intent(message, kind, 1.0)
+            if self._vetoed(message) and not self._matcher.final(hits, kind):
+                self._ask(message, kind, 1.0)
+            else:
+                override_intent(message, kind, 1.0)
+            message.set(TRIAGE_SOURCE_KEY, "rules", add_to_output=True)
             message.set(
                 RED_FLAGS_KEY,
                 [

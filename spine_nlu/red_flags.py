@@ -270,6 +270,11 @@ class RedFlagMatcher:
                 return {"id": hit.flag_id, "response": str(net)}
         return None
 
+    def final(self, hits: Sequence[RedFlagHit], kind: str) -> bool:
+        """True when a hit of that level comes from a flag marked ``final``: a clinician's rule
+        that the triage classifier may not turn into a question (cauda equina signs)."""
+        return any(self.flags[h.flag_id].get("final") for h in hits if h.kind == kind)
+
     def rules_out(self, text: str) -> bool:
         """True when the message itself says it is not urgent: negated ("no weakness"), past
         ("last year"), resolved, reassuring ("normal") or hypothetical/risk talk. Used to overrule a
@@ -350,6 +355,10 @@ class RedFlagMatcher:
         return (in_past or resolved) and not self._has_cue(clause, "present")
 
 
+# Flag options that are true/false, the only booleans the rules file may hold.
+BOOLEAN_OPTIONS = ("final",)
+
+
 def _reject_yaml_booleans(node: Any, where: str) -> None:
     # YAML 1.1 reads bare no/on/off/yes as booleans: a pattern word must never silently vanish.
     if isinstance(node, bool):
@@ -362,6 +371,8 @@ def _reject_yaml_booleans(node: Any, where: str) -> None:
         else []
     )
     for key, child in children:
+        if key in BOOLEAN_OPTIONS and isinstance(child, bool):
+            continue
         _reject_yaml_booleans(child, f"{where}.{key}")
 
 
@@ -376,6 +387,8 @@ def load_config(path: Path = DEFAULT_PATTERNS) -> Dict[str, Any]:
             raise ValueError(f"{path}: flag {flag.get('id')} lacks {sorted(missing)}")
         if flag["kind"] not in (*KIND_PRIORITY, ROUTINE):
             raise ValueError(f"{path}: flag {flag['id']} has unknown kind {flag['kind']}")
+        if not isinstance(flag.get("final", False), bool):
+            raise ValueError(f"{path}: flag {flag['id']}: `final` is true or false")
         if flag["kind"] == ROUTINE and not flag.get("net"):
             raise ValueError(f"{path}: routine flag {flag['id']} names no `net` response")
     return data

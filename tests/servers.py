@@ -22,6 +22,12 @@ BIN = Path(sys.executable).parent
 _HANDED_OUT: set[int] = set()
 
 
+# Back pain with legs that "feel a bit odd": a triage rule matches (both legs) and the triage
+# classifier is fairly sure it is routine, so neither the emergency reply nor an answer alone but
+# one triage question with the numbers (data/rules/triage.yml).
+UNCLEAR_RED_FLAG = "my back hurts and my legs feel a bit odd, is MISS for me?"
+
+
 def free_port() -> int:
     """A port nothing listens on, never one handed out before in this process: a stack's ports
     are picked before its servers bind them, and the kernel may offer a just-released port again

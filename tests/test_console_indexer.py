@@ -65,6 +65,7 @@ def test_summaries_flags_and_incremental_updates(engine: sa.engine.Engine) -> No
         1000,
     )
     add_events(engine, "old-sos", [slot("safety_flag", "crisis")], 1500)  # stored by older versions
+    add_events(engine, "wound", [user("my scar is red and warm", "urgent", 1.0)], 1600)
     add_events(
         engine,
         "book",
@@ -76,10 +77,15 @@ def test_summaries_flags_and_incremental_updates(engine: sa.engine.Engine) -> No
         ],
         2000,
     )
-    assert update_summaries(engine) == 6
+    assert update_summaries(engine) == 7
     rows = {r["sender_id"]: r for r in list_conversations(engine, Filters())[0]}
     assert rows["sos"]["emergency"]
     assert rows["old-sos"]["crisis"]
+    assert rows["wound"]["urgent"]
+    assert not rows["wound"]["emergency"]
+    assert [r["sender_id"] for r in list_conversations(engine, Filters(flag="urgent"))[0]] == [
+        "wound"
+    ]
     assert not rows["book"]["emergency"]
     assert rows["sos"]["channel"] == "webchat"
     assert rows["book"]["booking"]

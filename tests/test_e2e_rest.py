@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from tests.servers import Stack, free_port, http, texts
+from tests.servers import UNCLEAR_RED_FLAG, Stack, free_port, http, texts
 
 pytestmark = pytest.mark.e2e
 
@@ -118,6 +118,31 @@ def test_crisis_gets_helplines(stack: Stack) -> None:
     assert "14416" in text
     assert "1-800-891-4416" in text
     assert "112" in text
+
+
+def test_an_unclear_red_flag_gets_one_triage_question_then_the_answer(stack: Stack) -> None:
+    [question] = stack.say("triage-no", UNCLEAR_RED_FLAG)
+    assert "both legs" in question["text"]
+    assert "call 112 or 108 now" in question["text"]
+    assert [b["payload"] for b in question["buttons"]] == ["/affirm", "/deny"]
+    replies = stack.say("triage-no", "/deny")  # the "No, none of these" button
+    assert "If any of those start, call 112 or 108" in replies[0]["text"]
+    assert len(replies) >= 2, replies  # then the answer, or topics to choose from
+    assert "medical emergency" not in texts(replies)
+
+
+@pytest.mark.parametrize("answer", ["yes", "haan", "/affirm"])
+def test_yes_to_the_triage_question_gets_the_emergency_reply(stack: Stack, answer: str) -> None:
+    sender = f"triage-yes-{answer}"
+    stack.say(sender, UNCLEAR_RED_FLAG)
+    replies = stack.say(sender, answer)
+    assert replies[0]["text"].startswith("This could be a medical emergency"), replies
+
+
+def test_a_typed_no_to_the_triage_question_is_understood(stack: Stack) -> None:
+    stack.say("triage-typed-no", UNCLEAR_RED_FLAG)
+    replies = stack.say("triage-typed-no", "no, nothing like that")
+    assert "If any of those start" in replies[0]["text"], replies
 
 
 @pytest.mark.parametrize(

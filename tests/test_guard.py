@@ -3,13 +3,14 @@ fails, hangs or says nothing, and for urgent messages (tests/test_faults.py: the
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict
 
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
-from channels.guard import LAST_RESORT, GuardSettings, ReplyGuard
+from channels.guard import LAST_RESORT, GuardSettings, ReplyGuard, conversation_digest
 
 RESPONSES = {
     name: [{"text": f"<{name}>"}]
@@ -80,6 +81,17 @@ async def test_urgent_messages_get_the_urgent_replies_once_whatever_rasa_does(
     rasa: Any, level: str
 ) -> None:
     assert await run(level, rasa) == [f"<utter_{level}>", f"<utter_{level}_followup>"]
+
+
+async def test_an_urgent_reply_is_logged_for_staff_without_the_conversation_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="channels.guard"):
+        await run("emergency", hangs)
+    [record] = [r.getMessage() for r in caplog.records if "reply sent" in r.getMessage()]
+    assert record.startswith("guard: emergency reply sent (conversation ")
+    assert conversation_digest("patient") in record
+    assert "patient" not in record
 
 
 @pytest.mark.parametrize("rasa", [answers, answers_then_hangs])

@@ -380,3 +380,102 @@ def test_the_guides_own_questions_never_escalate(matcher: RedFlagMatcher) -> Non
     ]
     assert len(_examples()) > 1000
     assert not escalated, escalated
+
+
+# ----- with the triage classifier's probabilities (spine_nlu.triage_classifier) ---------------
+THRESHOLDS = {
+    "act_emergency": 0.7,
+    "act_crisis": 0.6,
+    "act_urgent": 0.8,
+    "ask": 0.5,
+    "veto": 0.95,
+    "ask_crisis": 0.4,
+}
+
+
+def _with_triage(text: str, probs: Dict[str, float], intent: str = "faq") -> Message:
+    message = _message(text, intent)
+    message.set("triage", {"emergency": 0.0, "urgent": 0.0, "crisis": 0.0, **probs})
+    return message
+
+
+def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDetector:
+    detector = RedFlagDetector.create(
+        {**RedFlagDetector.get_default_config(), **THRESHOLDS}, storage, Resource("rf"), context
+    )
+    detector.train(TrainingData())
+    return detector
+
+
+@pytest.mark.parametrize(
+    ("text", "probs", "intent", "possible"),
+    [
+        # No rule matches these wordings; the model decides.
+        (
+            "something is very off since this morning",
+            {"emergency": 0.8, "routine": 0.2},
+            "emergency",
+            None,
+        ),
+        ("something is very off", {"emergency": 0.5, "routine": 0.5}, "triage_check", "emergency"),
+        ("whats the point of anything now", {"crisis": 0.65, "routine": 0.35}, "crisis", None),
+        # A possible crisis gets the crisis check even when the model leans routine.
+        (
+            "whats the point of anything now",
+            {"crisis": 0.45, "routine": 0.55},
+            "crisis_check",
+            "crisis",
+        ),
+        ("scar a bit pink", {"urgent": 0.7, "routine": 0.3}, "triage_check", "urgent"),
+        ("how long is recovery", {"emergency": 0.2, "routine": 0.8}, "faq", None),
+        # A message that rules itself out (a hypothetical) gets the question at most ...
+        (
+            "what if something is very off after the operation",
+            {"emergency": 0.9, "routine": 0.1},
+            "triage_check",
+            "emergency",
+        ),
+        # ... but a crisis statement is never explained away by its tense.
+        ("if this goes on i will end it", {"crisis": 0.9, "routine": 0.1}, "crisis", None),
+    ],
+)
+def test_the_triage_model_acts_asks_or_leaves_alone(
+    storage: Any, context: Any, text: str, probs: Dict[str, float], intent: str, possible: Any
+) -> None:
+    [message] = _tuned(storage, context).process([_with_triage(text, probs)])
+    assert message.get("intent")["name"] == intent
+    assert (message.get("possible_red_flag") or {}).get("intent") == possible
+    if intent != "faq":
+        assert message.get("triage_source") == "model"
+        assert message.get("red_flags") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("i cant feel anything down there when i wipe", "saddle_numbness"),
+        ("i cant pee at all", "urinary_retention"),
+    ],
+)
+def test_cauda_equina_rules_are_final(storage: Any, context: Any, text: str, flag: str) -> None:
+    """Marked `final` in content/red_flags.yml: no classifier turns them into a question."""
+    [message] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.99})])
+    assert message.get("intent")["name"] == "emergency"
+    assert flag in [f["id"] for f in message.get("red_flags")]
+
+
+def test_a_rule_match_the_model_is_sure_is_routine_is_asked_about(
+    storage: Any, context: Any
+) -> None:
+    """Rules match words: "what signs of a leaking wound should i look for" has those of a
+    leaking wound. The question that replaces the rule's reply gives the numbers itself."""
+    text = "my wound is leaking since yesterday"
+    [vetoed] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.97})])
+    assert vetoed.get("intent")["name"] == "triage_check"
+    assert vetoed.get("possible_red_flag") == {"intent": "emergency", "confidence": 1.0}
+    assert vetoed.get("red_flags")  # staff still see which rule matched
+    # Under the veto threshold the rule acts, as it does with no model at all.
+    [kept] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.9})])
+    assert kept.get("intent")["name"] == "emergency"
+    [plain] = _trained(storage, context).process([_message(text)])
+    assert plain.get("intent")["name"] == "emergency"

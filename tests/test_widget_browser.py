@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.servers import ROOT, Stack, ask, chromium, free_port, open_chat
+from tests.servers import ROOT, UNCLEAR_RED_FLAG, Stack, ask, chromium, free_port, open_chat
 
 pytestmark = pytest.mark.e2e
 
@@ -132,6 +132,21 @@ def test_emergency_reply_stands_out(page: Any) -> None:
     urgent.wait_for()
     assert "112" in urgent.inner_text()
     assert "URGENT" in urgent.inner_text().upper()
+
+
+def test_the_triage_question_is_answered_with_its_buttons(page: Any) -> None:
+    """An unclear red flag gets one question that already gives the numbers; "No" brings the
+    answer the question held back, and the buttons are used once."""
+    open_chat(page)
+    ask(page, UNCLEAR_RED_FLAG)
+    wait_for_bot(page, "call 112 or 108 now")
+    groups = page.locator("#spine-care-widget .quick-replies")
+    # pinned by position: the answer that follows adds its own group
+    no = groups.nth(groups.count() - 1).get_by_role("button", name="No, none of these")
+    no.click()
+    wait_for_bot(page, "If any of those start")
+    assert no.is_disabled()
+    assert page.locator("#spine-care-widget .msg.urgent").count() == 0
 
 
 def test_offline_then_recovery_without_duplicates(page: Any, stack: Stack) -> None:

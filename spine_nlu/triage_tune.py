@@ -1,0 +1,150 @@
+"""Choose the triage classifier's thresholds on the development part of the blind corpus.
+
+    python -m spine_nlu.triage_tune
+
+The development part (``data/triage/blind_dev.yml``) also trains the classifier, so it is scored
+out of fold: five times, ``TriageModel`` is fitted as the pipeline fits it (the rest of
+``data/triage/`` plus the NLU examples) with four fifths of the development part, and scores the
+fifth. Each message's score is then combined with the triage rules as ``RedFlagDetector`` does (a
+rule match decides first) and, for a grid of thresholds, the script prints what each level would
+get, best first by a cost: 10 for an emergency or crisis left without a reply or a question, 5 for
+a routine message escalated, 2 for an urgent one left alone, 1 for a routine message questioned. The
+held-out part is never read here.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections import Counter
+from typing import Dict, List, Tuple
+
+from spine_nlu.red_flags import DEFAULT_PATTERNS, RedFlagMatcher, load_config, strongest_kind
+from spine_nlu.triage_eval import ACCEPTED, PARTS, ROOT, load
+from spine_nlu.triage_model import Thresholds, TriageModel, corpus_files, decide, load_corpus
+
+URGENT = ("emergency", "crisis", "urgent")
+
+
+def training_pairs() -> Tuple[List[Tuple[str, str]], List[Dict]]:
+    """(the corpus without the development part + the NLU examples, the development part)."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from spine_nlu.triage_classifier import nlu_pairs
+
+    dev_path = PARTS["dev"]
+    corpus = load_corpus(p for p in corpus_files(dev_path.parent) if p != dev_path)
+    return corpus + nlu_pairs(load_data(str(ROOT / "data" / "nlu"))), load("dev")
+
+
+def out_of_fold(
+    C: float, folds: int = 5, seed: int = 42
+) -> Tuple[List[Dict], List[Dict[str, float]]]:
+    """Each development message's probabilities from a model that did not see it."""
+    from sklearn.model_selection import StratifiedKFold
+
+    base, dev = training_pairs()
+    probs: List[Dict[str, float]] = [{} for _ in dev]
+    labels = [m["level"] for m in dev]
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(dev, labels):
+        pairs = base + [(dev[i]["text"], dev[i]["level"]) for i in train]
+        texts, levels = [t for t, _ in pairs], [lvl for _, lvl in pairs]
+        model = TriageModel.fit(texts, levels, C=C, seed=seed)
+        scored = model.probabilities([dev[i]["text"] for i in test])
+        for i, p in zip(test, scored, strict=True):
+            probs[i] = p
+    return dev, probs
+
+
+def outcome(
+    rule: str | None, final: bool, probs: Dict[str, float], ruled_out: bool, th: Thresholds
+) -> str:
+    """The reply level: a rule's level, the model's when it acts, "ask", or "routine"."""
+    if rule:
+        return "ask" if probs.get("routine", 0.0) >= th.veto and not final else rule
+    verdict = decide(probs, th)
+    if verdict.decision == "act" and not (ruled_out and verdict.level != "crisis"):
+        return verdict.level
+    if verdict.decision in ("act", "ask"):
+        return "ask"
+    return "routine"
+
+
+def score(
+    rows: List[Tuple[Dict, str | None, bool, Dict[str, float], bool]], th: Thresholds
+) -> Counter:
+    counts: Counter = Counter()
+    for message, rule, final, probs, ruled_out in rows:
+        level, got = message["level"], outcome(rule, final, probs, ruled_out, th)
+        counts[(level, "n")] += 1
+        if level in ACCEPTED:
+            counts[(level, "hit")] += got in ACCEPTED[level]
+            counts[(level, "ask")] += got == "ask"
+        else:
+            counts[(level, "hit")] += got in URGENT
+            counts[(level, "ask")] += got == "ask"
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--C", type=float, default=10.0)
+    parser.add_argument(
+        "--at",
+        help="score one setting only: act_emergency,act_crisis,act_urgent,ask,veto,ask_crisis",
+    )
+    args = parser.parse_args()
+    matcher = RedFlagMatcher(load_config(DEFAULT_PATTERNS))
+    dev, probs = out_of_fold(args.C)
+    rows = []
+    for message, p in zip(dev, probs, strict=True):
+        hits = matcher.detect(message["text"])
+        rule = strongest_kind(hits)
+        final = rule is not None and matcher.final(hits, rule)
+        rows.append((message, rule, final, p, matcher.rules_out(message["text"])))
+    base = score(rows, Thresholds({}, 1.1, 1.1))
+    print("rules alone:", _line(base))
+    if args.at:
+        e, c, u, ask, veto, ask_c = (float(v) for v in args.at.split(","))
+        th = Thresholds({"emergency": e, "crisis": c, "urgent": u}, ask, veto, ask_c)
+        print(args.at, _line(score(rows, th)))
+        return
+    grid = itertools.product(
+        (0.4, 0.5, 0.6, 0.7, 0.8),
+        (0.4, 0.5, 0.6, 0.7, 0.8),
+        (0.5, 0.6, 0.7, 0.8, 0.9),
+        (0.2, 0.3, 0.4, 0.5, 0.6),
+        (0.5, 0.6, 0.7, 0.8, 0.9, 1.1),
+        (0.3, 0.4, 1.1),
+    )
+    results = []
+    for emergency, crisis, urgent, ask, veto, ask_crisis in grid:
+        if ask_crisis < 1 and ask_crisis >= crisis:
+            continue
+        th = Thresholds(
+            {"emergency": emergency, "crisis": crisis, "urgent": urgent}, ask, veto, ask_crisis
+        )
+        results.append((th, score(rows, th)))
+    for th, counts in sorted(results, key=lambda r: _key(r[1]))[:25]:
+        print(th.act, "ask", th.ask, "veto", th.veto, "ask_crisis", th.ask_crisis, _line(counts))
+
+
+def _key(c: Counter) -> Tuple:
+    """Emergencies and crises left without a reply or a question weigh most, then routine
+    messages escalated, urgent ones left alone, and last the routine messages questioned."""
+    missed = sum(
+        c[(lvl, "n")] - c[(lvl, "hit")] - c[(lvl, "ask")] for lvl in ("emergency", "crisis")
+    )
+    urgent_missed = c[("urgent", "n")] - c[("urgent", "hit")] - c[("urgent", "ask")]
+    cost = 10 * missed + 5 * c[("routine", "hit")] + 2 * urgent_missed + c[("routine", "ask")]
+    return (cost, -sum(c[(lvl, "hit")] for lvl in ("emergency", "crisis")))
+
+
+def _line(c: Counter) -> str:
+    parts = []
+    for level in ("emergency", "crisis", "urgent", "routine"):
+        parts.append(f"{level} {c[(level, 'hit')]}+{c[(level, 'ask')]}?/{c[(level, 'n')]}")
+    return "  ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
