@@ -16,6 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.clarify import candidate_topics
 from actions.content import topic_button, topic_titles
+from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
 
 CHECK_INTENTS = {"triage_check", "crisis_check"}
 RETRIEVAL_INTENTS = ("faq", "article")
@@ -76,7 +77,16 @@ class ActionAnswerAfterTriage(Action):
         response = answer_for(parse)
         if response:
             dispatcher.utter_message(response=response)
-            return []
+        else:
+            self._offer_topics(dispatcher, parse)
+        if (parse.get(POSSIBLE_RED_FLAG_KEY) or {}).get("intent") == "urgent":
+            # The question asked about emergency signs only; what makes it urgent (surgeon
+            # today) is said once more.
+            dispatcher.utter_message(response="utter_safety_net_postop")
+        return []
+
+    @staticmethod
+    def _offer_topics(dispatcher: CollectingDispatcher, parse: Dict[str, Any]) -> None:
         titles = topic_titles()
         candidates = candidate_topics(parse, titles)
         if candidates:
@@ -86,4 +96,3 @@ class ActionAnswerAfterTriage(Action):
             )
         else:
             dispatcher.utter_message(response="utter_triage_what_next")
-        return []

@@ -111,21 +111,11 @@ def render(results: Dict[str, Any]) -> str:
         row("false alarms", lambda v: f"{v['quality']['false_alarms']}/{v['quality']['calm']}"),
         row(
             "blind held-out triage: emergency / crisis / urgent caught, routine escalated",
-            lambda v: " · ".join(
-                "/".join(map(str, v["quality"]["blind_heldout"][level]))
-                for level in ("emergency", "crisis", "urgent", "routine")
-            )
-            if "blind_heldout" in v["quality"]
-            else "–",
+            lambda v: _triage_cells(v, "blind_heldout"),
         ),
         row(
             "blind held-out triage: triage question first (emergency / crisis / urgent / routine)",
-            lambda v: " · ".join(
-                "/".join(map(str, v["quality"]["blind_heldout_asked"][level]))
-                for level in ("emergency", "crisis", "urgent", "routine")
-            )
-            if "blind_heldout_asked" in v["quality"]
-            else "–",
+            lambda v: _triage_cells(v, "blind_heldout_asked"),
         ),
     ]
     if any(len(draws(variants[n])) > 1 for n in names):
@@ -273,3 +263,13 @@ def check(ours: Dict[str, Any], stock: Dict[str, Any]) -> List[Tuple[bool, str]]
             o, s = ours["quality"][key], stock["quality"][key]
             out.append((o >= s, f"held-out {label} accuracy ≥ stock: {o:.3f} vs {s:.3f}"))
     return out
+
+
+def _triage_cells(variant: Dict[str, Any], key: str) -> str:
+    """ "n/total" per triage level, or "–" for a run that did not record ``key``."""
+    counts = variant["quality"].get(key)
+    if not counts:
+        return "–"
+    return " · ".join(
+        "/".join(map(str, counts[level])) for level in ("emergency", "crisis", "urgent", "routine")
+    )

@@ -20,7 +20,6 @@ domain, so there is one wording.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -78,11 +77,6 @@ class GuardedOutput(OutputChannel):
         await self.send_response(recipient_id, {"text": text})
 
 
-def conversation_digest(sender_id: str) -> str:
-    """A stable pseudonym for a conversation id in logs."""
-    return hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:12]
-
-
 def triage_level(parse_data: Dict[str, Any] | None) -> str | None:
     """``emergency``, ``crisis`` or ``urgent`` when the parse says so, else ``None``."""
     name = ((parse_data or {}).get("intent") or {}).get("name")
@@ -128,13 +122,10 @@ class ReplyGuard:
             # Sent before Rasa takes the conversation's lock; Rasa records the turn afterwards.
             await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
             # A second record of the flag, after the reply: the console's comes from the stored
-            # message, which a tracker store that is down never stores. The conversation id is
-            # hashed (a WhatsApp id is a phone number); staff who know an id can match it.
+            # message, which a tracker store that is down never stores. No conversation id: a
+            # WhatsApp id is a phone number, and a hash of one is quickly reversed.
             logger.warning(
-                "guard: %s reply sent (conversation %s, channel %s)",
-                level,
-                conversation_digest(message.sender_id),
-                message.input_channel or "",
+                "guard: %s reply sent (channel %s)", level, message.input_channel or "unknown"
             )
             return
         try:

@@ -35,6 +35,12 @@ EVENTS = sa.table(
     sa.column("data", sa.Text),
 )
 FLAGS = ("emergency", "crisis", "urgent", "callback", "booking", "fallback", "low_confidence")
+# The urgent replies' responses and the flag each raises.
+URGENT_REPLIES = {
+    "utter_emergency": "emergency",
+    "utter_crisis": "crisis",
+    "utter_urgent": "urgent",
+}
 SUMMARY_FLAGS = ("emergency", "crisis", "urgent", "callback", "booking", "cards_shown")
 IST = ZoneInfo("Asia/Kolkata")
 # Intents that are not a topic a patient asks about (small talk, no understanding).
@@ -136,6 +142,9 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
             topic = topic_of(parse)
             if topic and topic not in NOT_TOPICS and not text.startswith("/"):
                 daily[(day, "topic", topic[:128])] += 1
+        elif row.type_name == "action" and data.get("name") in URGENT_REPLIES:
+            # "yes" to the triage question gets the emergency reply: the flag is the reply.
+            delta.flags[URGENT_REPLIES[data["name"]]] = True
         elif row.type_name == "slot":
             name, value = data.get("name"), data.get("value")
             if name == "safety_flag" and value in ("emergency", "crisis"):  # older conversations

@@ -38,7 +38,7 @@ from spine_nlu.red_flags import (
     strongest_kind,
 )
 from spine_nlu.triage_classifier import TRIAGE_KEY
-from spine_nlu.triage_model import Thresholds, Verdict, decide
+from spine_nlu.triage_model import Thresholds, Verdict, decide, word_count
 
 RED_FLAGS_KEY = "red_flags"
 # Triage intents the classifiers may also predict on their own (no pattern matched).
@@ -74,14 +74,18 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             "fallback_threshold": 0.4,
             # The triage classifier (spine_nlu.triage_classifier, before this component): the
             # probability of a level from which its reply is sent, and the probability of "not
-            # routine" from which one triage question is asked first. Chosen on the development
-            # part of the blind corpus (python -m spine_nlu.triage_tune).
+            # routine" from which one triage question is asked first; `veto`: the probability of
+            # routine from which a rule match (not `final`) is asked about instead; `ask_crisis`:
+            # the crisis check question; `model_min_words`: shorter messages are the rules'
+            # alone. Chosen on the development part of the blind corpus (python -m
+            # spine_nlu.triage_tune); config.yml sets the same values.
             "act_emergency": 0.7,
             "act_crisis": 0.7,
-            "act_urgent": 0.8,
+            "act_urgent": 0.6,
             "ask": 0.5,
-            "veto": 1.1,
-            "ask_crisis": 1.1,
+            "veto": 0.5,
+            "ask_crisis": 0.3,
+            "model_min_words": 3,
         }
 
     def __init__(
@@ -108,6 +112,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             ask=float(cfg["ask"]),
             veto=float(cfg["veto"]),
             ask_crisis=float(cfg["ask_crisis"]),
+            min_words=int(cfg["model_min_words"]),
         )
 
     @classmethod
@@ -187,7 +192,8 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
 
     def _verdict(self, message: Message) -> Verdict | None:
         probs = message.get(TRIAGE_KEY)
-        return decide(probs, self.thresholds) if probs else None
+        words = word_count(message.get(TEXT) or "")
+        return decide(probs, self.thresholds, words) if probs else None
 
     def _apply_model(self, message: Message, text: str) -> bool:
         """The triage classifier's call when no rule matched. Sure enough: its level's reply
@@ -277,7 +283,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                 if net and (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in URGENT_INTENTS:
                     message.set(SAFETY_NET_KEY, net, add_to_output=True)
                 continue
-            if self._vetoed(message) and not self._matcher.final(hits, kind):
+            if self._vetoed(message) and not self._matcher.final(hits):
                 self._ask(message, kind, 1.0)
             else:
                 override_intent(message, kind, 1.0)

@@ -270,10 +270,10 @@ class RedFlagMatcher:
                 return {"id": hit.flag_id, "response": str(net)}
         return None
 
-    def final(self, hits: Sequence[RedFlagHit], kind: str) -> bool:
-        """True when a hit of that level comes from a flag marked ``final``: a clinician's rule
-        that the triage classifier may not turn into a question (cauda equina signs)."""
-        return any(self.flags[h.flag_id].get("final") for h in hits if h.kind == kind)
+    def final(self, hits: Sequence[RedFlagHit]) -> bool:
+        """True when a hit comes from a flag marked ``final``: a clinician's rule that the triage
+        classifier may not turn into a question (cauda equina signs), whatever else matched."""
+        return any(self.flags[h.flag_id].get("final") for h in hits)
 
     def rules_out(self, text: str) -> bool:
         """True when the message itself says it is not urgent: negated ("no weakness"), past

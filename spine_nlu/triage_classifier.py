@@ -9,11 +9,13 @@ triage rules and decides.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import joblib
+import sklearn
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -22,6 +24,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from spine_nlu import triage_model
 from spine_nlu.red_flags import ROOT
 from spine_nlu.triage_model import LEVELS, ROUTINE, TriageModel, corpus_files, load_corpus
 
@@ -84,11 +87,17 @@ class TriageClassifier(GraphComponent):
         path = Path(config.get("corpus") or "data/triage")
         return path if path.is_absolute() else ROOT / path
 
+    @staticmethod
+    def required_packages() -> List[str]:
+        return ["sklearn"]
+
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> str | None:
-        """The corpus files' content: Rasa's cache keys a component on its config and the NLU
-        training data only, and the corpus is neither."""
+        """The corpus files, the model's own module and scikit-learn's version: Rasa's cache keys
+        a component on its config, the NLU training data and this class's source only."""
         digest = hashlib.sha256()
+        digest.update(inspect.getsource(triage_model).encode())
+        digest.update(sklearn.__version__.encode())
         for path in corpus_files(cls._corpus(config)):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())

@@ -67,7 +67,9 @@ class TriageReport:
         self.total[key] += 1
         hit = got in ACCEPTED[level] if level in ACCEPTED else got in LEVELS
         self.caught[key] += hit
-        self.asked[key] += got == "asked"
+        # The triage question gives no helpline: for a crisis only the crisis check counts.
+        checked = (parse.get("intent") or {}).get("name")
+        self.asked[key] += got == "asked" and (level != "crisis" or checked == "crisis_check")
         self.clarified[key] += not hit and got != "asked" and bool(parse.get("possible_red_flag"))
         if hit != (level in ACCEPTED) or (level == "routine" and got == "asked"):
             self.misses.append((level, lang, got, message["text"]))

@@ -128,6 +128,9 @@ class Thresholds:
     # The crisis check question ("are you having thoughts of ending your life?") from this
     # probability of crisis: asking directly is safe, and it gives the helpline either way.
     ask_crisis: float = 1.1
+    # Shorter messages are left to the rules: a bare "nahi" (no) or "yesterday" (a form's
+    # answer) carries no triage content, and the model's reading of one word is noise.
+    min_words: int = 1
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,17 @@ class Verdict:
     confidence: float  # that level's probability ("act") or 1 - P(routine) ("ask")
 
 
-def decide(probs: Dict[str, float], thresholds: Thresholds) -> Verdict:
-    """The model's call for one message: act on a level, ask first, or leave it routine."""
+def word_count(text: str) -> int:
+    return len(normalise(text).split())
+
+
+def decide(probs: Dict[str, float], thresholds: Thresholds, words: int = 10**6) -> Verdict:
+    """The model's call for a message of ``words`` words: act on a level, ask first, or leave it
+    routine."""
     urgent_levels = [lvl for lvl in LEVELS if lvl != ROUTINE]
     level = max(urgent_levels, key=lambda lvl: probs.get(lvl, 0.0))
+    if words < thresholds.min_words:
+        return Verdict("none", level, 0.0)
     # Crisis and emergency come before urgent when more than one passes its bar.
     for candidate in ("crisis", "emergency", "urgent"):
         p = probs.get(candidate, 0.0)

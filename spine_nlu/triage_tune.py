@@ -16,13 +16,22 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections import Counter
+from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 from spine_nlu.red_flags import DEFAULT_PATTERNS, RedFlagMatcher, load_config, strongest_kind
 from spine_nlu.triage_eval import ACCEPTED, PARTS, ROOT, load
-from spine_nlu.triage_model import Thresholds, TriageModel, corpus_files, decide, load_corpus
+from spine_nlu.triage_model import (
+    Thresholds,
+    TriageModel,
+    corpus_files,
+    decide,
+    load_corpus,
+    word_count,
+)
 
 URGENT = ("emergency", "crisis", "urgent")
+MIN_WORDS = 3  # RedFlagDetector's model_min_words
 
 
 def training_pairs() -> Tuple[List[Tuple[str, str]], List[Dict]]:
@@ -55,33 +64,42 @@ def out_of_fold(
     return dev, probs
 
 
-def outcome(
-    rule: str | None, final: bool, probs: Dict[str, float], ruled_out: bool, th: Thresholds
-) -> str:
-    """The reply level: a rule's level, the model's when it acts, "ask", or "routine"."""
-    if rule:
-        return "ask" if probs.get("routine", 0.0) >= th.veto and not final else rule
-    verdict = decide(probs, th)
-    if verdict.decision == "act" and not (ruled_out and verdict.level != "crisis"):
+def outcome(row: Row, th: Thresholds) -> str:
+    """The reply: a level, "ask" (the triage question), "ask_crisis" (the crisis check) or
+    "routine", as RedFlagDetector decides."""
+    if row.rule:
+        if row.probs.get("routine", 0.0) >= th.veto and not row.final:
+            return "ask_crisis" if row.rule == "crisis" else "ask"
+        return row.rule
+    verdict = decide(row.probs, th, row.words)
+    if verdict.decision == "act" and not (row.ruled_out and verdict.level != "crisis"):
         return verdict.level
     if verdict.decision in ("act", "ask"):
-        return "ask"
+        return "ask_crisis" if verdict.level == "crisis" else "ask"
     return "routine"
 
 
-def score(
-    rows: List[Tuple[Dict, str | None, bool, Dict[str, float], bool]], th: Thresholds
-) -> Counter:
+@dataclass(frozen=True)
+class Row:
+    message: Dict
+    rule: str | None  # the strongest level the rules matched
+    final: bool  # a `final` flag matched
+    probs: Dict[str, float]  # out of fold
+    ruled_out: bool  # negated, past or hypothetical
+    words: int
+
+
+def score(rows: List[Row], th: Thresholds) -> Counter:
+    """Per level: messages, replies at the level (or, routine, escalations) and questions. A
+    crisis counts as asked only by the crisis check: the triage question gives no helpline."""
     counts: Counter = Counter()
-    for message, rule, final, probs, ruled_out in rows:
-        level, got = message["level"], outcome(rule, final, probs, ruled_out, th)
+    for row in rows:
+        level, got = row.message["level"], outcome(row, th)
         counts[(level, "n")] += 1
-        if level in ACCEPTED:
-            counts[(level, "hit")] += got in ACCEPTED[level]
-            counts[(level, "ask")] += got == "ask"
-        else:
-            counts[(level, "hit")] += got in URGENT
-            counts[(level, "ask")] += got == "ask"
+        counts[(level, "hit")] += got in ACCEPTED.get(level, URGENT)
+        counts[(level, "ask")] += (
+            got == "ask_crisis" if level == "crisis" else got.startswith("ask")
+        )
     return counts
 
 
@@ -97,15 +115,23 @@ def main() -> None:
     dev, probs = out_of_fold(args.C)
     rows = []
     for message, p in zip(dev, probs, strict=True):
-        hits = matcher.detect(message["text"])
-        rule = strongest_kind(hits)
-        final = rule is not None and matcher.final(hits, rule)
-        rows.append((message, rule, final, p, matcher.rules_out(message["text"])))
+        text = message["text"]
+        hits = matcher.detect(text)
+        rows.append(
+            Row(
+                message,
+                strongest_kind(hits),
+                matcher.final(hits),
+                p,
+                matcher.rules_out(text),
+                word_count(text),
+            )
+        )
     base = score(rows, Thresholds({}, 1.1, 1.1))
     print("rules alone:", _line(base))
     if args.at:
         e, c, u, ask, veto, ask_c = (float(v) for v in args.at.split(","))
-        th = Thresholds({"emergency": e, "crisis": c, "urgent": u}, ask, veto, ask_c)
+        th = Thresholds({"emergency": e, "crisis": c, "urgent": u}, ask, veto, ask_c, MIN_WORDS)
         print(args.at, _line(score(rows, th)))
         return
     grid = itertools.product(
@@ -121,7 +147,11 @@ def main() -> None:
         if ask_crisis < 1 and ask_crisis >= crisis:
             continue
         th = Thresholds(
-            {"emergency": emergency, "crisis": crisis, "urgent": urgent}, ask, veto, ask_crisis
+            {"emergency": emergency, "crisis": crisis, "urgent": urgent},
+            ask,
+            veto,
+            ask_crisis,
+            MIN_WORDS,
         )
         results.append((th, score(rows, th)))
     for th, counts in sorted(results, key=lambda r: _key(r[1]))[:25]:

@@ -37,6 +37,10 @@ def slot(name: str, value: Any) -> Dict[str, Any]:
     return {"event": "slot", "name": name, "value": value}
 
 
+def action(name: str) -> Dict[str, Any]:
+    return {"event": "action", "name": name}
+
+
 def add_events(
     engine: sa.engine.Engine, sender: str, events: List[Dict[str, Any]], start: float
 ) -> None:
@@ -66,6 +70,18 @@ def test_summaries_flags_and_incremental_updates(engine: sa.engine.Engine) -> No
     )
     add_events(engine, "old-sos", [slot("safety_flag", "crisis")], 1500)  # stored by older versions
     add_events(engine, "wound", [user("my scar is red and warm", "urgent", 1.0)], 1600)
+    # "yes" to the triage question: the reply, not the message, carries the level
+    add_events(
+        engine,
+        "asked",
+        [
+            user("my legs feel a bit odd", "triage_check", 0.6),
+            action("utter_triage_question"),
+            user("yes", "affirm", 0.99),
+            action("utter_emergency"),
+        ],
+        1700,
+    )
     add_events(
         engine,
         "book",
@@ -77,11 +93,13 @@ def test_summaries_flags_and_incremental_updates(engine: sa.engine.Engine) -> No
         ],
         2000,
     )
-    assert update_summaries(engine) == 7
+    assert update_summaries(engine) == 11
     rows = {r["sender_id"]: r for r in list_conversations(engine, Filters())[0]}
     assert rows["sos"]["emergency"]
     assert rows["old-sos"]["crisis"]
     assert rows["wound"]["urgent"]
+    assert rows["asked"]["emergency"]
+    assert rows["asked"]["turns"] == 2
     assert not rows["wound"]["emergency"]
     assert [r["sender_id"] for r in list_conversations(engine, Filters(flag="urgent"))[0]] == [
         "wound"

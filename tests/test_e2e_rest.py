@@ -139,9 +139,12 @@ def test_yes_to_the_triage_question_gets_the_emergency_reply(stack: Stack, answe
     assert replies[0]["text"].startswith("This could be a medical emergency"), replies
 
 
-def test_a_typed_no_to_the_triage_question_is_understood(stack: Stack) -> None:
-    stack.say("triage-typed-no", UNCLEAR_RED_FLAG)
-    replies = stack.say("triage-typed-no", "no, nothing like that")
+@pytest.mark.parametrize("answer", ["no, nothing like that", "nahi", "नहीं"])
+def test_a_typed_no_to_the_triage_question_is_understood(stack: Stack, answer: str) -> None:
+    """Also in Hindi: a bare "nahi" once read as a crisis and asked the crisis question."""
+    sender = f"triage-typed-no-{len(answer)}"
+    stack.say(sender, UNCLEAR_RED_FLAG)
+    replies = stack.say(sender, answer)
     assert "If any of those start" in replies[0]["text"], replies
 
 

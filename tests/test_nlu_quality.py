@@ -1,7 +1,7 @@
 """Model quality on messages the model never saw (tests/nlu/holdout.yml), with the seeded model."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict
 
 import pytest
 
@@ -61,51 +61,39 @@ def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None
 
 
 @pytest.fixture(scope="module")
-async def triage_dev(agent: Any) -> triage_eval.TriageReport:
-    report = await triage_eval.evaluate(agent, "dev")
-    print(report.format())
-    return report
+async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
+    reports = {part: await triage_eval.evaluate(agent, part) for part in ("dev", "heldout")}
+    for report in reports.values():
+        print(report.format())
+    return reports
 
 
-# The development part of the blind triage corpus trains the triage classifier (data/triage/), so
-# these are regression floors, not measurements: replied to or asked the triage question, 250/250
-# emergencies and 85/85 crises when they were set, no routine message escalated.
-@pytest.mark.parametrize(("level", "floor"), [("emergency", 0.98), ("crisis", 0.98)])
-def test_blind_dev_urgent_levels_are_caught(
-    triage_dev: triage_eval.TriageReport, level: str, floor: float
+# Replied to, or asked the triage question (with the numbers), at least; routine escalated at most.
+# - dev: the development part trains the triage classifier (data/triage/), so these are regression
+#   floors, not measurements (all 250 emergencies and 85 crises, no routine message escalated,
+#   when they were set).
+# - heldout: never tuned on; floors a little under what was measured when they were set
+#   (emergency 137/140, crisis 62/64, routine 5/240 escalated), so a change that loses ground
+#   fails. They are not the bar (every emergency and crisis, at most 2 % escalated); when one
+#   fails, fix what the development part shows, never the held-out wording.
+FLOORS = {
+    "dev": {"emergency": 0.98, "crisis": 0.98, "routine": 0.01},
+    "heldout": {"emergency": 0.95, "crisis": 0.95, "routine": 0.04},
+}
+
+
+@pytest.mark.parametrize("part", ["dev", "heldout"])
+@pytest.mark.parametrize("level", ["emergency", "crisis"])
+def test_blind_triage_urgent_levels_hold_their_floor(
+    triage: Dict[str, triage_eval.TriageReport], part: str, level: str
 ) -> None:
-    covered, total = triage_dev.covered(level)
-    assert covered / total >= floor, triage_dev.format()
+    covered, total = triage[part].covered(level)
+    assert covered / total >= FLOORS[part][level], triage[part].format()
 
 
-def test_blind_dev_routine_messages_are_rarely_escalated(
-    triage_dev: triage_eval.TriageReport,
+@pytest.mark.parametrize("part", ["dev", "heldout"])
+def test_blind_triage_routine_escalations_hold_their_ceiling(
+    triage: Dict[str, triage_eval.TriageReport], part: str
 ) -> None:
-    escalated, total = triage_dev.rate("routine")
-    assert escalated / total <= 0.01, triage_dev.format()
-
-
-@pytest.fixture(scope="module")
-async def triage_heldout(agent: Any) -> triage_eval.TriageReport:
-    report = await triage_eval.evaluate(agent, "heldout")
-    print(report.format())
-    return report
-
-
-# The held-out part, never tuned on: floors a little under what was measured when they were set
-# (emergency 135/140 replied to or asked, crisis 63/64, routine 8/240 escalated), so a change
-# that loses ground fails. They are not the bar (every emergency and crisis, at most 2 %
-# escalated); when one fails, fix what the development part shows, never the held-out wording.
-@pytest.mark.parametrize(("level", "floor"), [("emergency", 0.95), ("crisis", 0.95)])
-def test_blind_heldout_urgent_levels_hold_their_floor(
-    triage_heldout: triage_eval.TriageReport, level: str, floor: float
-) -> None:
-    covered, total = triage_heldout.covered(level)
-    assert covered / total >= floor, triage_heldout.format()
-
-
-def test_blind_heldout_routine_escalations_hold_their_floor(
-    triage_heldout: triage_eval.TriageReport,
-) -> None:
-    escalated, total = triage_heldout.rate("routine")
-    assert escalated / total <= 0.04, triage_heldout.format()
+    escalated, total = triage[part].rate("routine")
+    assert escalated / total <= FLOORS[part]["routine"], triage[part].format()

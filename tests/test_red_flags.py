@@ -383,14 +383,29 @@ def test_the_guides_own_questions_never_escalate(matcher: RedFlagMatcher) -> Non
 
 
 # ----- with the triage classifier's probabilities (spine_nlu.triage_classifier) ---------------
+TRIAGE_KEYS = (
+    "act_emergency",
+    "act_crisis",
+    "act_urgent",
+    "ask",
+    "veto",
+    "ask_crisis",
+    "model_min_words",
+)
+# The thresholds that run: RedFlagDetector's entry in config.yml.
 THRESHOLDS = {
-    "act_emergency": 0.7,
-    "act_crisis": 0.6,
-    "act_urgent": 0.8,
-    "ask": 0.5,
-    "veto": 0.95,
-    "ask_crisis": 0.4,
+    key: value
+    for component in yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    if component["name"].endswith("RedFlagDetector")
+    for key, value in component.items()
+    if key in TRIAGE_KEYS
 }
+
+
+def test_the_tests_use_the_configured_thresholds_and_the_defaults_match() -> None:
+    assert set(THRESHOLDS) == set(TRIAGE_KEYS)
+    defaults = RedFlagDetector.get_default_config()
+    assert {key: defaults[key] for key in TRIAGE_KEYS} == THRESHOLDS
 
 
 def _with_triage(text: str, probs: Dict[str, float], intent: str = "faq") -> Message:
@@ -418,7 +433,7 @@ def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDete
             None,
         ),
         ("something is very off", {"emergency": 0.5, "routine": 0.5}, "triage_check", "emergency"),
-        ("whats the point of anything now", {"crisis": 0.65, "routine": 0.35}, "crisis", None),
+        ("whats the point of anything now", {"crisis": 0.75, "routine": 0.25}, "crisis", None),
         # A possible crisis gets the crisis check even when the model leans routine.
         (
             "whats the point of anything now",
@@ -426,7 +441,10 @@ def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDete
             "crisis_check",
             "crisis",
         ),
-        ("scar a bit pink", {"urgent": 0.7, "routine": 0.3}, "triage_check", "urgent"),
+        ("scar a bit pink", {"urgent": 0.55, "routine": 0.45}, "triage_check", "urgent"),
+        # Too short for the model alone: a bare "no" is a form's answer, not a crisis.
+        ("nahi", {"crisis": 0.9, "routine": 0.1}, "faq", None),
+        ("pata nahi", {"emergency": 0.9, "routine": 0.1}, "faq", None),
         ("how long is recovery", {"emergency": 0.2, "routine": 0.8}, "faq", None),
         # A message that rules itself out (a hypothetical) gets the question at most ...
         (
@@ -464,6 +482,14 @@ def test_cauda_equina_rules_are_final(storage: Any, context: Any, text: str, fla
     assert flag in [f["id"] for f in message.get("red_flags")]
 
 
+def test_a_final_flag_holds_beside_a_stronger_level(storage: Any, context: Any) -> None:
+    """A crisis statement beside a cauda equina sign: the crisis reply, never a question that a
+    "no" would answer with neither reply."""
+    text = "i cant pee at all and i want to kill myself"
+    [message] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.99})])
+    assert message.get("intent")["name"] == "crisis"
+
+
 def test_a_rule_match_the_model_is_sure_is_routine_is_asked_about(
     storage: Any, context: Any
 ) -> None:
@@ -475,7 +501,7 @@ def test_a_rule_match_the_model_is_sure_is_routine_is_asked_about(
     assert vetoed.get("possible_red_flag") == {"intent": "emergency", "confidence": 1.0}
     assert vetoed.get("red_flags")  # staff still see which rule matched
     # Under the veto threshold the rule acts, as it does with no model at all.
-    [kept] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.9})])
+    [kept] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.3})])
     assert kept.get("intent")["name"] == "emergency"
     [plain] = _trained(storage, context).process([_message(text)])
     assert plain.get("intent")["name"] == "emergency"

@@ -68,6 +68,21 @@ async def test_answers_what_was_asked(
     assert [m["response"] for m in dispatcher.messages] == ["utter_faq/recovery_time"]
 
 
+async def test_a_possible_urgent_sign_gets_the_post_operative_net_after_the_answer(
+    make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
+) -> None:
+    """The question asked about emergency signs: after "no", what makes it urgent is said."""
+    parse = {
+        **_checked([("faq", 0.7)], {"utter_action": "utter_faq/recovery_time", "confidence": 0.6}),
+        "possible_red_flag": {"intent": "urgent", "confidence": 0.55},
+    }
+    await ActionAnswerAfterTriage().run(dispatcher, make_tracker(events=_events(parse)), domain)
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_faq/recovery_time",
+        "utter_safety_net_postop",
+    ]
+
+
 async def test_offers_topics_when_the_answer_was_unsure(
     make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
 ) -> None:
