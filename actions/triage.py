@@ -90,8 +90,9 @@ class ActionAnswerAfterTriage(Action):
         titles = topic_titles()
         candidates = candidate_topics(parse, titles)
         if candidates:
+            # Not utter_clarify's "I'm not sure I understood": the patient has just answered.
             dispatcher.utter_message(
-                response="utter_clarify",
+                response="utter_triage_topics",
                 buttons=[topic_button(key, titles) for key in candidates],
             )
         else:

@@ -122,7 +122,13 @@ def test_crisis_gets_helplines(stack: Stack) -> None:
 
 def test_an_unclear_red_flag_gets_one_triage_question_then_the_answer(stack: Stack) -> None:
     [question] = stack.say("triage-no", UNCLEAR_RED_FLAG)
-    assert "both legs" in question["text"]
+    for sign in (
+        "both legs",
+        "after a fall",
+        "fluid or pus from the wound",
+        "swollen painful calf",
+    ):
+        assert sign in question["text"]  # every emergency sign of the triage rules
     assert "call 112 or 108 now" in question["text"]
     assert [b["payload"] for b in question["buttons"]] == ["/affirm", "/deny"]
     replies = stack.say("triage-no", "/deny")  # the "No, none of these" button
@@ -137,6 +143,14 @@ def test_yes_to_the_triage_question_gets_the_emergency_reply(stack: Stack, answe
     stack.say(sender, UNCLEAR_RED_FLAG)
     replies = stack.say(sender, answer)
     assert replies[0]["text"].startswith("This could be a medical emergency"), replies
+
+
+@pytest.mark.parametrize("message", ["yes", "no", "haan", "/affirm"])
+def test_a_yes_or_no_out_of_context_gets_one_reply(stack: Stack, message: str) -> None:
+    """With no rule for it, the fallback action was predicted again and again: ten replies."""
+    replies = stack.say(f"yes-no-{len(message)}-{message.isascii()}", message)
+    assert len(replies) == 1, replies
+    assert replies[0]["text"].startswith("What would you like to know?")
 
 
 @pytest.mark.parametrize("answer", ["no, nothing like that", "nahi", "नहीं"])

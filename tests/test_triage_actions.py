@@ -88,7 +88,7 @@ async def test_offers_topics_when_the_answer_was_unsure(
 ) -> None:
     parse = _checked([("nlu_fallback", 0.7)])
     await ActionAnswerAfterTriage().run(dispatcher, make_tracker(events=_events(parse)), domain)
-    assert dispatcher.messages[0]["response"] == "utter_clarify"
+    assert dispatcher.messages[0]["response"] == "utter_triage_topics"
     assert dispatcher.messages[0]["buttons"][0]["payload"] == "topic:faq/recovery_time"
 
 
