@@ -304,8 +304,8 @@ def _is_name_text(text: str) -> bool:
     return not re.search(r"[.'\-’]{2,}", text)
 
 
-# Words that make an answer a sentence, not a name ("explain everything from start till end" was
-# once stored as a patient's name). Two of them in one answer refuse it; none is a name.
+# Words that make an answer a sentence, not a name ("explain everything from start till end" is
+# not a patient's name). Two of them in one answer refuse it; none is a name.
 SENTENCE_WORDS = frozenset(
     "explain everything anything something what how why when where which who tell please want "
     "need know from till until about the is are was were can could would should does did have has "

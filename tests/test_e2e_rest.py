@@ -147,7 +147,8 @@ def test_yes_to_the_triage_question_gets_the_emergency_reply(stack: Stack, answe
 
 @pytest.mark.parametrize("message", ["yes", "no", "haan", "/affirm"])
 def test_a_yes_or_no_out_of_context_gets_one_reply(stack: Stack, message: str) -> None:
-    """With no rule for it, the fallback action was predicted again and again: ten replies."""
+    """Without a rule for them, no policy predicts anything after the fallback action and Rasa
+    repeats it up to ten times."""
     replies = stack.say(f"yes-no-{len(message)}-{message.isascii()}", message)
     assert len(replies) == 1, replies
     assert replies[0]["text"].startswith("What would you like to know?")
@@ -155,7 +156,7 @@ def test_a_yes_or_no_out_of_context_gets_one_reply(stack: Stack, message: str) -
 
 @pytest.mark.parametrize("answer", ["no, nothing like that", "nahi", "नहीं"])
 def test_a_typed_no_to_the_triage_question_is_understood(stack: Stack, answer: str) -> None:
-    """Also in Hindi: a bare "nahi" once read as a crisis and asked the crisis question."""
+    """Also in Hindi: too short for the triage classifier, a bare "nahi" is the answer "no"."""
     sender = f"triage-typed-no-{len(answer)}"
     stack.say(sender, UNCLEAR_RED_FLAG)
     replies = stack.say(sender, answer)

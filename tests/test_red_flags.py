@@ -228,8 +228,8 @@ def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
 def test_a_classifier_only_urgent_guess_is_demoted(
     storage: Any, context: Any, runner_up: str | None, confidence: float, expected: str
 ) -> None:
-    """ "how big an incision for open back surgery" was read as urgent (0.9): urgent comes from the
-    triage rules only; the guide's question gets its answer."""
+    """A classifier's "urgent" for "how big an incision for open back surgery" (0.9) is demoted:
+    urgent comes from the triage rules only; the guide's question gets its answer."""
     message = _message("how big an incision for open back surgery", "urgent", 0.9)
     if runner_up:
         message.set(
@@ -371,8 +371,8 @@ def _examples() -> List[tuple]:
 
 
 def test_the_guides_own_questions_never_escalate(matcher: RedFlagMatcher) -> None:
-    """ "how big an incision for open back surgery" once got "contact your surgeon today": the
-    questions the assistant is trained to answer must get their answers."""
+    """ "how big an incision for open back surgery" shares words with a wound sign: the questions
+    the assistant is trained to answer must get their answers, not "contact your surgeon"."""
     escalated = [
         (intent, kind, text)
         for intent, text in _examples()
