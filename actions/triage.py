@@ -14,12 +14,11 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.clarify import candidate_topics
+from actions.clarify import RETRIEVAL_INTENTS, candidate_topics
 from actions.content import topic_button, topic_titles
-from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
+from spine_nlu.red_flags import CHECK_INTENTS, POSSIBLE_RED_FLAG_KEY
 
-CHECK_INTENTS = {"triage_check", "crisis_check"}
-RETRIEVAL_INTENTS = ("faq", "article")
+QUESTIONS = set(CHECK_INTENTS.values())
 # Intents whose rule is a single response (data/rules/safety.yml, fallback.yml).
 SINGLE_RESPONSE = {
     "ask_dosage": "utter_no_dosing",
@@ -38,7 +37,7 @@ def checked_message(events: List[Dict[str, Any]]) -> Dict[str, Any] | None:
         if event.get("event") != "user":
             continue
         parse = event.get("parse_data") or {}
-        if (parse.get("intent") or {}).get("name") in CHECK_INTENTS:
+        if (parse.get("intent") or {}).get("name") in QUESTIONS:
             return parse
     return None
 
@@ -48,7 +47,7 @@ def answer_for(parse: Dict[str, Any]) -> str | None:
     ranking = [
         r
         for r in parse.get("intent_ranking") or []
-        if r.get("name") not in CHECK_INTENTS | {"emergency", "crisis", "urgent"}
+        if r.get("name") not in QUESTIONS | set(CHECK_INTENTS)
     ]
     if not ranking:
         return None

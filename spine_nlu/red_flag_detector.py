@@ -8,6 +8,7 @@ The pattern data is persisted with the trained model, so a model always carries 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -29,6 +30,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from spine_nlu.message_utils import override_intent
 from spine_nlu.red_flags import (
+    CHECK_INTENTS,
     DEFAULT_PATTERNS,
     POSSIBLE_RED_FLAG_KEY,
     ROOT,
@@ -38,7 +40,7 @@ from spine_nlu.red_flags import (
     strongest_kind,
 )
 from spine_nlu.triage_classifier import TRIAGE_KEY
-from spine_nlu.triage_model import Thresholds, Verdict, decide, word_count
+from spine_nlu.triage_model import Thresholds, combine, word_count
 
 RED_FLAGS_KEY = "red_flags"
 # Triage intents the classifiers may also predict on their own (no pattern matched).
@@ -46,8 +48,6 @@ URGENT_INTENTS = ("emergency", "crisis")
 FALLBACK_INTENT = "nlu_fallback"
 # Set by the triage rules only; a classifier's own guess of it is demoted (see _demote).
 RULES_ONLY_INTENT = "urgent"
-# One question first when the triage classifier is unsure (data/rules/triage.yml).
-CHECK_INTENTS = {"crisis": "crisis_check", "emergency": "triage_check", "urgent": "triage_check"}
 # Records which part of the triage decided, for staff and the evaluation: "rules" or "model".
 TRIAGE_SOURCE_KEY = "triage_source"
 
@@ -190,36 +190,6 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
                 add_to_output=True,
             )
 
-    def _verdict(self, message: Message) -> Verdict | None:
-        probs = message.get(TRIAGE_KEY)
-        words = word_count(message.get(TEXT) or "")
-        return decide(probs, self.thresholds, words) if probs else None
-
-    def _apply_model(self, message: Message, text: str) -> bool:
-        """The triage classifier's call when no rule matched. Sure enough: its level's reply
-        (``act``); not sure: one triage question with the urgent-help numbers (``ask``). A
-        message that rules itself out (negated, past, hypothetical) gets the question at most,
-        unless it is a crisis statement, which tense never explains away. False when the model
-        leaves the message alone."""
-        assert self._matcher is not None
-        verdict = self._verdict(message)
-        if verdict is None or verdict.decision == "none":
-            return False
-        ruled_out = verdict.level != "crisis" and self._matcher.rules_out(text)
-        if verdict.decision == "act" and not ruled_out:
-            override_intent(message, verdict.level, verdict.confidence)
-            message.set(TRIAGE_SOURCE_KEY, "model", add_to_output=True)
-            return True
-        self._ask(message, verdict.level, verdict.confidence)
-        message.set(TRIAGE_SOURCE_KEY, "model", add_to_output=True)
-        return True
-
-    def _vetoed(self, message: Message) -> bool:
-        """The triage model is so sure a rule-matched message is routine that one question comes
-        first (the question gives the urgent-help numbers itself)."""
-        probs = message.get(TRIAGE_KEY) or {}
-        return float(probs.get("routine", 0.0)) >= self.thresholds.veto
-
     @staticmethod
     def _ask(message: Message, level: str, confidence: float) -> None:
         """One triage (or crisis) question first, with the urgent-help numbers."""
@@ -276,17 +246,28 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             text = message.get(TEXT) or ""
             hits = self._matcher.detect(text)
             kind = strongest_kind(hits)
+            matcher = self._matcher
+            verdict = combine(
+                kind,
+                matcher.final(hits),
+                partial(matcher.rules_out, text),
+                message.get(TRIAGE_KEY),
+                self.thresholds,
+                word_count(text),
+            )
+            if verdict.decision == "ask":
+                self._ask(message, verdict.level, verdict.confidence)
+            elif verdict.decision == "act":
+                override_intent(message, verdict.level, verdict.confidence)
             if kind is None:
-                if not self._apply_model(message, text):
+                if verdict.decision == "none":
                     self._check_classifier_guess(message, text)
-                net = self._matcher.safety_net(hits)
+                else:
+                    message.set(TRIAGE_SOURCE_KEY, "model", add_to_output=True)
+                net = matcher.safety_net(hits)
                 if net and (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in URGENT_INTENTS:
                     message.set(SAFETY_NET_KEY, net, add_to_output=True)
                 continue
-            if self._vetoed(message) and not self._matcher.final(hits):
-                self._ask(message, kind, 1.0)
-            else:
-                override_intent(message, kind, 1.0)
             message.set(TRIAGE_SOURCE_KEY, "rules", add_to_output=True)
             message.set(
                 RED_FLAGS_KEY,

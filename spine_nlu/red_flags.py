@@ -20,6 +20,9 @@ import yaml
 # emergency/crisis without being sure enough (no red-flag pattern matched); read by the actions
 # (actions/clarify.py adds the urgent-help numbers, actions/forms.py never takes it as an answer).
 POSSIBLE_RED_FLAG_KEY = "possible_red_flag"
+# When a message may be urgent but is not clear, the intent RedFlagDetector sets for it, by the
+# level it may be: one triage question (or the crisis check) first (data/rules/triage.yml).
+CHECK_INTENTS = {"crisis": "crisis_check", "emergency": "triage_check", "urgent": "triage_check"}
 # Set in a message's parse when it describes an ordinary symptom (a ``routine`` flag and nothing
 # that escalates): ``{"id", "response"}``; spine_nlu.safety_net.SafetyNetPolicy sends that response
 # after the answer.

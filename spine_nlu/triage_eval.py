@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Tuple
 
 import yaml
 
+from spine_nlu.red_flags import CHECK_INTENTS
+
 ROOT = Path(__file__).resolve().parent.parent
 # The development part trains the triage classifier (data/triage/); the held-out part never does.
 PARTS = {
@@ -41,13 +43,9 @@ def load(part: str) -> List[Dict[str, Any]]:
     return list(yaml.safe_load(PARTS[part].read_text(encoding="utf-8"))["messages"])
 
 
-# The triage question (data/rules/triage.yml): asked first, with the urgent-help numbers.
-ASKED = {"triage_check", "crisis_check"}
-
-
 def reply_level(parse: Dict[str, Any]) -> str:
     name = (parse.get("intent") or {}).get("name")
-    if name in ASKED:
+    if name in CHECK_INTENTS.values():
         return "asked"
     return name if name in LEVELS else "routine"
 
@@ -69,7 +67,8 @@ class TriageReport:
         self.caught[key] += hit
         # The triage question gives no helpline: for a crisis only the crisis check counts.
         checked = (parse.get("intent") or {}).get("name")
-        self.asked[key] += got == "asked" and (level != "crisis" or checked == "crisis_check")
+        crisis_check = CHECK_INTENTS["crisis"]
+        self.asked[key] += got == "asked" and (level != "crisis" or checked == crisis_check)
         self.clarified[key] += not hit and got != "asked" and bool(parse.get("possible_red_flag"))
         if hit != (level in ACCEPTED) or (level == "routine" and got == "asked"):
             self.misses.append((level, lang, got, message["text"]))

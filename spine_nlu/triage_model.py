@@ -21,7 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse
@@ -162,3 +162,31 @@ def decide(probs: Dict[str, float], thresholds: Thresholds, words: int = 10**6) 
     if not_routine >= thresholds.ask:
         return Verdict("ask", level, not_routine)
     return Verdict("none", level, not_routine)
+
+
+def combine(
+    rule: str | None,
+    final: bool,
+    ruled_out: Callable[[], bool],
+    probs: Dict[str, float] | None,
+    thresholds: Thresholds,
+    words: int,
+) -> Verdict:
+    """The triage call for a message, rules and model together: ``rule`` is the strongest level
+    the triage rules matched (``None``: none), ``final`` whether a ``final`` flag was among them,
+    ``ruled_out`` says (asked only when it matters) whether the message rules itself out
+    (negated, past, hypothetical), ``probs`` the model's levels (``None`` without the model).
+
+    A rule's level stands unless the model is at least ``veto`` sure the message is routine
+    (then the question; never for a ``final`` flag). Without a rule the model decides
+    (:func:`decide`), and a message that rules itself out gets the question at most, unless it is
+    a crisis statement, which tense never explains away."""
+    if rule is not None:
+        vetoed = probs is not None and probs.get(ROUTINE, 0.0) >= thresholds.veto and not final
+        return Verdict("ask" if vetoed else "act", rule, 1.0)
+    if probs is None:
+        return Verdict("none", ROUTINE, 0.0)
+    verdict = decide(probs, thresholds, words)
+    if verdict.decision == "act" and verdict.level != "crisis" and ruled_out():
+        return Verdict("ask", verdict.level, verdict.confidence)
+    return verdict

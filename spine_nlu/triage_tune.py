@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
-from spine_nlu.red_flags import DEFAULT_PATTERNS, RedFlagMatcher, load_config, strongest_kind
-from spine_nlu.triage_eval import ACCEPTED, PARTS, ROOT, load
+from spine_nlu.red_flag_detector import RedFlagDetector
+from spine_nlu.red_flags import (
+    CHECK_INTENTS,
+    DEFAULT_PATTERNS,
+    RedFlagMatcher,
+    load_config,
+    strongest_kind,
+)
+from spine_nlu.triage_eval import PARTS, ROOT, TriageReport, load
 from spine_nlu.triage_model import (
     Thresholds,
     TriageModel,
+    combine,
     corpus_files,
-    decide,
     load_corpus,
     word_count,
 )
 
-URGENT = ("emergency", "crisis", "urgent")
-MIN_WORDS = 3  # RedFlagDetector's model_min_words
+MIN_WORDS = int(RedFlagDetector.get_default_config()["model_min_words"])
 
 
 def training_pairs() -> Tuple[List[Tuple[str, str]], List[Dict]]:
@@ -64,21 +69,6 @@ def out_of_fold(
     return dev, probs
 
 
-def outcome(row: Row, th: Thresholds) -> str:
-    """The reply: a level, "ask" (the triage question), "ask_crisis" (the crisis check) or
-    "routine", as RedFlagDetector decides."""
-    if row.rule:
-        if row.probs.get("routine", 0.0) >= th.veto and not row.final:
-            return "ask_crisis" if row.rule == "crisis" else "ask"
-        return row.rule
-    verdict = decide(row.probs, th, row.words)
-    if verdict.decision == "act" and not (row.ruled_out and verdict.level != "crisis"):
-        return verdict.level
-    if verdict.decision in ("act", "ask"):
-        return "ask_crisis" if verdict.level == "crisis" else "ask"
-    return "routine"
-
-
 @dataclass(frozen=True)
 class Row:
     message: Dict
@@ -89,18 +79,22 @@ class Row:
     words: int
 
 
-def score(rows: List[Row], th: Thresholds) -> Counter:
-    """Per level: messages, replies at the level (or, routine, escalations) and questions. A
-    crisis counts as asked only by the crisis check: the triage question gives no helpline."""
-    counts: Counter = Counter()
+def outcome(row: Row, th: Thresholds) -> str:
+    """The intent RedFlagDetector would set: a level, a check question's, or "routine"."""
+    verdict = combine(row.rule, row.final, lambda: row.ruled_out, row.probs, th, row.words)
+    if verdict.decision == "act":
+        return verdict.level
+    if verdict.decision == "ask":
+        return CHECK_INTENTS[verdict.level]
+    return "routine"
+
+
+def score(rows: List[Row], th: Thresholds) -> TriageReport:
+    """What each level would get, counted as `make eval` counts it (spine_nlu.triage_eval)."""
+    report = TriageReport("dev, out of fold")
     for row in rows:
-        level, got = row.message["level"], outcome(row, th)
-        counts[(level, "n")] += 1
-        counts[(level, "hit")] += got in ACCEPTED.get(level, URGENT)
-        counts[(level, "ask")] += (
-            got == "ask_crisis" if level == "crisis" else got.startswith("ask")
-        )
-    return counts
+        report.add(row.message, {"intent": {"name": outcome(row, th)}})
+    return report
 
 
 def main() -> None:
@@ -158,21 +152,27 @@ def main() -> None:
         print(th.act, "ask", th.ask, "veto", th.veto, "ask_crisis", th.ask_crisis, _line(counts))
 
 
-def _key(c: Counter) -> Tuple:
+def _key(report: TriageReport) -> Tuple:
     """Emergencies and crises left without a reply or a question weigh most, then routine
     messages escalated, urgent ones left alone, and last the routine messages questioned."""
-    missed = sum(
-        c[(lvl, "n")] - c[(lvl, "hit")] - c[(lvl, "ask")] for lvl in ("emergency", "crisis")
-    )
-    urgent_missed = c[("urgent", "n")] - c[("urgent", "hit")] - c[("urgent", "ask")]
-    cost = 10 * missed + 5 * c[("routine", "hit")] + 2 * urgent_missed + c[("routine", "ask")]
-    return (cost, -sum(c[(lvl, "hit")] for lvl in ("emergency", "crisis")))
+
+    def left(level: str) -> int:
+        covered, total = report.covered(level)
+        return total - covered
+
+    escalated, _ = report.rate("routine")
+    asked, _ = report.asked_rate("routine")
+    cost = 10 * (left("emergency") + left("crisis")) + 5 * escalated + 2 * left("urgent") + asked
+    replied = report.rate("emergency")[0] + report.rate("crisis")[0]
+    return (cost, -replied)
 
 
-def _line(c: Counter) -> str:
+def _line(report: TriageReport) -> str:
     parts = []
     for level in ("emergency", "crisis", "urgent", "routine"):
-        parts.append(f"{level} {c[(level, 'hit')]}+{c[(level, 'ask')]}?/{c[(level, 'n')]}")
+        hit, total = report.rate(level)
+        asked, _ = report.asked_rate(level)
+        parts.append(f"{level} {hit}+{asked}?/{total}")
     return "  ".join(parts)
 
 

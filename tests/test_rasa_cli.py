@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spine_nlu.red_flag_detector import CHECK_INTENTS
+from spine_nlu.red_flags import CHECK_INTENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
