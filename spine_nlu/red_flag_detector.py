@@ -80,11 +80,11 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             # alone. Chosen on the development part of the blind corpus (python -m
             # spine_nlu.triage_tune); config.yml sets the same values.
             "act_emergency": 0.7,
-            "act_crisis": 0.7,
+            "act_crisis": 0.8,
             "act_urgent": 0.6,
             "ask": 0.5,
             "veto": 0.5,
-            "ask_crisis": 0.3,
+            "ask_crisis": 0.2,
             "model_min_words": 3,
         }
 

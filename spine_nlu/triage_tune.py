@@ -102,7 +102,8 @@ def main() -> None:
     parser.add_argument("--C", type=float, default=10.0)
     parser.add_argument(
         "--at",
-        help="score one setting only: act_emergency,act_crisis,act_urgent,ask,veto,ask_crisis",
+        help="score one setting only and list its misses: "
+        "act_emergency,act_crisis,act_urgent,ask,veto,ask_crisis",
     )
     args = parser.parse_args()
     matcher = RedFlagMatcher(load_config(DEFAULT_PATTERNS))
@@ -126,7 +127,10 @@ def main() -> None:
     if args.at:
         e, c, u, ask, veto, ask_c = (float(v) for v in args.at.split(","))
         th = Thresholds({"emergency": e, "crisis": c, "urgent": u}, ask, veto, ask_c, MIN_WORDS)
-        print(args.at, _line(score(rows, th)))
+        report = score(rows, th)
+        print(args.at, _line(report))
+        for level, lang, got, text in report.misses:
+            print(f"  {level:9} {lang:8} -> {got:20} {' '.join(text.split())[:160]}")
         return
     grid = itertools.product(
         (0.4, 0.5, 0.6, 0.7, 0.8),
@@ -134,7 +138,7 @@ def main() -> None:
         (0.5, 0.6, 0.7, 0.8, 0.9),
         (0.2, 0.3, 0.4, 0.5, 0.6),
         (0.5, 0.6, 0.7, 0.8, 0.9, 1.1),
-        (0.3, 0.4, 1.1),
+        (0.15, 0.2, 0.3, 0.4, 1.1),
     )
     results = []
     for emergency, crisis, urgent, ask, veto, ask_crisis in grid:

@@ -433,7 +433,7 @@ def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDete
             None,
         ),
         ("something is very off", {"emergency": 0.5, "routine": 0.5}, "triage_check", "emergency"),
-        ("whats the point of anything now", {"crisis": 0.75, "routine": 0.25}, "crisis", None),
+        ("whats the point of anything now", {"crisis": 0.85, "routine": 0.15}, "crisis", None),
         # A possible crisis gets the crisis check even when the model leans routine.
         (
             "whats the point of anything now",
