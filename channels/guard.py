@@ -12,7 +12,8 @@ guard, which
    replies is not sent twice);
 3. otherwise lets Rasa answer with that parse (the message is parsed once) within a deadline, and
    sends ``utter_trouble`` (try again; 112 / 108 if urgent) when Rasa fails, runs out of time or
-   says nothing.
+   says nothing, or the conversation database is down (then Rasa stops before answering, so the
+   conversation is neither restarted nor answered from a blank state).
 
 The urgent responses are the same domain responses the rules send, read from the loaded model's
 domain, so there is one wording.
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Set, Tuple
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+
+from spine_db.tracker_store import ConversationStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +135,8 @@ class ReplyGuard:
             await asyncio.wait_for(asyncio.shield(task), self.settings.reply_deadline)
         except asyncio.TimeoutError:
             logger.error("guard: Rasa still busy after %.1fs", self.settings.reply_deadline)
+        except ConversationStoreUnavailable as error:  # nothing was answered or stored
+            logger.error("guard: %s", error)
         except Exception:  # any failure gets the kind reply below
             logger.exception("guard: the message could not be answered")
         # An answer that went out stands (a slow save after it must not add "try again").

@@ -22,6 +22,16 @@ for PostgreSQL, no other message is processed by that server. Here the database 
 a small thread pool (one thread per pooled connection) and the loop goes on with other messages;
 the CPU work (JSON, rebuilding the tracker) stays in the loop. SQLite (the laptop default: a local
 file, no network wait) is called directly, as Rasa does.
+
+A database that fails mid-service fails loudly. Rasa wraps every tracker store in
+``FailSafeTrackerStore``, which turns any ``Exception`` into "no such conversation" (the patient
+silently starts over, a half-filled form is lost) or "keep it in memory" (a copy nobody reads
+back). This store therefore raises :class:`ConversationStoreUnavailable`, a ``BaseException`` like
+``asyncio.CancelledError``, which that wrapper lets through: Rasa stops the turn before any policy
+runs or anything is sent, and the channels' guard (channels/guard.py) tells the patient to try
+again shortly (urgent replies never wait for the store). Nothing is kept in memory; when the
+database is back, the conversation continues from what it holds. A connection the pool kept from
+before a restart is retried once on a fresh one.
 """
 from __future__ import annotations
 
@@ -46,6 +56,13 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from spine_db.config import database_url, production, redacted
 
 CONNECT_TIMEOUT = 5  # seconds
+
+
+class ConversationStoreUnavailable(BaseException):
+    """The conversation database cannot be read or written (see the module docstring: a
+    ``BaseException`` so that Rasa's ``FailSafeTrackerStore`` does not swallow it)."""
+
+
 STORED = "_spine_stored_events"  # (weak reference to the tracker, its events in the database)
 T = TypeVar("T")
 
@@ -84,7 +101,9 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
                 f"got {redacted(url)}."
             )
         check_database(url)
-        super().__init__(domain=domain, host=url, event_broker=event_broker, **kwargs)
+        super().__init__(
+            domain=domain, host=_with_connect_timeout(url), event_broker=event_broker, **kwargs
+        )
         self._threads: ThreadPoolExecutor | None = None
         self._off_loop = self.engine.dialect.name != "sqlite"
         self._queries = _Queries(self.SQLEvent.__table__)
@@ -93,7 +112,21 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
                 pass
 
     async def _database(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a blocking database call off the event loop (see the module docstring)."""
+        """Run a blocking database call off the event loop (see the module docstring); a failure
+        raises ConversationStoreUnavailable, after one retry when the connection was stale."""
+        for attempt in (1, 2):
+            try:
+                return await self._call(call, *args)
+            except sa.exc.DBAPIError as error:
+                # A disconnect invalidates the pool's older connections: the retry gets a new one.
+                if attempt == 1 and error.connection_invalidated:
+                    continue
+                raise _unavailable(error) from None
+            except sa.exc.SQLAlchemyError as error:
+                raise _unavailable(error) from None
+        raise AssertionError("unreachable")
+
+    async def _call(self, call: Callable[..., T], *args: Any) -> T:
         if not self._off_loop:
             return call(*args)
         if self._threads is None:  # created in the serving process (Sanic workers fork)
@@ -140,6 +173,23 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             rows = [_row(tracker.sender_id, event) for event in new]
             await self._database(self._insert, rows)
         _remember_stored(tracker, stored + len(new))
+
+
+def _with_connect_timeout(url: str) -> str:
+    """PostgreSQL URLs get a connection timeout (libpq waits for the OS's otherwise, minutes on
+    an unreachable host), unless they set one."""
+    parsed = sa.engine.make_url(url)
+    if not parsed.drivername.startswith("postgresql") or "connect_timeout" in parsed.query:
+        return url
+    return parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)}).render_as_string(
+        hide_password=False
+    )
+
+
+def _unavailable(error: Exception) -> ConversationStoreUnavailable:
+    """The error without its SQL or parameters (they hold patients' messages)."""
+    reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()
+    return ConversationStoreUnavailable(f"conversation database unavailable: {reason[0]}")
 
 
 class _Queries:

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.e2e
 PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 EMERGENCY = ("my legs went numb and I can't control my bladder", "112")
 CRISIS = ("i want to end my life tonight", "14416")
+TROUBLE = "having trouble answering right now"
 
 
 def _as_postgres(*args: str) -> None:
@@ -179,8 +180,14 @@ def test_urgent_replies_go_out_while_a_store_is_down(
             assert took < 1.0, (down, took)
         replies, _ = webchat(stack, sender, "how long is the hospital stay?")
         assert joined(replies).strip(), "silence while a store is down"
+        if store is postgres:  # no answer from a blank conversation: the database holds it
+            assert TROUBLE in joined(replies), replies
     finally:
         store.start()
+    wait_until_answering(stack)
+
+
+def wait_until_answering(stack: Stack) -> None:
     deadline = time.monotonic() + 30
     while True:  # pooled connections notice the restart on their next use
         replies, _ = webchat(stack, uuid.uuid4().hex, "how big is the incision in MISS?")
@@ -188,3 +195,26 @@ def test_urgent_replies_go_out_while_a_store_is_down(
             break
         time.sleep(1)
     assert "less than one inch" in joined(replies)
+
+
+def test_a_database_outage_mid_form_loses_nothing(
+    stack: Stack, stores: Tuple[OwnPostgres, OwnRedis]
+) -> None:
+    postgres, _ = stores
+    sender = uuid.uuid4().hex
+    replies, _ = webchat(stack, sender, "can someone call me back")
+    assert "full name" in joined(replies), replies
+    postgres.stop()
+    try:
+        # Neither answered as a new conversation nor kept in memory: "try again".
+        replies, _ = webchat(stack, sender, "Asha Verma")
+        assert TROUBLE in joined(replies), replies
+        assert "mobile" not in joined(replies).lower()
+    finally:
+        postgres.start()
+    wait_until_answering(stack)
+    # The form goes on where the database left it: the name is asked for again, once.
+    replies, _ = webchat(stack, sender, "Asha Verma")
+    assert "What mobile number" in joined(replies), replies
+    replies, _ = webchat(stack, sender, "98765 43210")
+    assert "agree" in joined(replies), replies
