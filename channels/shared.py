@@ -21,6 +21,22 @@ logger = logging.getLogger(__name__)
 Replies = List[Dict[str, Any]]
 RUNNING = b"running"
 
+# The largest request body each webhook reads; a larger one is refused with 413 from its
+# Content-Length (or as soon as a chunked body passes it), before it is read, parsed or
+# HMAC-checked. Sanic's own default is 100 MB, and one such POST could get a replica killed.
+WEBCHAT_MAX_BODY = 16 * 1024  # one message of at most 2,000 characters (4 bytes each) and two ids
+WHATSAPP_MAX_BODY = 256 * 1024  # Meta batches messages and statuses in one delivery
+TWILIO_MAX_BODY = 32 * 1024  # one form-encoded message
+# Every other route of the Rasa server (the channels' health checks; the HTTP API is off).
+SERVER_MAX_BODY = 1024 * 1024
+
+
+async def receive_body(request: Any, limit: int) -> None:
+    """Read the body of a ``stream=True`` route into ``request.body``, at most ``limit`` bytes:
+    past that, Sanic's PayloadTooLarge (413) is raised before the body is read."""
+    request.stream.request_max_size = min(limit, request.stream.request_max_size)
+    await request.receive_body()
+
 
 class NotAnsweredYet(RuntimeError):
     """Another server is still answering this message (the widget retries later)."""

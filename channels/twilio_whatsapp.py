@@ -22,10 +22,12 @@ from typing import Any, Awaitable, Callable, Dict, List, Mapping, Tuple
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.twilio import TwilioInput, TwilioOutput
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
+from channels.shared import TWILIO_MAX_BODY, receive_body
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +129,14 @@ class SignedTwilioInput(TwilioInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok" if self.auth_token else "not configured"})
 
-        @twilio.route("/webhook", methods=["POST"])
+        @twilio.route("/webhook", methods=["POST"], stream=True)
         async def message(request: Request) -> HTTPResponse:
             if not self.auth_token:
                 return response.text("not configured", status=503)
+            try:
+                await receive_body(request, TWILIO_MAX_BODY)
+            except PayloadTooLarge:
+                return response.text("payload too large", status=413)
             params = {key: request.form.get(key) for key in request.form}
             url = self.webhook_url or request.url
             if not signature_valid(

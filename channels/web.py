@@ -17,11 +17,12 @@ from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
-from channels.shared import SharedReplies, shared_redis
+from channels.shared import WEBCHAT_MAX_BODY, SharedReplies, receive_body, shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,12 @@ class WebChatInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @webchat.route("/webhook", methods=["POST"])
+        @webchat.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
+            try:
+                await receive_body(request, WEBCHAT_MAX_BODY)
+            except PayloadTooLarge:
+                return response.json({"error": "message too long"}, status=413)
             try:
                 sender, text, message_id = parse_body(_json_or_none(request))
             except BadRequest as error:

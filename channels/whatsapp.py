@@ -38,11 +38,12 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List
 import aiohttp
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
-from channels.shared import SharedSeen, shared_redis
+from channels.shared import WHATSAPP_MAX_BODY, SharedSeen, receive_body, shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -493,10 +494,14 @@ class WhatsAppCloudInput(InputChannel):
                 return response.text(challenge)
             return response.text("forbidden", status=403)
 
-        @whatsapp.route("/webhook", methods=["POST"])
+        @whatsapp.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             if not self.settings.configured:
                 return response.json({"error": "not configured"}, status=503)
+            try:
+                await receive_body(request, WHATSAPP_MAX_BODY)
+            except PayloadTooLarge:
+                return response.json({"error": "payload too large"}, status=413)
             header = request.headers.get("X-Hub-Signature-256")
             if not header:
                 return response.json({"error": "missing signature"}, status=401)

@@ -2,12 +2,18 @@
 explicit custom-action time limit (spine_rasa/timeouts.py)."""
 from __future__ import annotations
 
+import os
 import sys
 
 from spine_rasa.fixes import before_import, enabled
 
 
 def main() -> None:
+    # Sanic reads SANIC_* settings from the environment when Rasa creates its app: a body limit
+    # for every route (the webhooks set smaller ones of their own; channels/shared.py).
+    from channels.shared import SERVER_MAX_BODY
+
+    os.environ.setdefault("SANIC_REQUEST_MAX_SIZE", str(SERVER_MAX_BODY))
     if enabled():
         before_import()  # must run before TensorFlow is imported
         from spine_rasa.fixes import apply

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import closing, contextmanager
+from contextlib import suppress as contextlib_suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -56,6 +57,31 @@ def http(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[
         return status, json.loads(raw)
     except ValueError:
         return status, raw
+
+
+def post_sized(
+    url: str, declared: int, body: bytes = b"", content_type: str = "application/json"
+) -> Tuple[int, float]:
+    """POST with a declared Content-Length of ``declared`` bytes, sending only ``body``: a server
+    that honours a body limit answers 413 from the headers alone. (status, seconds)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    start = time.monotonic()
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        conn.putrequest("POST", parts.path)
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(declared))
+        conn.endheaders()
+        if body:
+            with contextlib_suppress(OSError):  # the server may close before reading it all
+                conn.send(body)
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    return status, time.monotonic() - start
 
 
 @dataclass

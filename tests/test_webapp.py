@@ -8,8 +8,11 @@ from typing import Dict, Iterator, Tuple
 
 import pytest
 
-from tests.servers import ROOT, website
+from tests.servers import ROOT, post_sized, website
+from webapp.app import WEB_MAX_BODY
 from webapp.article import article
+
+FORM = "application/x-www-form-urlencoded"
 
 SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="utf-8")
 
@@ -110,3 +113,11 @@ def test_widget_never_uses_innerhtml() -> None:
     assert "innerHTML" not in source.replace("never innerHTML", "")
     assert "insertAdjacentHTML" not in source
     assert "eval(" not in source
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(web: str) -> None:
+    status, took = post_sized(f"{web}/console/login", 20 * 1024 * 1024, content_type=FORM)
+    assert (status, took < 2) == (413, True)
+    status, _ = post_sized(f"{web}/console/login", WEB_MAX_BODY + 1, b"x" * (WEB_MAX_BODY + 1))
+    assert status == 413
+    assert get(f"{web}/healthz")[0] == 200

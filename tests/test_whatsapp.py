@@ -10,12 +10,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from channels.shared import TWILIO_MAX_BODY, WEBCHAT_MAX_BODY, WHATSAPP_MAX_BODY
 from channels.twilio_whatsapp import numbered, signature_valid, twilio_signature
 from channels.whatsapp import (
     Incoming,
@@ -28,7 +30,7 @@ from channels.whatsapp import (
     whatsapp_markdown,
 )
 from tests.fake_graph import FakeGraph
-from tests.servers import Stack, free_port
+from tests.servers import Stack, free_port, post_sized, texts, webchat
 
 SECRET = "app-secret-for-tests-7f3k"
 VERIFY = "verify-token-for-tests-2q9z"
@@ -388,3 +390,29 @@ def test_secrets_never_appear_in_the_logs(stack: Stack) -> None:
     assert log  # the servers did log
     for secret in (SECRET, VERIFY, TOKEN, "twilio-token-for-tests"):
         assert secret not in log
+
+
+@pytest.mark.parametrize(
+    ("path", "limit", "content_type"),
+    [
+        ("/webhooks/webchat/webhook", WEBCHAT_MAX_BODY, "application/json"),
+        ("/webhooks/whatsapp/webhook", WHATSAPP_MAX_BODY, "application/json"),
+        ("/webhooks/twilio_whatsapp/webhook", TWILIO_MAX_BODY, "application/x-www-form-urlencoded"),
+    ],
+)
+def test_oversized_bodies_are_refused_before_they_are_read(
+    stack: Stack, graph: FakeGraph, path: str, limit: int, content_type: str
+) -> None:
+    url = stack.base_url + path
+    # Declared 20 MB, nothing sent: refused from the headers.
+    status, took = post_sized(url, 20 * 1024 * 1024, content_type=content_type)
+    assert (status, took < 2) == (413, True)
+    # Sent in full, one byte over the limit.
+    status, _ = post_sized(url, limit + 1, b"x" * (limit + 1), content_type=content_type)
+    assert status == 413
+    # A body at the limit is read (and refused for what it is, not for its size).
+    status, _ = post_sized(url, limit, b"x" * limit, content_type=content_type)
+    assert status in (400, 401, 403), status
+    # The server goes on answering.
+    replies, _ = webchat(stack, uuid.uuid4().hex, "how big is the incision in MISS?")
+    assert "less than one inch" in texts(replies)

@@ -38,9 +38,15 @@ SECURITY_HEADERS = {
 }
 
 
+WEB_MAX_BODY = 64 * 1024
+
+
 def create_app(settings: WebSettings | None = None, name: str = "spine_web") -> Sanic:
     settings = settings or WebSettings.from_env()
     app = Sanic(name)
+    # Pages and the console's forms (log-in, notes, annotations) are small; Sanic's default
+    # limit is 100 MB. Larger bodies get 413 before they are read.
+    app.config.REQUEST_MAX_SIZE = WEB_MAX_BODY
     templates = Environment(
         loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"])
     )
