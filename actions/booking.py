@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import validators
-from actions.forms import GuidedFormValidation, Parser, contact_parsers
+from actions.forms import GuidedFormValidation, Parser, contact_parsers, form_run
 from actions.persistence import store
 from actions.settings import local_now, settings
 from actions.specialists_directory import (
@@ -270,6 +270,7 @@ class ActionSubmitBooking(Action):
             patient_name=str(slots.get("patient_name")),
             mobile=str(slots.get("mobile")),
             contact_consent=bool(slots.get("contact_consent")),
+            form_run=form_run(tracker.events, "booking_form"),
         )
         try:
             reference = await asyncio.to_thread(store().save_booking, request)

@@ -12,7 +12,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import ALWAYS_INTERRUPT, GuidedFormValidation
+from actions.forms import ALWAYS_INTERRUPT, GuidedFormValidation, form_run
 from actions.persistence import store
 from actions.settings import local_now, settings
 from actions.validators import mask_mobile
@@ -53,6 +53,7 @@ class ActionSubmitCallback(Action):
             contact_consent=True,
             reason=callback_reason(tracker),
             booking_reference=tracker.get_slot("booking_reference"),
+            form_run=form_run(tracker.events, "callback_form"),
         )
         try:
             reference = await asyncio.to_thread(store().save_callback, request)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from typing import Any, Callable, Dict, FrozenSet
+from typing import Any, Callable, Dict, FrozenSet, List
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -55,6 +55,16 @@ _QUESTION = re.compile(
 )
 
 Parser = Callable[[str, Tracker], Parsed]
+
+
+def form_run(events: List[Dict[str, Any]], form: str) -> str | None:
+    """Which run of ``form`` a submit belongs to: when its latest activation was stored. A
+    submit retried after the conversation could not be saved sees the same activation (and the
+    store keeps the request it made); the next booking starts a new run."""
+    for event in reversed(events):
+        if event.get("event") == "active_loop" and event.get("name") == form:
+            return f"{form}@{event.get('timestamp')}"[:64]
+    return None
 
 
 def looks_like_question(text: str) -> bool:

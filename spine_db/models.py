@@ -35,12 +35,19 @@ class RequestColumns:
     notes = sa.Column(sa.Text)
     updated_at = sa.Column(sa.DateTime(timezone=True))
     version = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")  # per change
+    # The form run the request came from (unique per conversation): a retried submit finds it.
+    form_run = sa.Column(sa.String(64))
 
 
 class Booking(RequestColumns, Base):  # type: ignore[misc,valid-type]
     """A consultation request made through the booking form (not a confirmed appointment)."""
 
     __tablename__ = "bookings"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "conversation_id", "form_run", name="uq_bookings_conversation_form_run"
+        ),
+    )
 
     doctor_id = sa.Column(sa.String(64), nullable=False)
     doctor_name = sa.Column(sa.String(128), nullable=False)
@@ -53,6 +60,11 @@ class Callback(RequestColumns, Base):  # type: ignore[misc,valid-type]
     """A request to be called by the support team, linked to the conversation it came from."""
 
     __tablename__ = "callbacks"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "conversation_id", "form_run", name="uq_callbacks_conversation_form_run"
+        ),
+    )
 
     reason = sa.Column(sa.String(255))
     booking_reference = sa.Column(sa.String(16))

@@ -26,6 +26,21 @@ def new_reference(prefix: str, choice: Callable[[str], str] = secrets.choice) ->
     return f"{prefix}-" + "".join(choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
+# A booking must not hang a patient's turn: PostgreSQL connections and statements are bounded
+# (together under the action time limit, 8 s, so the patient is told it failed).
+CONNECT_TIMEOUT = 3  # seconds
+STATEMENT_TIMEOUT_MS = 3000
+
+
+def _timeouts(url: str) -> Dict[str, Any]:
+    if not url.startswith("postgresql"):
+        return {}
+    return {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+    }
+
+
 class StoreError(RuntimeError):
     """The request could not be stored (database down, constraint, ...). Nothing was written."""
 
@@ -42,6 +57,7 @@ class BookingRequest:
     patient_name: str
     mobile: str
     contact_consent: bool
+    form_run: str | None = None  # see Store.save_booking
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class CallbackRequest:
     contact_consent: bool
     reason: str | None = None
     booking_reference: str | None = None
+    form_run: str | None = None
 
 
 class Store:
@@ -63,12 +80,18 @@ class Store:
     ) -> None:
         self.url = url or database_url()
         self.new_reference = reference
-        self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=True)
+        self.engine = sa.create_engine(
+            self.url, future=True, pool_pre_ping=True, connect_args=_timeouts(self.url)
+        )
 
     def save_booking(self, request: BookingRequest) -> str:
+        """Store the request and return its reference. A request with a ``form_run`` is made at
+        most once per conversation: saving it again (a retried submit) returns the reference of
+        the one already stored."""
         return self._insert(Booking, "BK", asdict(request))
 
     def save_callback(self, request: CallbackRequest) -> str:
+        """As save_booking."""
         return self._insert(Callback, "CB", asdict(request))
 
     def _insert(self, table: Type[Any], prefix: str, values: Dict[str, Any]) -> str:
@@ -76,9 +99,16 @@ class Store:
             reference = self.new_reference(prefix)
             try:
                 with self.engine.begin() as conn:
+                    existing = self._made_before(conn, table, values)
+                    if existing is not None:
+                        logger.info("%s: retried submit, kept %s", table.__tablename__, existing)
+                        return existing
                     conn.execute(sa.insert(table.__table__).values(reference=reference, **values))
                 return reference
             except IntegrityError as error:
+                made = self._made_concurrently(table, values)
+                if made is not None:
+                    return made
                 if not self._is_reference_clash(conn_error=error, table=table, reference=reference):
                     raise StoreError(f"{table.__tablename__}: constraint failed") from error
             except SQLAlchemyError as error:
@@ -90,6 +120,26 @@ class Store:
                 )
                 raise StoreError(f"{table.__tablename__}: database unavailable") from error
         raise StoreError(f"{table.__tablename__}: could not find a free reference")
+
+    @staticmethod
+    def _made_before(conn: Any, table: Type[Any], values: Dict[str, Any]) -> str | None:
+        if not values.get("form_run"):
+            return None
+        columns = table.__table__.c
+        return conn.execute(
+            sa.select(columns.reference).where(
+                columns.conversation_id == values["conversation_id"],
+                columns.form_run == values["form_run"],
+            )
+        ).scalar_one_or_none()
+
+    def _made_concurrently(self, table: Type[Any], values: Dict[str, Any]) -> str | None:
+        """The same submit, committed by a concurrent retry between our check and our insert."""
+        try:
+            with self.engine.connect() as conn:
+                return self._made_before(conn, table, values)
+        except SQLAlchemyError:
+            return None
 
     def _is_reference_clash(
         self, conn_error: IntegrityError, table: Type[Any], reference: str

@@ -373,3 +373,31 @@ async def test_fee_of_a_doctor_without_listed_fee_says_not_listed(
     tracker = make_tracker(parse_data={"text": "what is the fee of dr achari"})
     await ActionSpecialistDetail().run(dispatcher, tracker, domain)
     assert "Dr. Gopal Achari: fees not listed" in dispatcher.messages[0]["detail_text"]
+
+
+@pytest.mark.parametrize(
+    ("action", "table", "form", "slot"),
+    [
+        (ActionSubmitBooking, "bookings", "booking_form", "booking_reference"),
+        (ActionSubmitCallback, "callbacks", "callback_form", "callback_reference"),
+    ],
+)
+async def test_a_retried_submit_makes_the_request_once(
+    make_tracker: TrackerFactory, domain, database: Path, action, table, form, slot
+) -> None:
+    """The turn that submitted is sent again (its conversation could not be saved): the same
+    form run gets the same reference; the next run of the form makes a new request."""
+    first_run = [{"event": "active_loop", "name": form, "timestamp": 1765000000.25}]
+    second_run = [*first_run, {"event": "active_loop", "name": None, "timestamp": 1765000100.5}]
+    second_run.append({"event": "active_loop", "name": form, "timestamp": 1765000200.75})
+    references = []
+    for events in (first_run, first_run, second_run):
+        tracker = make_tracker(slots=dict(FILLED), sender_id="conv-retry", events=events)
+        got = slot_events(await action().run(CollectingDispatcher(), tracker, domain))
+        references.append(got[slot])
+    assert references[0] == references[1] != references[2]
+    with sqlite3.connect(database) as conn:
+        count = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE conversation_id = 'conv-retry'"  # noqa: S608
+        ).fetchone()[0]
+    assert count == 2
