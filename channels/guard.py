@@ -145,6 +145,20 @@ class ReplyGuard:
         logger.error("guard: no reply from Rasa; the patient is told to try again")
         await self._answer(agent, output, message.sender_id, (TROUBLE,))
 
+    async def urgent_only(self, agent: Any, message: UserMessage) -> str | None:
+        """Where a message cannot be handed to Rasa at all (its channel could not store it): the
+        urgent reply if it needs one, sent to its output channel; returns the level or None."""
+        level = triage_level(await self._parse(agent, message))
+        if level is not None:
+            output = GuardedOutput(message.output_channel)
+            await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
+            logger.warning(
+                "guard: %s reply sent without Rasa (channel %s)",
+                level,
+                message.input_channel or "unknown",
+            )
+        return level
+
     async def _parse(self, agent: Any, message: UserMessage) -> Dict[str, Any] | None:
         """The model's parse (NLU graph only). ``None`` when it fails: Rasa then parses itself."""
         try:

@@ -5,8 +5,8 @@ memory, which is all a single server needs.
 - Website widget: the first server to claim ``(sender, message_id)`` runs the message and stores its
   replies; a retry that reaches another server waits for those replies instead of running the
   message again.
-- WhatsApp: Meta redelivers a webhook until it gets a 200, to any replica; a message id is handled
-  the first time only.
+(WhatsApp's deliveries are de-duplicated by the durable inbox in the database instead:
+spine_db/whatsapp_queue.py.)
 """
 from __future__ import annotations
 
@@ -80,13 +80,3 @@ class SharedReplies:
             if loop.time() > deadline:
                 raise NotAnsweredYet(key)
             await asyncio.sleep(0.1)  # value None: the claim just ended without an answer
-
-
-class SharedSeen:
-    def __init__(self, client: Any, ttl: int = 3 * 86400) -> None:
-        self.redis, self.ttl = client, ttl
-
-    async def first_time(self, message_id: str) -> bool:
-        return bool(
-            await self.redis.set(f"{_prefix()}whatsapp:{message_id}", 1, nx=True, ex=self.ttl)
-        )

@@ -5,14 +5,20 @@ Webhook: ``/webhooks/whatsapp/webhook``.
   constant time, answers ``hub.challenge``); anything else is 403.
 - ``POST``: ``X-Hub-Signature-256`` must be the HMAC-SHA256 of the raw body with the app secret
   (constant-time compare): missing → 401, wrong → 403, and nothing is processed. Malformed bodies →
-  400. Accepted deliveries are answered 200 at once and handled in the background (Meta retries
-  slow webhooks); each message id is handled once (Meta re-delivers). Text, interactive
-  ``button_reply`` and ``list_reply`` are understood (a reply's id is the payload the bot sent);
-  status callbacks are ignored; other types get a polite "text only" reply.
+  400. Accepted messages are stored in the durable inbox (spine_db/whatsapp_queue.py) before the
+  200; if they cannot be stored the answer is 503 and Meta delivers again. A redelivered message id
+  is stored once. Text, interactive ``button_reply`` and ``list_reply`` are understood (a reply's
+  id is the payload the bot sent); status callbacks are ignored; other types get a polite "text
+  only" reply.
 
-Replies go out through the Graph API (``{base}/{phone_number_id}/messages``, bearer token), with
-retries on 5xx and timeouts; a reply that still cannot be delivered is logged as an error with the
-message's recipient and kind (never silently dropped, never with the token).
+A worker in every replica (started with the server) claims stored messages, oldest first and one
+at a time per patient, runs each through the reply guard and stores its replies in the outbox
+while marking it done; a message a dead replica had claimed is taken over when its claim runs
+out. Replies go out from the outbox through the Graph API (``{base}/{phone_number_id}/messages``,
+bearer token) in order per patient, one try at a time: 429 / 5xx / timeouts are tried again after
+``Retry-After`` or a backoff (1 s doubling to 10 min) until sent or until the 24-hour window
+closes; those and the ones refused (other 4xx) are marked failed, logged with the recipient's last
+four digits and shown to staff. Never with the token.
 
 The 24-hour customer service window: WhatsApp lets a business send free-form messages only within
 24 hours of the user's last message. The bot only ever replies to a user's message, so it stays
@@ -32,8 +38,9 @@ import logging
 import os
 import re
 from collections import OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Iterable, List
+from typing import Any, Awaitable, Callable, Dict, List
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -43,7 +50,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
-from channels.shared import WHATSAPP_MAX_BODY, SharedSeen, receive_body, shared_redis
+from channels.shared import WHATSAPP_MAX_BODY, receive_body
+from spine_db.whatsapp_queue import Delivery, Reply, WhatsAppQueue
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +75,6 @@ class WhatsAppSettings:
     phone_number_id: str
     graph_url: str = DEFAULT_GRAPH_URL
     timeout: float = 10.0
-    retries: int = 3
 
     @classmethod
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> WhatsAppSettings:
@@ -276,14 +283,29 @@ def book_payload(card: Dict[str, Any]) -> str:
 # ---- output ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    permanent: bool = False  # refused (4xx other than 429): retrying cannot help
+    retry_after: float | None = None  # seconds, from the Retry-After header
+    error: str = ""
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is rare for the Graph API: ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
 class GraphAPI:
-    """Sends messages with retries; remembers nothing, logs failures without secrets."""
+    """One attempt per call, logged without secrets; the outbox decides about retries."""
 
     def __init__(self, settings: WhatsAppSettings) -> None:
         self.settings = settings
-        self.failures = 0
 
-    async def send(self, to: str, message: Dict[str, Any]) -> bool:
+    async def send(self, to: str, message: Dict[str, Any]) -> SendResult:
         url = f"{self.settings.graph_url}/{self.settings.phone_number_id}/messages"
         body = {
             "messaging_product": "whatsapp",
@@ -293,43 +315,52 @@ class GraphAPI:
         }
         headers = {"Authorization": f"Bearer {self.settings.access_token}"}
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
-        for attempt in range(1, self.settings.retries + 1):
-            try:
-                async with aiohttp.ClientSession(timeout=timeout) as session:
-                    async with session.post(url, json=body, headers=headers) as reply:
-                        if reply.status < 300:
-                            return True
-                        detail = (await reply.text())[:300]
-                        if reply.status < 500 and reply.status != 429:
-                            logger.error(
-                                "WhatsApp send (%s to %s) refused: HTTP %s %s",
-                                message.get("type"),
-                                _mask(to),
-                                reply.status,
-                                detail,
-                            )
-                            break
-                        logger.warning(
-                            "WhatsApp send (%s to %s) failed: HTTP %s, attempt %d/%d",
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.post(url, json=body, headers=headers) as reply:
+                    if reply.status < 300:
+                        return SendResult(True)
+                    detail = (await reply.text())[:200]
+                    error = f"HTTP {reply.status} {detail}"
+                    if reply.status < 500 and reply.status != 429:
+                        logger.error(
+                            "WhatsApp send (%s to %s) refused: %s",
                             message.get("type"),
                             _mask(to),
-                            reply.status,
-                            attempt,
-                            self.settings.retries,
+                            error,
                         )
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                logger.warning(
-                    "WhatsApp send (%s to %s) failed: %s, attempt %d/%d",
-                    message.get("type"),
-                    _mask(to),
-                    type(error).__name__,
-                    attempt,
-                    self.settings.retries,
-                )
-            await asyncio.sleep(0.2 * 2 ** (attempt - 1))
-        self.failures += 1
-        logger.error("WhatsApp reply NOT delivered (%s to %s)", message.get("type"), _mask(to))
-        return False
+                        return SendResult(False, permanent=True, error=error)
+                    logger.warning(
+                        "WhatsApp send (%s to %s) failed: HTTP %s",
+                        message.get("type"),
+                        _mask(to),
+                        reply.status,
+                    )
+                    return SendResult(
+                        False,
+                        retry_after=retry_after(reply.headers.get("Retry-After")),
+                        error=error,
+                    )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            logger.warning(
+                "WhatsApp send (%s to %s) failed: %s",
+                message.get("type"),
+                _mask(to),
+                type(error).__name__,
+            )
+            return SendResult(False, error=type(error).__name__)
+
+
+class RecordedReplies:
+    """Stands in for the Graph API while a message is processed: the replies are kept, then
+    stored in the outbox with the delivery marked done (one transaction)."""
+
+    def __init__(self) -> None:
+        self.messages: List[Dict[str, Any]] = []
+
+    async def send(self, to: str, message: Dict[str, Any]) -> SendResult:
+        self.messages.append(message)
+        return SendResult(True)
 
 
 def _mask(number: str) -> str:
@@ -341,7 +372,7 @@ class WhatsAppOutput(OutputChannel):
     def name(cls) -> str:
         return "whatsapp"
 
-    def __init__(self, api: GraphAPI) -> None:
+    def __init__(self, api: GraphAPI | RecordedReplies) -> None:
         self.api = api
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
@@ -425,31 +456,19 @@ class WhatsAppOutput(OutputChannel):
 # ---- input ----------------------------------------------------------------------------------
 
 
-class SeenMessages:
-    def __init__(self, size: int = 5000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
+# How long a replica holds a claimed delivery or reply before another may take it over (it died).
+DELIVERY_LEASE = float(os.environ.get("WHATSAPP_CLAIM_LEASE", "") or 60)
+REPLY_LEASE = 30.0
+MAX_BACKOFF = 600.0  # seconds between two tries of one reply, at most
+WORKERS = 8  # messages and replies handled at once per replica
 
-    def first_time(self, message_id: str) -> bool:
-        if message_id in self._ids:
-            return False
-        self._ids[message_id] = None
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try of a reply that failed ``attempts`` times: 1, 2, 4, ... 600."""
+    return float(min(MAX_BACKOFF, 2 ** max(0, attempts)))
 
 
 class WhatsAppCloudInput(InputChannel):
-    async def _first_time(self, message_id: str) -> bool:
-        """Across replicas when REDIS_URL is set; if Redis fails, this process's memory (a rare
-        duplicate answer is better than a message never answered)."""
-        if self.shared is not None:
-            try:
-                return await self.shared.first_time(message_id)
-            except Exception as error:  # noqa: BLE001 - redis raises several kinds
-                logger.warning("whatsapp: shared dedup unavailable (%s)", type(error).__name__)
-        return self.seen.first_time(message_id)
-
     @classmethod
     def name(cls) -> str:
         return "whatsapp"
@@ -461,21 +480,43 @@ class WhatsAppCloudInput(InputChannel):
     def __init__(self, settings: WhatsAppSettings) -> None:
         self.settings = settings
         self.api = GraphAPI(settings)
-        self.seen = SeenMessages()
         self.guard = ReplyGuard()
-        client = shared_redis()
-        self.shared = SharedSeen(client) if client is not None else None
+        self._queue: WhatsAppQueue | None = None
+        self._wake: asyncio.Event | None = None
+        self._urgent_sent: OrderedDict[str, None] = OrderedDict()  # while the database is down
         self.tasks: set = set()
         if not settings.configured:
             logger.warning(
                 "WhatsApp channel not configured (WHATSAPP_* variables): webhook answers 503"
             )
 
+    @property
+    def queue(self) -> WhatsAppQueue:
+        if self._queue is None:
+            self._queue = WhatsAppQueue()
+        return self._queue
+
     def get_output_channel(self) -> OutputChannel:
         return WhatsAppOutput(self.api)
 
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         whatsapp = Blueprint("whatsapp_webhook", __name__)
+
+        @whatsapp.listener("after_server_start")
+        async def start_worker(app: Any, _: Any) -> None:
+            if self.settings.configured:
+                self._wake = asyncio.Event()
+                task = asyncio.ensure_future(self._work(app, on_new_message))
+                self.tasks.add(task)
+
+        @whatsapp.listener("before_server_stop")
+        async def stop_worker(_: Any, __: Any) -> None:
+            for task in list(self.tasks):
+                task.cancel()
 
         @whatsapp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -511,39 +552,136 @@ class WhatsAppCloudInput(InputChannel):
                 messages = parse_delivery(json.loads(request.body or b""))
             except (ValueError, MalformedPayload) as error:
                 return response.json({"error": f"malformed payload: {error}"}, status=400)
-            fresh = [m for m in messages if await self._first_time(m.message_id)]
-            if fresh:
-                task = asyncio.ensure_future(
-                    self._handle(fresh, request.app.ctx.agent, on_new_message)
-                )
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+            if messages:
+                rows = [(m.message_id, m.sender, m.text) for m in messages]
+                try:
+                    # Stored before the 200: Meta never resends an acknowledged delivery.
+                    await asyncio.to_thread(self.queue.accept, rows)
+                except Exception as error:  # noqa: BLE001 - any failure: Meta must retry
+                    logger.error("WhatsApp delivery not stored (%s): 503", type(error).__name__)
+                    await self._urgent_without_store(request.app.ctx.agent, messages)
+                    return response.json({"error": "try again"}, status=503)
+                self.wake()
             return response.json({"status": "ok"})
 
         return whatsapp
 
-    async def _handle(
-        self,
-        messages: Iterable[Incoming],
-        agent: Any,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-    ) -> None:
-        output = self.get_output_channel()
+    async def _urgent_without_store(self, agent: Any, messages: List[Incoming]) -> None:
+        """The database is down, so Meta will deliver these again later; an urgent message gets
+        its urgent reply now, straight through the Graph API, once per message id (it may come
+        once more when the stored message is answered after the outage)."""
         for message in messages:
+            if message.text is None or message.message_id in self._urgent_sent:
+                continue
             try:
-                if message.text is None:
-                    await output.send_text_message(message.sender, ONLY_TEXT)
-                    continue
-                await self.guard.handle(
+                level = await self.guard.urgent_only(
                     agent,
-                    on_new_message,
                     UserMessage(
                         message.text,
-                        output,
+                        WhatsAppOutput(self.api),
                         message.sender,
                         input_channel=self.name(),
-                        metadata={"message_id": message.message_id},
                     ),
                 )
-            except Exception:  # noqa: BLE001 - one bad message must not stop the others
-                logger.exception("WhatsApp message %s could not be handled", message.message_id)
+            except Exception:  # noqa: BLE001 - never let this stop the 503
+                logger.exception("WhatsApp: urgent reply without the database failed")
+                continue
+            if level is not None:
+                self._urgent_sent[message.message_id] = None
+                while len(self._urgent_sent) > 10000:
+                    self._urgent_sent.popitem(last=False)
+
+    async def _work(
+        self, app: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        """Claims stored deliveries and due replies (also those a dead replica left) until the
+        server stops; sleeps until woken by a new delivery or for a second."""
+        slots = asyncio.Semaphore(WORKERS)
+        while True:
+            busy = False
+            if self._wake is not None:
+                self._wake.clear()  # a wake-up during this round is kept for the wait below
+            try:
+                await slots.acquire()
+                delivery = await asyncio.to_thread(self.queue.claim_delivery, DELIVERY_LEASE)
+                if delivery is None:
+                    slots.release()
+                else:
+                    busy = True
+                    self._spawn(self._process(app, on_new_message, delivery), slots)
+                await slots.acquire()
+                reply = await asyncio.to_thread(self.queue.claim_reply, REPLY_LEASE)
+                if reply is None:
+                    slots.release()
+                else:
+                    busy = True
+                    self._spawn(self._send(reply), slots)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - database down: try again shortly
+                logger.error("WhatsApp queue unavailable (%s)", type(error).__name__)
+                await asyncio.sleep(1)
+                continue
+            if not busy and self._wake is not None:
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    def _spawn(self, work: Awaitable[None], slots: asyncio.Semaphore) -> None:
+        async def run() -> None:
+            try:
+                await work
+            finally:
+                slots.release()
+                self.wake()
+
+        task = asyncio.ensure_future(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _process(
+        self,
+        app: Any,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        delivery: Delivery,
+    ) -> None:
+        """Runs one message (the guard answers whatever fails) and stores its replies; if they
+        cannot be stored, the claim runs out and the message is run again."""
+        recorded = RecordedReplies()
+        output = WhatsAppOutput(recorded)
+        try:
+            if delivery.text is None:
+                await output.send_text_message(delivery.sender, ONLY_TEXT)
+            else:
+                await self.guard.handle(
+                    app.ctx.agent,
+                    on_new_message,
+                    UserMessage(
+                        delivery.text,
+                        output,
+                        delivery.sender,
+                        input_channel=self.name(),
+                        metadata={"message_id": delivery.message_id},
+                    ),
+                )
+            await asyncio.to_thread(self.queue.finish_delivery, delivery, recorded.messages)
+        except Exception:  # noqa: BLE001 - one bad message must not stop the others
+            logger.exception("WhatsApp message %s could not be handled", delivery.message_id)
+
+    async def _send(self, reply: Reply) -> None:
+        result = await self.api.send(reply.recipient, reply.body)
+        kind = reply.body.get("type")
+        if result.ok:
+            await asyncio.to_thread(self.queue.reply_sent, reply)
+        elif result.permanent:
+            await asyncio.to_thread(self.queue.reply_failed, reply, result.error)
+            logger.error("WhatsApp reply NOT delivered (%s to %s)", kind, _mask(reply.recipient))
+        else:
+            delay = max(result.retry_after or 0.0, backoff(reply.attempts))
+            await asyncio.to_thread(self.queue.reply_retry, reply, delay, result.error)
+            logger.warning(
+                "WhatsApp reply (%s to %s) try %d failed; next in %.0fs",
+                kind,
+                _mask(reply.recipient),
+                reply.attempts + 1,
+                delay,
+            )

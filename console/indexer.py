@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from spine_db.models import ConversationSummary, DailyCount, IndexerState
+from spine_db.models import ConversationSummary, DailyCount, IndexerState, WhatsAppReply
 
 logger = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.5
 STATE = "conversation_summaries"
+OUTBOX = WhatsAppReply.__table__
 EVENTS = sa.table(
     "events",
     sa.column("id", sa.Integer),
@@ -34,7 +35,16 @@ EVENTS = sa.table(
     sa.column("intent_name", sa.String),
     sa.column("data", sa.Text),
 )
-FLAGS = ("emergency", "crisis", "urgent", "callback", "booking", "fallback", "low_confidence")
+FLAGS = (
+    "emergency",
+    "crisis",
+    "urgent",
+    "callback",
+    "booking",
+    "fallback",
+    "low_confidence",
+    "undelivered",  # a WhatsApp reply given up on (spine_db/whatsapp_queue.py)
+)
 # The urgent replies' responses and the flag each raises.
 URGENT_REPLIES = {
     "utter_emergency": "emergency",
@@ -335,6 +345,8 @@ def list_conversations(
         where.append(table.c.fallback_count > 0)
     elif filters.flag == "low_confidence":
         where.append(table.c.low_confidence_count > 0)
+    elif filters.flag == "undelivered":
+        where.append(table.c.sender_id.in_(_undelivered_to()))
     if filters.channel:
         where.append(table.c.channel == filters.channel)
     if filters.reviewed is not None:
@@ -360,7 +372,20 @@ def list_conversations(
             .limit(per_page)
             .offset((page - 1) * per_page)
         ).all()
-    return [dict(r._mapping) for r in rows], int(total)
+        found = [dict(r._mapping) for r in rows]
+        senders = [row["sender_id"] for row in found]
+        undelivered = set(
+            conn.execute(_undelivered_to().where(OUTBOX.c.recipient.in_(senders))).scalars()
+        )
+    for row in found:
+        row["undelivered"] = row["sender_id"] in undelivered
+    return found, int(total)
+
+
+def _undelivered_to() -> Any:
+    """The WhatsApp conversations (a WhatsApp conversation's id is the patient's number) with a
+    reply that was given up on."""
+    return sa.select(OUTBOX.c.recipient).where(OUTBOX.c.status == "failed").distinct()
 
 
 if __name__ == "__main__":  # pragma: no cover

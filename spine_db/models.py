@@ -167,3 +167,43 @@ class Annotation(Base):  # type: ignore[misc,valid-type]
     label = sa.Column(sa.String(128), nullable=False)
     created_by = sa.Column(sa.String(64), nullable=False)
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class WhatsAppDelivery(Base):  # type: ignore[misc,valid-type]
+    """A WhatsApp message as Meta delivered it, stored before the webhook answers 200, so a crash
+    or redeploy cannot lose it (Meta does not resend an acknowledged delivery). ``status``:
+    pending until its replies are in the outbox, then done. A replica claims it for a lease;
+    an expired claim (the replica died) is taken over by another."""
+
+    __tablename__ = "whatsapp_inbox"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    message_id = sa.Column(sa.String(128), nullable=False, unique=True)
+    sender = sa.Column(sa.String(32), nullable=False, index=True)
+    text = sa.Column(sa.Text)  # None: a message type the bot cannot read
+    received_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+    status = sa.Column(sa.String(16), nullable=False, default="pending", index=True)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    claimed_until = sa.Column(sa.DateTime(timezone=True))
+    done_at = sa.Column(sa.DateTime(timezone=True))
+
+
+class WhatsAppReply(Base):  # type: ignore[misc,valid-type]
+    """One Graph API message to send, in order per recipient, retried with backoff (honouring
+    ``Retry-After``) until sent or until the 24-hour window after the patient's message closes
+    (then ``failed``, shown to staff)."""
+
+    __tablename__ = "whatsapp_outbox"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    delivery_id = sa.Column(sa.Integer, index=True)
+    recipient = sa.Column(sa.String(32), nullable=False, index=True)
+    body = sa.Column(sa.Text, nullable=False)  # the Graph API message (JSON)
+    status = sa.Column(sa.String(16), nullable=False, default="pending", index=True)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    next_attempt_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+    window_closes_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
+    claimed_until = sa.Column(sa.DateTime(timezone=True))
+    last_error = sa.Column(sa.String(255))
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+    sent_at = sa.Column(sa.DateTime(timezone=True))

@@ -32,13 +32,16 @@ CONNECT_TIMEOUT = 3  # seconds
 STATEMENT_TIMEOUT_MS = 3000
 
 
-def _timeouts(url: str) -> Dict[str, Any]:
+def engine_options(url: str) -> Dict[str, Any]:
+    """create_engine options for the project's own tables: stale pooled connections are
+    replaced, PostgreSQL connections and statements are bounded."""
     if not url.startswith("postgresql"):
-        return {}
-    return {
+        return {"pool_pre_ping": True}
+    timeouts = {
         "connect_timeout": CONNECT_TIMEOUT,
         "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
     }
+    return {"pool_pre_ping": True, "connect_args": timeouts}
 
 
 class StoreError(RuntimeError):
@@ -80,9 +83,7 @@ class Store:
     ) -> None:
         self.url = url or database_url()
         self.new_reference = reference
-        self.engine = sa.create_engine(
-            self.url, future=True, pool_pre_ping=True, connect_args=_timeouts(self.url)
-        )
+        self.engine = sa.create_engine(self.url, future=True, **engine_options(self.url))
 
     def save_booking(self, request: BookingRequest) -> str:
         """Store the request and return its reference. A request with a ``form_run`` is made at

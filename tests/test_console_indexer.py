@@ -3,6 +3,7 @@ incremental indexing, flags, filters, search, and index-backed pagination at 100
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -12,7 +13,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 
 from console.indexer import Filters, list_conversations, update_summaries
 from spine_db import migrate
-from spine_db.models import ConversationSummary
+from spine_db.models import ConversationSummary, WhatsAppReply
 from tests.databases import BACKENDS, database_url
 
 
@@ -270,3 +271,29 @@ def test_several_processes_folding_at_once_count_each_event_once(
             ).scalar()
         engine.dispose()
     assert (turns, cards, conversations, messages) == (600, 300, 300, 600)
+
+
+def test_conversations_with_an_undelivered_whatsapp_reply_are_flagged(
+    engine: sa.engine.Engine,
+) -> None:
+    for number in ("919000000001", "919000000002"):
+        add_events(engine, number, [user("what is miss", "faq", 0.9, "whatsapp")], 1000)
+    update_summaries(engine)
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        for status in ("failed", "sent"):
+            conn.execute(
+                WhatsAppReply.__table__.insert().values(
+                    recipient="919000000001" if status == "failed" else "919000000002",
+                    body="{}",
+                    status=status,
+                    attempts=3,
+                    next_attempt_at=now,
+                    window_closes_at=now,
+                    created_at=now,
+                )
+            )
+    rows = {r["sender_id"]: r["undelivered"] for r in list_conversations(engine, Filters())[0]}
+    assert rows == {"919000000001": True, "919000000002": False}
+    flagged = list_conversations(engine, Filters(flag="undelivered"))[0]
+    assert [r["sender_id"] for r in flagged] == ["919000000001"]

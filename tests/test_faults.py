@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from spine_db import migrate
 from tests.fake_graph import FakeGraph
 from tests.servers import ROOT, Stack, ask, chromium, free_port, open_chat, webchat
 
@@ -111,6 +112,7 @@ def stack(
         "REPLY_DEADLINE": "4",
     }
     running = Stack(workdir, free_port(), actions.port, extra_env=env, processes=("rasa", "web"))
+    migrate.upgrade(running.db_url)  # what the Procfile's action server would have done
     running.start()
     yield running, actions
     running.stop()

@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from tests.fake_graph import FakeGraph, delivery, signed_post, text_message, texts_of
 from tests.servers import Stack, free_port, webchat
 from tests.services import reachable
 
@@ -28,6 +29,7 @@ PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 EMERGENCY = ("my legs went numb and I can't control my bladder", "112")
 CRISIS = ("i want to end my life tonight", "14416")
 TROUBLE = "having trouble answering right now"
+WHATSAPP_SECRET = "secret-for-store-faults"
 
 
 def _as_postgres(*args: str) -> None:
@@ -132,8 +134,18 @@ def stores() -> Iterator[Tuple[OwnPostgres, OwnRedis]]:
 
 
 @pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraph]:
+    fake = FakeGraph().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
 def stack(
-    model_path: Path, stores: Tuple[OwnPostgres, OwnRedis], tmp_path_factory: pytest.TempPathFactory
+    model_path: Path,
+    stores: Tuple[OwnPostgres, OwnRedis],
+    graph: FakeGraph,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     postgres, redis = stores
     workdir = tmp_path_factory.mktemp("stores")
@@ -144,7 +156,16 @@ def stack(
         "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
         "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
     )
-    env = {"REDIS_URL": redis.url, "REPLY_DEADLINE": "5", "ACTION_TIMEOUT": "3"}
+    env = {
+        "REDIS_URL": redis.url,
+        "REPLY_DEADLINE": "5",
+        "ACTION_TIMEOUT": "3",
+        "WHATSAPP_VERIFY_TOKEN": "verify-for-store-faults",
+        "WHATSAPP_APP_SECRET": WHATSAPP_SECRET,
+        "WHATSAPP_ACCESS_TOKEN": "token-for-store-faults",
+        "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
+        "WHATSAPP_GRAPH_URL": graph.url,
+    }
     app = Stack(
         workdir,
         free_port(),
@@ -218,3 +239,36 @@ def test_a_database_outage_mid_form_loses_nothing(
     assert "What mobile number" in joined(replies), replies
     replies, _ = webchat(stack, sender, "98765 43210")
     assert "agree" in joined(replies), replies
+
+
+def test_whatsapp_is_acknowledged_only_once_stored(
+    stack: Stack, stores: Tuple[OwnPostgres, OwnRedis], graph: FakeGraph
+) -> None:
+    """With the database down the delivery is refused (Meta delivers it again later), never
+    acknowledged and lost; the redelivery after the restart is answered once."""
+    postgres, _ = stores
+    url = f"{stack.base_url}/webhooks/whatsapp/webhook"
+    number = "919000000031"
+    payload = delivery(text_message(number, "outage-1", "how big is the incision in MISS?"))
+    urgent_number = "919000000032"
+    urgent = delivery(text_message(urgent_number, "outage-2", EMERGENCY[0]))
+    postgres.stop()
+    try:
+        assert signed_post(url, payload, WHATSAPP_SECRET) == 503
+        # An urgent message is refused too (Meta delivers it again) but answered at once.
+        started = time.monotonic()
+        assert signed_post(url, urgent, WHATSAPP_SECRET) == 503
+        sent = graph.wait_for(urgent_number, lambda s: EMERGENCY[1] in texts_of(s), timeout=5)
+        assert time.monotonic() - started < 1.5, sent
+        assert signed_post(url, urgent, WHATSAPP_SECRET) == 503  # redelivered: not sent again
+        time.sleep(0.5)
+        assert texts_of(graph.sent_to(urgent_number)).count(EMERGENCY[1]) == 1
+        assert graph.sent_to(number) == []
+    finally:
+        postgres.start()
+    wait_until_answering(stack)
+    assert signed_post(url, payload, WHATSAPP_SECRET) == 200
+    assert signed_post(url, payload, WHATSAPP_SECRET) == 200  # and again: stored once
+    graph.wait_for(number, lambda sent: len(sent) > 0, timeout=20)
+    time.sleep(1.5)
+    assert texts_of(graph.sent_to(number)).count("less than one inch") == 1

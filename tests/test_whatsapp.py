@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -29,34 +30,13 @@ from channels.whatsapp import (
     split_text,
     whatsapp_markdown,
 )
-from tests.fake_graph import FakeGraph
+from spine_db.whatsapp_queue import WhatsAppQueue
+from tests.fake_graph import FakeGraph, delivery, text_message, texts_of
 from tests.servers import Stack, free_port, post_sized, texts, webchat
 
 SECRET = "app-secret-for-tests-7f3k"
 VERIFY = "verify-token-for-tests-2q9z"
 TOKEN = "EAAG-access-token-for-tests-x81"
-
-
-def delivery(*messages: Dict[str, Any], statuses: List[Dict[str, Any]] | None = None) -> Dict:
-    value: Dict[str, Any] = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"}}
-    if messages:
-        value["messages"] = list(messages)
-    if statuses:
-        value["statuses"] = statuses
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "waba", "changes": [{"field": "messages", "value": value}]}],
-    }
-
-
-def text_message(sender: str, message_id: str, body: str) -> Dict[str, Any]:
-    return {
-        "from": sender,
-        "id": message_id,
-        "timestamp": "1",
-        "type": "text",
-        "text": {"body": body},
-    }
 
 
 def list_reply(sender: str, message_id: str, row_id: str) -> Dict[str, Any]:
@@ -244,16 +224,6 @@ def get(url: str) -> Tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def texts_of(sent: List[Dict[str, Any]]) -> str:
-    out = []
-    for message in sent:
-        if message.get("type") == "text":
-            out.append(message["text"]["body"])
-        elif message.get("type") == "interactive":
-            out.append(message["interactive"]["body"]["text"])
-    return "\n".join(out)
-
-
 def test_verification_handshake(stack: Stack) -> None:
     base = f"{stack.base_url}/webhooks/whatsapp/webhook"
     assert get(f"{base}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444") == (
@@ -360,12 +330,86 @@ def test_malformed_payloads_get_400(stack: Stack, raw: bytes) -> None:
 
 def test_graph_api_errors_are_retried_and_logged(stack: Stack, graph: FakeGraph) -> None:
     number = "919000000006"
-    graph.fail_next = 2
+    graph.fail_next = 4  # 1 + 2 + 4 + 8 s of backoff: more than the old three quick tries
     post(stack, delivery(text_message(number, "retry-1", "will i need physio after miss")))
-    graph.wait_for(number, lambda s: "Physical therapy" in texts_of(s))
-    assert graph.failed >= 2
+    graph.wait_for(number, lambda s: "Physical therapy" in texts_of(s), timeout=40)
+    assert graph.failed >= 4
     log = stack.log_path.read_text(errors="replace")
-    assert "HTTP 500, attempt 1/3" in log
+    assert "failed: HTTP 500" in log
+    assert queue_rows(stack, "SELECT status FROM whatsapp_outbox WHERE recipient = ?", number)
+    assert {
+        row[0]
+        for row in queue_rows(
+            stack, "SELECT status FROM whatsapp_outbox WHERE recipient = ?", number
+        )
+    } == {"sent"}
+
+
+def test_rate_limits_are_honoured(stack: Stack, graph: FakeGraph) -> None:
+    number = "919000000008"
+    graph.retry_after = 3
+    graph.throttle_next = 1
+    post(stack, delivery(text_message(number, "throttle-1", "what is miss")))
+    sent = graph.wait_for(number, lambda s: len(s) > 0, timeout=30)
+    assert sent
+    first_try = graph.failed_at[-1]
+    delivered = min(r["at"] for r in graph.requests if r["body"].get("to") == number)
+    assert delivered - first_try >= 3, delivered - first_try
+
+
+def test_a_delivery_left_by_a_dead_replica_is_answered(stack: Stack, graph: FakeGraph) -> None:
+    """Stored and acknowledged, claimed by a replica that died before answering: another
+    worker takes it over when the claim runs out."""
+    number = "919000000009"
+    queue_rows(
+        stack,
+        "INSERT INTO whatsapp_inbox (message_id, sender, text, received_at, status, attempts,"
+        " claimed_until) VALUES (?, ?, ?, ?, 'pending', 1, ?)",
+        "orphan-1",
+        number,
+        "how big is the incision in MISS?",
+        _utc(0),
+        _utc(-5),  # the dead replica's claim ran out five seconds ago
+    )
+    graph.wait_for(number, lambda s: "less than one inch" in texts_of(s), timeout=20)
+    [(status,)] = queue_rows(
+        stack, "SELECT status FROM whatsapp_inbox WHERE message_id = ?", "orphan-1"
+    )
+    assert status == "done"
+
+
+def test_a_reply_past_the_24_hour_window_is_failed_and_listed_for_staff(stack: Stack) -> None:
+    number = "919000000010"
+    queue_rows(
+        stack,
+        "INSERT INTO whatsapp_outbox (recipient, body, status, attempts, next_attempt_at,"
+        " window_closes_at, created_at) VALUES (?, ?, 'pending', 7, ?, ?, ?)",
+        number,
+        json.dumps({"type": "text", "text": {"body": "late"}}),
+        _utc(-60),
+        _utc(-1),
+        _utc(-86400),
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = queue_rows(stack, "SELECT status FROM whatsapp_outbox WHERE recipient = ?", number)
+        if rows == [("failed",)]:
+            break
+        time.sleep(0.2)
+    assert rows == [("failed",)]
+    undelivered = WhatsAppQueue(stack.db_url).undelivered()
+    assert any(r["recipient"] == number and "window" in r["last_error"] for r in undelivered)
+
+
+def queue_rows(stack: Stack, sql: str, *params: Any) -> List[Tuple[Any, ...]]:
+    with sqlite3.connect(stack.db_path) as conn:
+        return list(conn.execute(sql, params).fetchall())
+
+
+def _utc(seconds_from_now: float) -> str:
+    """A time as SQLAlchemy stores it in SQLite (UTC, no zone)."""
+    moment = datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def test_twilio_webhook_checks_the_signature(stack: Stack) -> None:
