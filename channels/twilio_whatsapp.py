@@ -6,21 +6,25 @@ base64(HMAC-SHA1(auth token, full URL + each POST parameter name and value, sort
 compared in constant time; otherwise 403 and nothing is processed. The URL is the public one Twilio
 calls (``TWILIO_WEBHOOK_URL``; behind a proxy the server's own view of its URL differs).
 
-Buttons become "1. …" lines; the user's reply "1" is sent to the bot as that button's payload.
+Buttons become "1. …" lines; the user's reply "1" is sent to the bot as that button's payload
+(read back from the conversation, so any replica understands it). A ``MessageSid`` Twilio sends
+again is answered once.
 Configuration (environment): TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER
 (``whatsapp:+1…``), TWILIO_WEBHOOK_URL.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import logging
 import os
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Tuple
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.twilio import TwilioInput, TwilioOutput
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
@@ -28,6 +32,8 @@ from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
 from channels.shared import TWILIO_MAX_BODY, receive_body
+from spine_db.tracker_store import ConversationStoreUnavailable
+from spine_db.whatsapp_queue import WhatsAppQueue
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,18 @@ def signature_valid(
     return hmac.compare_digest(expected, given.encode("utf-8", "surrogateescape"))
 
 
+def last_choices(events: Iterable[Any]) -> List[str]:
+    """The payloads the numbers of the bot's last buttons stand for: those of the last bot
+    message with buttons since the user's last message (numbers answer the latest question
+    only)."""
+    for event in reversed(list(events)):
+        if isinstance(event, UserUttered):
+            return []
+        if isinstance(event, BotUttered) and event.data.get("buttons"):
+            return numbered("", event.data["buttons"])[1]
+    return []
+
+
 def numbered(text: str, buttons: List[Dict[str, Any]]) -> Tuple[str, List[str]]:
     """The text with the buttons as numbered options, and the payload of each number."""
     lines = [f"{i}. {b.get('title', '')}" for i, b in enumerate(buttons, start=1)]
@@ -58,26 +76,13 @@ def numbered(text: str, buttons: List[Dict[str, Any]]) -> Tuple[str, List[str]]:
 
 
 class NumberedTwilioOutput(TwilioOutput):
-    """Twilio output that sends buttons as numbered options and remembers them per user."""
-
-    def __init__(
-        self,
-        account_sid: str | None,
-        auth_token: str | None,
-        twilio_number: str | None,
-        options: Dict[str, List[str]],
-    ) -> None:
-        super().__init__(account_sid, auth_token, twilio_number)
-        self.options = options
+    """Twilio output that sends buttons as numbered options. Which payload a number stands for is
+    read back from the conversation (:func:`last_choices`), so any replica understands it."""
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: List[Dict[str, Any]], **kwargs: Any
     ) -> None:
-        body, payloads = numbered(text, buttons)
-        self.options.pop(recipient_id, None)
-        self.options[recipient_id] = payloads
-        while len(self.options) > 10000:  # oldest first (dicts keep insertion order)
-            self.options.pop(next(iter(self.options)))
+        body, _ = numbered(text, buttons)
         await self.send_text_message(recipient_id, body)
 
     async def send_custom_json(
@@ -114,13 +119,32 @@ class SignedTwilioInput(TwilioInput):
     ) -> None:
         super().__init__(account_sid, auth_token, twilio_number, debug_mode=False)
         self.webhook_url = webhook_url
-        self.options: Dict[str, List[str]] = {}
         self.guard = ReplyGuard()
+        self._queue: WhatsAppQueue | None = None
 
     def get_output_channel(self) -> OutputChannel:
-        return NumberedTwilioOutput(
-            self.account_sid, self.auth_token, self.twilio_number, self.options
-        )
+        return NumberedTwilioOutput(self.account_sid, self.auth_token, self.twilio_number)
+
+    async def _first_time(self, message_sid: str | None, sender: str) -> bool:
+        """Twilio retries a webhook it timed out on: a MessageSid is answered once, across
+        replicas (the WhatsApp inbox's unique ids). Without the database, answer anyway."""
+        if not message_sid:
+            return True
+        try:
+            if self._queue is None:
+                self._queue = WhatsAppQueue()
+            return await asyncio.to_thread(self._queue.seen_once, message_sid[:128], sender)
+        except Exception as error:  # noqa: BLE001 - a rare duplicate beats no answer
+            logger.warning("Twilio de-duplication unavailable (%s)", type(error).__name__)
+            return True
+
+    @staticmethod
+    async def _choices(agent: Any, sender: str) -> List[str]:
+        try:
+            tracker = await agent.tracker_store.retrieve(sender)
+        except (Exception, ConversationStoreUnavailable):  # noqa: BLE001 - numbers stay text
+            return []
+        return last_choices(tracker.events) if tracker is not None else []
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         twilio = Blueprint("twilio_whatsapp_webhook", __name__)
@@ -146,9 +170,12 @@ class SignedTwilioInput(TwilioInput):
             sender, text = params.get("From"), (params.get("Body") or "").strip()
             if not sender or not text:
                 return response.text("", status=204)
-            choices = self.options.pop(sender, None) or []  # numbers refer to the last buttons only
-            if text.isdecimal() and text.isascii() and 1 <= int(text) <= len(choices):
-                text = choices[int(text) - 1]
+            if not await self._first_time(params.get("MessageSid"), sender):
+                return response.text("", status=204)  # a retry of a message already answered
+            if text.isdecimal() and text.isascii():
+                choices = await self._choices(request.app.ctx.agent, sender)
+                if 1 <= int(text) <= len(choices):
+                    text = choices[int(text) - 1]
             try:
                 await self.guard.handle(
                     request.app.ctx.agent,

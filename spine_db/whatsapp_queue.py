@@ -82,6 +82,26 @@ class WhatsAppQueue:
                     new += 1
         return new
 
+    def seen_once(self, message_id: str, sender: str) -> bool:
+        """For a channel that answers at once (Twilio): record the message as done; False if it
+        was recorded before (a retry)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    INBOX.insert().values(
+                        message_id=message_id,
+                        sender=sender[:32],
+                        text=None,
+                        received_at=now_utc(),
+                        status="done",
+                        attempts=1,
+                        done_at=now_utc(),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
     def claim_delivery(self, lease: float) -> Delivery | None:
         """The oldest claimable delivery (the earliest pending one of its conversation, not
         claimed or its claim expired), claimed for ``lease`` seconds."""

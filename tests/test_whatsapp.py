@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
+from rasa.shared.core.events import BotUttered, UserUttered
 from twilio.request_validator import RequestValidator
 
 from channels.shared import TWILIO_MAX_BODY, WEBCHAT_MAX_BODY, WHATSAPP_MAX_BODY
-from channels.twilio_whatsapp import numbered, signature_valid, twilio_signature
+from channels.twilio_whatsapp import last_choices, numbered, signature_valid, twilio_signature
 from channels.whatsapp import (
     Incoming,
     MalformedPayload,
@@ -30,6 +31,7 @@ from channels.whatsapp import (
     split_text,
     whatsapp_markdown,
 )
+from spine_db import migrate
 from spine_db.whatsapp_queue import WhatsAppQueue
 from tests.fake_graph import FakeGraph, delivery, text_message, texts_of
 from tests.servers import Stack, free_port, post_sized, texts, webchat
@@ -172,6 +174,29 @@ def test_twilio_buttons_are_numbered() -> None:
     )
     assert body == "Which time?\n\n1. Morning\n2. Evening\n\nReply with a number."
     assert payloads == ["Morning", "Evening"]
+
+
+def test_twilio_numbers_are_read_back_from_the_conversation() -> None:
+    buttons = [{"title": "Online", "payload": "online"}, {"title": "In person", "payload": "visit"}]
+    asked = [
+        UserUttered("book dr achari"),
+        BotUttered("Online or in person?", {"buttons": buttons}),
+    ]
+    assert last_choices(asked) == ["online", "visit"]
+    # a later message without buttons in the same turn keeps them; a user message ends them
+    assert last_choices([*asked, BotUttered("It is free.")]) == ["online", "visit"]
+    assert last_choices([*asked, UserUttered("online")]) == []
+    assert last_choices([]) == []
+
+
+def test_a_twilio_message_sid_is_answered_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'spine.db'}"
+    migrate.upgrade(url)
+    queue = WhatsAppQueue(url)
+    assert queue.seen_once("SM0001", "whatsapp:+919000000001") is True
+    assert queue.seen_once("SM0001", "whatsapp:+919000000001") is False
+    assert queue.seen_once("SM0002", "whatsapp:+919000000001") is True
+    assert queue.claim_delivery(lease=5) is None  # answered at once: never queued
 
 
 # ---- the connector in a real Rasa server --------------------------------------------------------
