@@ -56,6 +56,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from spine_db.config import database_url, production, redacted
 
 CONNECT_TIMEOUT = 5  # seconds
+STATEMENT_TIMEOUT_MS = 5000  # under the guard's reply deadline (10 s)
 
 
 class ConversationStoreUnavailable(BaseException):
@@ -102,7 +103,7 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             )
         check_database(url)
         super().__init__(
-            domain=domain, host=_with_connect_timeout(url), event_broker=event_broker, **kwargs
+            domain=domain, host=_with_timeouts(url), event_broker=event_broker, **kwargs
         )
         self._threads: ThreadPoolExecutor | None = None
         self._off_loop = self.engine.dialect.name != "sqlite"
@@ -175,15 +176,19 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         _remember_stored(tracker, stored + len(new))
 
 
-def _with_connect_timeout(url: str) -> str:
+def _with_timeouts(url: str) -> str:
     """PostgreSQL URLs get a connection timeout (libpq waits for the OS's otherwise, minutes on
-    an unreachable host), unless they set one."""
+    an unreachable host) and a statement timeout (a locked or overloaded database must not hold
+    a patient's turn past the reply deadline), unless they set their own."""
     parsed = sa.engine.make_url(url)
-    if not parsed.drivername.startswith("postgresql") or "connect_timeout" in parsed.query:
+    if not parsed.drivername.startswith("postgresql"):
         return url
-    return parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)}).render_as_string(
-        hide_password=False
-    )
+    extra = {}
+    if "connect_timeout" not in parsed.query:
+        extra["connect_timeout"] = str(CONNECT_TIMEOUT)
+    if "options" not in parsed.query:
+        extra["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+    return parsed.update_query_dict(extra).render_as_string(hide_password=False)
 
 
 def _unavailable(error: Exception) -> ConversationStoreUnavailable:
