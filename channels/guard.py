@@ -114,6 +114,7 @@ class ReplyGuard:
             message.sender_id,
             parse_data=parse_data,
             input_channel=message.input_channel,
+            message_id=message.message_id,
             metadata=message.metadata,
         )
         task = asyncio.ensure_future(on_new_message(guarded))

@@ -133,6 +133,7 @@ class WebChatInput(InputChannel):
                         collector,
                         sender,
                         input_channel=self.name(),
+                        message_id=message_id,
                         metadata={"message_id": message_id},
                     ),
                 )

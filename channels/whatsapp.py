@@ -40,10 +40,11 @@ import re
 from collections import OrderedDict
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Dict, Iterable, List
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
@@ -51,6 +52,7 @@ from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
 from channels.shared import WHATSAPP_MAX_BODY, receive_body
+from spine_db.tracker_store import ConversationStoreUnavailable
 from spine_db.whatsapp_queue import Delivery, Reply, WhatsAppQueue
 
 logger = logging.getLogger(__name__)
@@ -351,6 +353,21 @@ class GraphAPI:
             return SendResult(False, error=type(error).__name__)
 
 
+def stored_replies(events: Iterable[Any], message_id: str) -> List[Dict[str, Any]] | None:
+    """The bot messages stored after the user message ``message_id`` (up to the next user
+    message), as output-channel messages; None when that message is not stored."""
+    replies: List[Dict[str, Any]] | None = None
+    for event in events:
+        if isinstance(event, UserUttered):
+            if replies is not None:
+                break
+            if event.message_id == message_id:
+                replies = []
+        elif replies is not None and isinstance(event, BotUttered):
+            replies.append({"text": event.text, **{k: v for k, v in event.data.items() if v}})
+    return replies
+
+
 class RecordedReplies:
     """Stands in for the Graph API while a message is processed: the replies are kept, then
     stored in the outbox with the delivery marked done (one transaction)."""
@@ -649,7 +666,13 @@ class WhatsAppCloudInput(InputChannel):
         recorded = RecordedReplies()
         output = WhatsAppOutput(recorded)
         try:
-            if delivery.text is None:
+            answered = await self._answered_before(app.ctx.agent, delivery)
+            if answered is not None:
+                # Rasa stored this message's turn, then the replica died before the outbox
+                # commit: send the replies it stored instead of running the message again.
+                for reply in answered:
+                    await output.send_response(delivery.sender, reply)
+            elif delivery.text is None:
                 await output.send_text_message(delivery.sender, ONLY_TEXT)
             else:
                 await self.guard.handle(
@@ -660,12 +683,22 @@ class WhatsAppCloudInput(InputChannel):
                         output,
                         delivery.sender,
                         input_channel=self.name(),
+                        message_id=delivery.message_id,
                         metadata={"message_id": delivery.message_id},
                     ),
                 )
             await asyncio.to_thread(self.queue.finish_delivery, delivery, recorded.messages)
-        except Exception:  # noqa: BLE001 - one bad message must not stop the others
+        except (Exception, ConversationStoreUnavailable):  # noqa: BLE001 - run again later
             logger.exception("WhatsApp message %s could not be handled", delivery.message_id)
+
+    @staticmethod
+    async def _answered_before(agent: Any, delivery: Delivery) -> List[Dict[str, Any]] | None:
+        """The bot's stored replies to this message when its turn is already in the
+        conversation (only a delivery claimed before can be), else None."""
+        if delivery.attempts < 2:
+            return None
+        tracker = await agent.tracker_store.retrieve(delivery.sender)
+        return stored_replies(tracker.events if tracker else [], delivery.message_id)
 
     async def _send(self, reply: Reply) -> None:
         result = await self.api.send(reply.recipient, reply.body)

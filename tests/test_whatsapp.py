@@ -29,6 +29,7 @@ from channels.whatsapp import (
     parse_delivery,
     signature_ok,
     split_text,
+    stored_replies,
     whatsapp_markdown,
 )
 from spine_db import migrate
@@ -187,6 +188,23 @@ def test_twilio_numbers_are_read_back_from_the_conversation() -> None:
     assert last_choices([*asked, BotUttered("It is free.")]) == ["online", "visit"]
     assert last_choices([*asked, UserUttered("online")]) == []
     assert last_choices([]) == []
+
+
+def test_replies_already_stored_for_a_message_are_found() -> None:
+    events = [
+        UserUttered("hi", message_id="wamid.1"),
+        BotUttered("Hello!"),
+        UserUttered("what is miss", message_id="wamid.2"),
+        BotUttered("MISS is ...", {"buttons": [{"title": "More", "payload": "/more"}]}),
+        BotUttered("Anything else?"),
+        UserUttered("thanks", message_id="wamid.3"),
+    ]
+    assert stored_replies(events, "wamid.2") == [
+        {"text": "MISS is ...", "buttons": [{"title": "More", "payload": "/more"}]},
+        {"text": "Anything else?"},
+    ]
+    assert stored_replies(events, "wamid.3") == []  # stored, nothing answered yet
+    assert stored_replies(events, "wamid.9") is None  # never stored: run it
 
 
 def test_a_twilio_message_sid_is_answered_once(tmp_path: Path) -> None:
@@ -485,3 +503,25 @@ def test_oversized_bodies_are_refused_before_they_are_read(
     # The server goes on answering.
     replies, _ = webchat(stack, uuid.uuid4().hex, "how big is the incision in MISS?")
     assert "less than one inch" in texts(replies)
+
+
+def test_a_message_whose_turn_was_stored_is_not_run_twice(stack: Stack, graph: FakeGraph) -> None:
+    """The replica stored the turn, then died before the outbox commit: when the claim runs out,
+    the stored replies are sent and the message is not run again."""
+    number = "919000000011"
+    post(stack, delivery(text_message(number, "twice-1", "how big is the incision in MISS?")))
+    graph.wait_for(number, lambda s: "less than one inch" in texts_of(s))
+    queue_rows(stack, "DELETE FROM whatsapp_outbox WHERE recipient = ?", number)
+    queue_rows(
+        stack,
+        "UPDATE whatsapp_inbox SET status = 'pending', attempts = 1, done_at = NULL,"
+        " claimed_until = ? WHERE message_id = ?",
+        _utc(-1),
+        "twice-1",
+    )
+    graph.wait_for(number, lambda s: texts_of(s).count("less than one inch") == 2, timeout=20)
+    with sqlite3.connect(stack.db_path) as conn:
+        users = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE sender_id = ? AND type_name = 'user'", (number,)
+        ).fetchone()[0]
+    assert users == 1
