@@ -58,15 +58,20 @@ def _prefix() -> str:
 
 
 class SharedReplies:
-    def __init__(self, client: Any, ttl: int = 900, wait: float = 60.0) -> None:
-        self.redis, self.ttl, self.wait = client, ttl, wait
+    """``claim``: how long a server's claim on a message lasts. It answers within the guard's
+    reply deadline (10 s), so a claim that outlives 30 s belongs to a server that died, and a
+    retry on another server takes the message over instead of waiting for an answer that will
+    never come. ``ttl``: how long the answer is kept for retries."""
+
+    def __init__(self, client: Any, ttl: int = 900, wait: float = 60.0, claim: int = 30) -> None:
+        self.redis, self.ttl, self.wait, self.claim = client, ttl, wait, claim
 
     async def run_once(self, key: str, handle: Callable[[], Awaitable[Replies]]) -> Replies:
         name = f"{_prefix()}webchat:{key}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait
         while True:
-            if await self.redis.set(name, RUNNING, nx=True, ex=self.ttl):
+            if await self.redis.set(name, RUNNING, nx=True, ex=self.claim):
                 try:
                     replies = await handle()
                 except BaseException:

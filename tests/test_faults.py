@@ -10,15 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -26,7 +21,7 @@ import pytest
 
 from spine_db import migrate
 from tests.fake_graph import FakeGraph
-from tests.servers import ROOT, Stack, ask, chromium, free_port, open_chat, webchat
+from tests.servers import ROOT, ActionServer, Stack, ask, chromium, free_port, open_chat, webchat
 
 pytestmark = pytest.mark.e2e
 
@@ -37,62 +32,6 @@ URGENT_TEXTS = {
     "urgent": ("the wound is red and warm since yesterday but no fever", "surgeon"),
 }
 TROUBLE = "having trouble"
-
-
-class ActionServer:
-    """The project's action server (python -m rasa_sdk) on a fixed port, or a stand-in answering
-    500 on the same port."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.port, self.log = port, log
-        self.process: subprocess.Popen | None = None
-        self.failing: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.port)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if Stack._answers(f"http://127.0.0.1:{self.port}/health", "ok"):
-                return
-            time.sleep(0.2)
-        raise TimeoutError("action server did not start")
-
-    def signal(self, sig: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def answer_500(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # the name http.server calls
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(500)
-                self.end_headers()
-                self.wfile.write(b"boom")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.failing = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.failing.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.kill()
-        if self.failing is not None:
-            self.failing.shutdown()
-            self.failing.server_close()
 
 
 @pytest.fixture(scope="module")
