@@ -33,6 +33,48 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _free(table: sa.Table, now: datetime) -> Any:
+    """Pending, and not claimed or the claim has run out."""
+    return sa.and_(
+        table.c.status == "pending",
+        sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
+    )
+
+
+def _claimable(table: sa.Table, per: str, now: datetime, *where: Any) -> Any:
+    """The oldest free rows that are the earliest pending row of their ``per`` column (one
+    patient's rows are handled in order, one at a time)."""
+    earlier = table.alias("earlier")
+    return (
+        sa.select(table)
+        .where(
+            _free(table, now),
+            *where,
+            ~sa.exists().where(
+                earlier.c[per] == table.c[per],
+                earlier.c.status == "pending",
+                earlier.c.id < table.c.id,
+            ),
+        )
+        .order_by(table.c.id)
+        .limit(10)
+    )
+
+
+def _take(
+    conn: Any, table: sa.Table, row_id: int, now: datetime, lease: float, **values: Any
+) -> bool:
+    """Claim one row for ``lease`` seconds; False if another worker was first."""
+    return (
+        conn.execute(
+            table.update()
+            .where(table.c.id == row_id, _free(table, now))
+            .values(claimed_until=now + timedelta(seconds=lease), **values)
+        ).rowcount
+        == 1
+    )
+
+
 @dataclass(frozen=True)
 class Delivery:
     id: int
@@ -106,36 +148,9 @@ class WhatsAppQueue:
         """The oldest claimable delivery (the earliest pending one of its conversation, not
         claimed or its claim expired), claimed for ``lease`` seconds."""
         now = now_utc()
-        earlier = INBOX.alias("earlier")
-        candidates = (
-            sa.select(INBOX)
-            .where(
-                INBOX.c.status == "pending",
-                sa.or_(INBOX.c.claimed_until.is_(None), INBOX.c.claimed_until < now),
-                ~sa.exists().where(
-                    earlier.c.sender == INBOX.c.sender,
-                    earlier.c.status == "pending",
-                    earlier.c.id < INBOX.c.id,
-                ),
-            )
-            .order_by(INBOX.c.id)
-            .limit(10)
-        )
         with self.engine.begin() as conn:
-            for row in conn.execute(candidates).mappings().all():
-                won = conn.execute(
-                    INBOX.update()
-                    .where(
-                        INBOX.c.id == row["id"],
-                        INBOX.c.status == "pending",
-                        sa.or_(INBOX.c.claimed_until.is_(None), INBOX.c.claimed_until < now),
-                    )
-                    .values(
-                        claimed_until=now + timedelta(seconds=lease),
-                        attempts=INBOX.c.attempts + 1,
-                    )
-                ).rowcount
-                if won == 1:
+            for row in conn.execute(_claimable(INBOX, "sender", now)).mappings().all():
+                if _take(conn, INBOX, row["id"], now, lease, attempts=INBOX.c.attempts + 1):
                     return Delivery(
                         row["id"],
                         row["message_id"],
@@ -178,39 +193,15 @@ class WhatsAppQueue:
         """The next reply due (the earliest pending one of its recipient), claimed for
         ``lease`` seconds. Replies whose window has closed are marked failed first."""
         now = now_utc()
-        earlier = OUTBOX.alias("earlier")
         with self.engine.begin() as conn:
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.status == "pending", OUTBOX.c.window_closes_at < now)
                 .values(status="failed", last_error="24-hour window closed before delivery")
             )
-            candidates = (
-                sa.select(OUTBOX)
-                .where(
-                    OUTBOX.c.status == "pending",
-                    OUTBOX.c.next_attempt_at <= now,
-                    sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
-                    ~sa.exists().where(
-                        earlier.c.recipient == OUTBOX.c.recipient,
-                        earlier.c.status == "pending",
-                        earlier.c.id < OUTBOX.c.id,
-                    ),
-                )
-                .order_by(OUTBOX.c.id)
-                .limit(10)
-            )
-            for row in conn.execute(candidates).mappings().all():
-                won = conn.execute(
-                    OUTBOX.update()
-                    .where(
-                        OUTBOX.c.id == row["id"],
-                        OUTBOX.c.status == "pending",
-                        sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
-                    )
-                    .values(claimed_until=now + timedelta(seconds=lease))
-                ).rowcount
-                if won == 1:
+            due = OUTBOX.c.next_attempt_at <= now
+            for row in conn.execute(_claimable(OUTBOX, "recipient", now, due)).mappings().all():
+                if _take(conn, OUTBOX, row["id"], now, lease):
                     return Reply(
                         row["id"], row["recipient"], json.loads(row["body"]), row["attempts"]
                     )

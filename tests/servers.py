@@ -30,6 +30,17 @@ _HANDED_OUT: set[int] = set()
 # one triage question with the numbers (data/rules/triage.yml).
 UNCLEAR_RED_FLAG = "my back hurts and my legs feel a bit odd, is MISS for me?"
 
+# A whole booking on the widget: (message, a word its answer contains).
+BOOKING_SCRIPT = [
+    ('/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}', "date"),
+    ("tomorrow", "time of day"),
+    ("morning", "full name"),
+    ("Kavya Rao", "mobile number"),
+    ("98765 43210", "contact you"),
+    ("yes", "Dr. Sunit Mediratta"),
+    ("yes", "BK-"),
+]
+
 
 def free_port() -> int:
     """A port nothing listens on, never one handed out before in this process: a stack's ports

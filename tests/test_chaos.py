@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from spine_db import migrate
 from tests.fake_graph import FakeGraph, delivery, signed_post, text_message, texts_of
-from tests.servers import ActionServer, Stack, free_port, http, texts
+from tests.servers import BOOKING_SCRIPT, ActionServer, Stack, free_port, http, texts
 from tests.services import OwnPostgres, OwnRedis, running
 
 pytestmark = pytest.mark.e2e
@@ -46,13 +46,7 @@ TRAFFIC = 46.0  # patients keep writing this long, past the last fault
 
 BOOKING = [
     ("how big is the incision in MISS?", "less than one inch"),
-    ('/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}', "date"),
-    ("tomorrow", "time of day"),
-    ("morning", "full name"),
-    ("Kavya Rao", "mobile number"),
-    ("98765 43210", "contact you"),
-    ("yes", "Dr. Sunit Mediratta"),
-    ("yes", "BK-"),
+    *BOOKING_SCRIPT,
     ("how long is the hospital stay?", "outpatient"),
 ]
 EMERGENCY = "my legs went numb and I can't control my bladder"

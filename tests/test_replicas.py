@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.databases import fresh_postgres_database
-from tests.servers import ROOT, Stack, free_port, http, texts
+from tests.servers import BOOKING_SCRIPT, ROOT, Stack, free_port, http, texts
 from tests.services import RABBITMQ_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.e2e
@@ -111,13 +111,7 @@ def test_one_conversation_alternating_between_two_servers(replicas: Tuple) -> No
         ("hello", "Minimally Invasive Spine Surgery"),
         ("how long is the recovery after keyhole spine surgery?", "weeks"),
         ("show me neurosurgeons in Delhi", "Dr. Sunit Mediratta"),
-        ('/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}', "date"),
-        ("tomorrow", "time of day"),
-        ("morning", "full name"),
-        ("Kavya Rao", "mobile number"),
-        ("98765 43210", "contact you"),
-        ("yes", "Dr. Sunit Mediratta"),
-        ("yes", "BK-"),
+        *BOOKING_SCRIPT,
     ]
     sent: List[str] = []
     for index, (message, expected) in enumerate(script):
