@@ -614,13 +614,15 @@ class WhatsAppCloudInput(InputChannel):
         """Claims stored deliveries and due replies (also those a dead replica left) until the
         server stops; sleeps until woken by a new delivery or for a second."""
         slots = asyncio.Semaphore(WORKERS)
+        # A claim must outlast the guard's answer, or a second worker would run the message too.
+        lease = max(DELIVERY_LEASE, self.guard.settings.reply_deadline + 5)
         while True:
             busy = False
             if self._wake is not None:
                 self._wake.clear()  # a wake-up during this round is kept for the wait below
             try:
                 await slots.acquire()
-                delivery = await asyncio.to_thread(self.queue.claim_delivery, DELIVERY_LEASE)
+                delivery = await asyncio.to_thread(self.queue.claim_delivery, lease)
                 if delivery is None:
                     slots.release()
                 else:

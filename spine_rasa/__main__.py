@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
-from spine_rasa.fixes import before_import, enabled
+# A conversation's lock outlives a turn (actions time out after ACTION_TIMEOUT, 8 s; the guard
+# answers after REPLY_DEADLINE, 10 s) but not by much: a replica that dies holding one blocks that
+# patient until it expires (Rasa's default, 60 s, meant a minute of "having trouble"). Rasa reads
+# it when its lock store module is imported, so it is set before anything imports Rasa.
+os.environ.setdefault("TICKET_LOCK_LIFETIME", "30")
+
+from spine_rasa.fixes import before_import, enabled  # noqa: E402
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 
 Rasa 3.6 calls the action server with ``timeout=DEFAULT_REQUEST_TIMEOUT`` (300 s), read from
 ``rasa.core.actions.action`` at call time, and has no setting for it. A hung action server would
-hold the conversation's lock (60 s lifetime) for five minutes, so every later message of that
+hold the conversation's lock (30 s lifetime) for five minutes, so every later message of that
 patient would fail on the lock. ``ACTION_TIMEOUT`` (seconds, default 8) replaces that constant at
-start-up; it must be shorter than the lock's lifetime (``TICKET_LOCK_LIFETIME``, default 60 s) and
+start-up; it must be shorter than the lock's lifetime (``TICKET_LOCK_LIFETIME``, 30 s here) and
 than the channels' reply deadline (``REPLY_DEADLINE``, default 10 s), so that a failed action
 still leaves time for the patient's "having trouble" reply.
 """

@@ -113,7 +113,7 @@ def world(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 "WHATSAPP_ACCESS_TOKEN": "token",
                 "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
                 "WHATSAPP_GRAPH_URL": graph.url,
-                "WHATSAPP_CLAIM_LEASE": "3",
+                "WHATSAPP_CLAIM_LEASE": "9",
             }
             replicas = [
                 Stack(
