@@ -20,6 +20,7 @@ from actions.specialists_directory import (
     format_fees,
     format_recommendation,
     load_directory,
+    location,
     parse_request,
     search,
     short_name,
@@ -131,10 +132,10 @@ def detail_line(specialist: Specialist, kind: str | None) -> str:
     if kind == "recommendation":
         return f"{specialist.name}: recommendation {format_recommendation(specialist)}"
     if kind == "hospital":
-        return f"{specialist.name}: {specialist.hospital} ({specialist.city})"
+        return f"{specialist.name}: {location(specialist)}"
     return (
         f"{specialist.name}, {specialist.specialty}: {specialist.experience_years} years; "
-        f"{specialist.qualifications}; {specialist.hospital} ({specialist.city}); "
+        f"{specialist.qualifications}; {location(specialist)}; "
         f"recommendation {format_recommendation(specialist)}; fees {format_fees(specialist)}"
     )
 
@@ -144,6 +145,18 @@ def detail_text(specialists: Sequence[Specialist], kind: str | None) -> str:
     if kind == "fees" and any(s.fees for s in specialists):
         lines.append("Fees are shown as listed on the doctor's card.")
     return "\n".join(lines)
+
+
+def all_cards_text(specialists: Sequence[Specialist], kind: str, text: str) -> str:
+    """A detail asked about no doctor in particular, answered from every listed card."""
+    if kind == "fees" and re.search(r"\bbooking\b", text.lower()):
+        free = [s.name for s in specialists if s.no_booking_fees]
+        other = [s.name for s in specialists if not s.no_booking_fees]
+        line = f"The cards of {', '.join(free)} say \"No Booking Fees\"."
+        if other:
+            line += f" The cards of {', '.join(other)} do not mention a booking fee."
+        return line
+    return "For the listed specialists:\n" + detail_text(specialists, kind)
 
 
 class ActionSpecialistDetail(Action):
@@ -162,6 +175,14 @@ class ActionSpecialistDetail(Action):
             named = []
         shown_ids = tracker.get_slot("specialist_ids") or []
         targets = named or [s for s in directory.specialists if s.id in shown_ids]
+        kind = detail_kind(text)
+        if not targets and kind is not None:
+            # "is there a booking fee?" with no doctor in view: the answer for every card.
+            dispatcher.utter_message(
+                response="utter_specialist_detail",
+                detail_text=all_cards_text(directory.specialists, kind, text),
+            )
+            return []
         if not targets:
             dispatcher.utter_message(
                 response="utter_which_specialist",
@@ -173,7 +194,7 @@ class ActionSpecialistDetail(Action):
         buttons = card_buttons(targets[0]) if len(targets) == 1 else []
         dispatcher.utter_message(
             response="utter_specialist_detail",
-            detail_text=detail_text(targets, detail_kind(text)),
+            detail_text=detail_text(targets, kind),
             buttons=buttons,
         )
         return [SlotSet("specialist_ids", [s.id for s in targets])]

@@ -112,9 +112,29 @@ def under_fee(specialists: Sequence[Specialist], limit: int) -> List[Specialist]
 
 
 def format_fees(specialist: Specialist) -> str:
-    if not specialist.fees:
+    """The figures the card shows. The page labels none of them, so two are never shown as a
+    range ("₹2,500 – ₹2,500" read as a price range): each is named, and that what each covers is
+    not listed."""
+    fees = specialist.fees
+    if not fees:
         return NOT_LISTED
-    return " – ".join(f"₹{fee:,}" for fee in specialist.fees)
+    if len(fees) == 1:
+        return f"₹{fees[0]:,}"
+    if len(set(fees)) == 1:
+        return f"₹{fees[0]:,} (shown {len(fees)} times; what each covers is not listed)"
+    return " and ".join(f"₹{fee:,}" for fee in fees) + " (what each covers is not listed)"
+
+
+def location(specialist: Specialist) -> str:
+    """Hospital and city once: the page's "Apollo Multispeciality Hospitals , Kolkata, Kolkata"
+    with its stray space and repeated city dropped (the city is named only if missing)."""
+    parts: List[str] = []
+    for part in (p.strip() for p in specialist.hospital.split(",")):
+        if part and (not parts or parts[-1] != part):
+            parts.append(part)
+    if specialist.city not in parts:
+        parts.append(specialist.city)
+    return ", ".join(parts)
 
 
 def format_recommendation(specialist: Specialist) -> str:
@@ -133,6 +153,7 @@ def card_payload(specialist: Specialist) -> Dict[str, Any]:
         "qualifications": specialist.qualifications,
         "city": specialist.city,
         "hospital": specialist.hospital,
+        "location": location(specialist),
         "recommendation": format_recommendation(specialist),
         "fees": format_fees(specialist),
         "no_booking_fees": specialist.no_booking_fees,
@@ -144,7 +165,7 @@ def card_text(specialist: Specialist) -> str:
     lines = [
         f"{specialist.name}, {specialist.specialty}",
         f"{specialist.experience_years} years • {specialist.qualifications}",
-        f"{specialist.hospital} ({specialist.city})",
+        location(specialist),
         f"Recommendation: {format_recommendation(specialist)}",
         f"Fees: {format_fees(specialist)}"
         + (" • No Booking Fees" if specialist.no_booking_fees else ""),
@@ -269,7 +290,9 @@ def booking_payload(specialist_id: str | None = None, mode: str | None = None) -
 
 
 def short_name(specialist: Specialist) -> str:
-    return f"Dr. {specialist.name.split()[-1]}"
+    """The doctor's name as the card gives it: a shortened one ("Dr. Dwaipayan" for "Dr Debnath
+    Dwaipayan") guesses which word is the family name."""
+    return specialist.name
 
 
 def card_buttons(specialist: Specialist) -> List[Dict[str, str]]:

@@ -268,7 +268,7 @@ def card_text(card: Dict[str, Any]) -> str:
         [
             f"*{card.get('name', '')}*, {card.get('specialty', '')}",
             f"{card.get('experience', '')} · {card.get('qualifications', '')}",
-            f"{card.get('hospital', '')} ({card.get('city', '')})",
+            str(card.get("location") or f"{card.get('hospital', '')} ({card.get('city', '')})"),
             f"Recommendation: {card.get('recommendation', '')}",
             fees,
         ]

@@ -336,7 +336,7 @@ async def test_specialists_in_delhi_as_cards_and_text(
     assert [c["city"] for c in message["custom"]["cards"]] == ["Delhi"] * 3
     assert "Dr. Sunit Mediratta" in message["cards_text"]
     assert "Recommendation: not listed" in message["cards_text"]
-    assert "₹1,000 – ₹1,500" in message["cards_text"]
+    assert "₹1,000 and ₹1,500 (what each covers is not listed)" in message["cards_text"]
     assert all(b["payload"].startswith("/book_appointment{") for b in message["buttons"])
 
 
@@ -373,6 +373,25 @@ async def test_fee_of_a_doctor_without_listed_fee_says_not_listed(
     tracker = make_tracker(parse_data={"text": "what is the fee of dr achari"})
     await ActionSpecialistDetail().run(dispatcher, tracker, domain)
     assert "Dr. Gopal Achari: fees not listed" in dispatcher.messages[0]["detail_text"]
+
+
+async def test_a_booking_fee_question_without_a_doctor_is_answered_from_the_cards(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = make_tracker(parse_data={"text": "is there a booking fee?"})
+    await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_specialist_detail"
+    answer = message["detail_text"]
+    assert 'Dr. Sunit Mediratta, Dr Mayank Nakipuria say "No Booking Fees"' in answer
+    assert "Dr. Gopal Achari, Dr Debnath Dwaipayan do not mention a booking fee" in answer
+
+
+async def test_a_detail_without_a_doctor_in_view_still_asks_which_one(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    await ActionSpecialistDetail().run(dispatcher, make_tracker(parse_data={"text": "him"}), domain)
+    assert dispatcher.messages[0]["response"] == "utter_which_specialist"
 
 
 @pytest.mark.parametrize(

@@ -321,7 +321,7 @@ def test_specialists_as_card_text_and_a_list_then_booking_from_the_list(
     ]
     assert len(cards) == 3  # one readable card per doctor
     assert cards[1].startswith("*Dr. Sunit Mediratta*, Neurosurgeon")
-    assert "₹1,000 – ₹1,500 · No Booking Fees" in cards[0]
+    assert "₹1,000 and ₹1,500 (what each covers is not listed) · No Booking Fees" in cards[0]
     lists = [m["interactive"] for m in sent if m.get("interactive", {}).get("type") == "list"]
     rows = lists[-1]["action"]["sections"][0]["rows"]
     assert len(rows) == 3

@@ -76,7 +76,7 @@ def test_delhi_neurosurgeons_show_three_cards_then_book_to_a_reference(page: Any
     assert first.locator(".avatar").inner_text() == "AS"
     assert "Dr. Aditendraditya Singh Bhati" in first.inner_text()
     assert "85% (100+ Patients)" in first.inner_text()
-    assert "₹1,000 – ₹1,500" in first.inner_text()
+    assert "₹1,000 and ₹1,500" in first.inner_text()
     page.screenshot(path=str(SHOTS / "desktop-cards.png"))
     first.get_by_role("button", name=re.compile("Book online consultation")).click()
     wait_for_bot(page, "Which date would you prefer?")

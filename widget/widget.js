@@ -216,7 +216,7 @@
       el("p", { className: "name", text: card.name }),
       el("p", { text: card.specialty + " · " + card.experience }),
       el("p", { className: "quals", text: card.qualifications }),
-      el("p", { text: card.hospital + " (" + card.city + ")" }),
+      el("p", { text: card.location || (card.hospital + " (" + card.city + ")") }),
       el("p", { text: "Recommendation: " + card.recommendation }),
       el("p", { text: "Fees: " + card.fees + (card.no_booking_fees ? " · No Booking Fees" : "") })
     ];
