@@ -124,13 +124,7 @@ class ReplyGuard:
         level = triage_level(parse_data)
         if level is not None:
             # Sent before Rasa takes the conversation's lock; Rasa records the turn afterwards.
-            await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
-            # A second record of the flag, after the reply: the console's comes from the stored
-            # message, which a tracker store that is down never stores. No conversation id: a
-            # WhatsApp id is a phone number, and a hash of one is quickly reversed.
-            logger.warning(
-                "guard: %s reply sent (channel %s)", level, message.input_channel or "unknown"
-            )
+            await self._urgent(agent, output, message, level)
             return
         try:
             await asyncio.wait_for(asyncio.shield(task), self.settings.reply_deadline)
@@ -151,14 +145,19 @@ class ReplyGuard:
         urgent reply if it needs one, sent to its output channel; returns the level or None."""
         level = triage_level(await self._parse(agent, message))
         if level is not None:
-            output = GuardedOutput(message.output_channel)
-            await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
-            logger.warning(
-                "guard: %s reply sent without Rasa (channel %s)",
-                level,
-                message.input_channel or "unknown",
-            )
+            await self._urgent(agent, GuardedOutput(message.output_channel), message, level)
         return level
+
+    async def _urgent(
+        self, agent: Any, output: GuardedOutput, message: UserMessage, level: str
+    ) -> None:
+        await self._answer(agent, output, message.sender_id, URGENT_RESPONSES[level])
+        # A second record of the flag, after the reply: the console's comes from the stored
+        # message, which a tracker store that is down never stores. No conversation id: a
+        # WhatsApp id is a phone number, and a hash of one is quickly reversed.
+        logger.warning(
+            "guard: %s reply sent (channel %s)", level, message.input_channel or "unknown"
+        )
 
     async def _parse(self, agent: Any, message: UserMessage) -> Dict[str, Any] | None:
         """The model's parse (NLU graph only). ``None`` when it fails: Rasa then parses itself."""

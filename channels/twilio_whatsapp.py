@@ -32,8 +32,9 @@ from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
 from channels.shared import TWILIO_MAX_BODY, receive_body
+from spine_db.config import database_url
 from spine_db.tracker_store import ConversationStoreUnavailable
-from spine_db.whatsapp_queue import WhatsAppQueue
+from spine_db.whatsapp_queue import WhatsAppQueue, queue_for
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class SignedTwilioInput(TwilioInput):
             return True
         try:
             if self._queue is None:
-                self._queue = WhatsAppQueue()
+                self._queue = queue_for(database_url())
             return await asyncio.to_thread(self._queue.seen_once, message_sid[:128], sender)
         except Exception as error:  # noqa: BLE001 - a rare duplicate beats no answer
             logger.warning("Twilio de-duplication unavailable (%s)", type(error).__name__)

@@ -52,8 +52,9 @@ from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
 from channels.shared import WHATSAPP_MAX_BODY, receive_body
+from spine_db.config import database_url
 from spine_db.tracker_store import ConversationStoreUnavailable
-from spine_db.whatsapp_queue import Delivery, Reply, WhatsAppQueue
+from spine_db.whatsapp_queue import Delivery, Reply, WhatsAppQueue, queue_for
 
 logger = logging.getLogger(__name__)
 
@@ -510,7 +511,7 @@ class WhatsAppCloudInput(InputChannel):
     @property
     def queue(self) -> WhatsAppQueue:
         if self._queue is None:
-            self._queue = WhatsAppQueue()
+            self._queue = queue_for(database_url())
         return self._queue
 
     def get_output_channel(self) -> OutputChannel:
@@ -619,7 +620,8 @@ class WhatsAppCloudInput(InputChannel):
         while True:
             busy = False
             if self._wake is not None:
-                self._wake.clear()  # a wake-up during this round is kept for the wait below
+                # Cleared before claiming, so a wake-up that comes while claiming is not lost.
+                self._wake.clear()
             try:
                 await slots.acquire()
                 delivery = await asyncio.to_thread(self.queue.claim_delivery, lease)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Dict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = ROOT / "var" / "spine.db"
@@ -33,3 +34,11 @@ def redacted(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - never leak a malformed URL either
         return "<unparseable database URL>"
+
+
+def postgres_timeouts(url: str, connect_s: int, statement_ms: int) -> Dict[str, str]:
+    """libpq settings that bound a PostgreSQL connection attempt and each statement (libpq
+    otherwise waits for the OS, minutes on an unreachable host); none for other databases."""
+    if not url.startswith("postgresql"):
+        return {}
+    return {"connect_timeout": str(connect_s), "options": f"-c statement_timeout={statement_ms}"}

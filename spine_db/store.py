@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Type
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from spine_db.config import database_url, redacted
+from spine_db.config import database_url, postgres_timeouts, redacted
 from spine_db.models import Booking, Callback
 
 logger = logging.getLogger(__name__)
@@ -35,13 +35,10 @@ STATEMENT_TIMEOUT_MS = 3000
 def engine_options(url: str) -> Dict[str, Any]:
     """create_engine options for the project's own tables: stale pooled connections are
     replaced, PostgreSQL connections and statements are bounded."""
-    if not url.startswith("postgresql"):
-        return {"pool_pre_ping": True}
-    timeouts = {
-        "connect_timeout": CONNECT_TIMEOUT,
-        "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+    return {
+        "pool_pre_ping": True,
+        "connect_args": postgres_timeouts(url, CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS),
     }
-    return {"pool_pre_ping": True, "connect_args": timeouts}
 
 
 class StoreError(RuntimeError):

@@ -53,7 +53,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import ConnectionException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from spine_db.config import database_url, production, redacted
+from spine_db.config import database_url, postgres_timeouts, production, redacted
 
 CONNECT_TIMEOUT = 5  # seconds
 STATEMENT_TIMEOUT_MS = 5000  # under the guard's reply deadline (10 s)
@@ -70,7 +70,7 @@ T = TypeVar("T")
 
 def check_database(url: str) -> None:
     """Raise ConnectionException (message without the password) if ``url`` cannot be reached."""
-    connect_args = {"connect_timeout": CONNECT_TIMEOUT} if url.startswith("postgresql") else {}
+    connect_args = postgres_timeouts(url, CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS)
     engine = sa.create_engine(url, connect_args=connect_args, future=True)
     try:
         with engine.connect() as conn:
@@ -177,18 +177,14 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
 
 
 def _with_timeouts(url: str) -> str:
-    """PostgreSQL URLs get a connection timeout (libpq waits for the OS's otherwise, minutes on
-    an unreachable host) and a statement timeout (a locked or overloaded database must not hold
-    a patient's turn past the reply deadline), unless they set their own."""
+    """The URL with the PostgreSQL timeouts (Rasa builds the engine from the URL alone) that it
+    does not set itself: statements must not hold a patient's turn past the reply deadline."""
     parsed = sa.engine.make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
+    timeouts = postgres_timeouts(url, CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS)
+    missing = {k: v for k, v in timeouts.items() if k not in parsed.query}
+    if not missing:
         return url
-    extra = {}
-    if "connect_timeout" not in parsed.query:
-        extra["connect_timeout"] = str(CONNECT_TIMEOUT)
-    if "options" not in parsed.query:
-        extra["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-    return parsed.update_query_dict(extra).render_as_string(hide_password=False)
+    return parsed.update_query_dict(missing).render_as_string(hide_password=False)
 
 
 def _unavailable(error: Exception) -> ConversationStoreUnavailable:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Dict, List, Sequence, Tuple
 
 import sqlalchemy as sa
@@ -91,6 +92,12 @@ class Reply:
     recipient: str
     body: Dict[str, Any]
     attempts: int
+
+
+@lru_cache(maxsize=4)
+def queue_for(url: str) -> WhatsAppQueue:
+    """One queue (one connection pool) per database URL, shared by the process's channels."""
+    return WhatsAppQueue(url)
 
 
 class WhatsAppQueue:
@@ -208,43 +215,24 @@ class WhatsAppQueue:
         return None
 
     def reply_sent(self, reply: Reply) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == reply.id)
-                .values(
-                    status="sent",
-                    sent_at=now_utc(),
-                    attempts=reply.attempts + 1,
-                    claimed_until=None,
-                )
-            )
+        self._tried(reply, status="sent", sent_at=now_utc())
 
     def reply_retry(self, reply: Reply, delay: float, error: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == reply.id)
-                .values(
-                    attempts=reply.attempts + 1,
-                    next_attempt_at=now_utc() + timedelta(seconds=delay),
-                    last_error=error[:255],
-                    claimed_until=None,
-                )
-            )
+        self._tried(
+            reply, next_attempt_at=now_utc() + timedelta(seconds=delay), last_error=error[:255]
+        )
 
     def reply_failed(self, reply: Reply, error: str) -> None:
         """Refused for good (a 4xx other than 429): retrying cannot help."""
+        self._tried(reply, status="failed", last_error=error[:255])
+
+    def _tried(self, reply: Reply, **values: Any) -> None:
+        """Record one try of a claimed reply and release the claim."""
         with self.engine.begin() as conn:
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == reply.id)
-                .values(
-                    status="failed",
-                    attempts=reply.attempts + 1,
-                    last_error=error[:255],
-                    claimed_until=None,
-                )
+                .values(attempts=reply.attempts + 1, claimed_until=None, **values)
             )
 
     def undelivered(self) -> List[Dict[str, Any]]:
