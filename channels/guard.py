@@ -60,24 +60,33 @@ class GuardSettings:
 
 
 class GuardedOutput(OutputChannel):
-    """Passes Rasa's replies to the channel's own output until the guard has answered instead."""
+    """Holds Rasa's replies until the turn is over: they reach the channel's own output only if
+    the turn ended well (or took too long after answering), never an answer whose turn could not
+    be stored, and nothing once the guard has answered instead."""
 
     def __init__(self, inner: OutputChannel) -> None:
         self.inner = inner
-        self.sent = 0
+        self.held: List[Tuple[str, Dict[str, Any]]] = []
         self.closed = False
 
     def name(self) -> str:  # type: ignore[override]  # the inner channel's name, per instance
         return self.inner.name()
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
-        if self.closed:
-            return  # the guard already answered this message
-        self.sent += 1
-        await self.inner.send_response(recipient_id, message)
+        if not self.closed:  # else the guard already answered this message
+            self.held.append((recipient_id, message))
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
+
+    async def release(self) -> None:
+        self.closed = True
+        held, self.held = self.held, []
+        for recipient_id, message in held:
+            try:
+                await self.inner.send_response(recipient_id, message)
+            except Exception:  # the channel logs its own delivery failures
+                logger.exception("guard: a reply could not be sent")
 
 
 def triage_level(parse_data: Dict[str, Any] | None) -> str | None:
@@ -126,16 +135,19 @@ class ReplyGuard:
             # Sent before Rasa takes the conversation's lock; Rasa records the turn afterwards.
             await self._urgent(agent, output, message, level)
             return
+        stored = True
         try:
             await asyncio.wait_for(asyncio.shield(task), self.settings.reply_deadline)
         except asyncio.TimeoutError:
             logger.error("guard: Rasa still busy after %.1fs", self.settings.reply_deadline)
-        except ConversationStoreUnavailable as error:  # nothing was answered or stored
+        except ConversationStoreUnavailable as error:  # an answer it made was not stored
             logger.error("guard: %s", error)
+            stored = False
         except Exception:  # any failure gets the kind reply below
             logger.exception("guard: the message could not be answered")
-        # An answer that went out stands (a slow save after it must not add "try again").
-        if output.sent:
+        # An answer stands, also when only a slow save is left; not when its turn was lost.
+        if output.held and stored:
+            await output.release()
             return
         logger.error("guard: no reply from Rasa; the patient is told to try again")
         await self._answer(agent, output, message.sender_id, (TROUBLE,))

@@ -11,6 +11,7 @@ import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from channels.guard import LAST_RESORT, GuardSettings, ReplyGuard
+from spine_db.tracker_store import ConversationStoreUnavailable
 
 RESPONSES = {
     name: [{"text": f"<{name}>"}]
@@ -60,6 +61,11 @@ async def answers_then_hangs(message: UserMessage) -> None:
     await asyncio.sleep(30)  # e.g. saving the conversation is slow
 
 
+async def answers_but_cannot_store(message: UserMessage) -> None:
+    await answers(message)
+    raise ConversationStoreUnavailable("database down at the save")
+
+
 async def late_answer(message: UserMessage) -> None:
     await asyncio.sleep(0.2)
     await answers(message)
@@ -97,7 +103,7 @@ async def test_rasa_answers_routine_messages(rasa: Any) -> None:
     assert await run("faq", rasa) == ["the answer"]  # no "try again" after an answer
 
 
-@pytest.mark.parametrize("rasa", [hangs, fails, says_nothing])
+@pytest.mark.parametrize("rasa", [hangs, fails, says_nothing, answers_but_cannot_store])
 async def test_failures_get_the_kind_reply_never_silence(rasa: Any) -> None:
     assert await run("faq", rasa) == ["<utter_trouble>"]
 
