@@ -27,7 +27,15 @@ from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
 
 # Intents that are never an answer to a form question.
 ALWAYS_INTERRUPT: FrozenSet[str] = frozenset(
-    {"cancel", "emergency", "crisis", "urgent", "request_callback", "change_booking_detail"}
+    {
+        "cancel",
+        "emergency",
+        "crisis",
+        "emergency_crisis",
+        "urgent",
+        "request_callback",
+        "change_booking_detail",
+    }
 )
 # Intents that interrupt when the message looks like a question, or is confidently classified
 # and is not an answer ("Mayank Shah" may look like the article's author, but is a name;
@@ -45,6 +53,10 @@ SOFT_INTERRUPT: FrozenSet[str] = frozenset(
         "what_can_you_do",
         "bot_challenge",
         "out_of_scope",
+        "multi_question",
+        "guide_passage",
+        "follow_up",
+        "not_in_guide",
     }
 )
 CONFIDENT = 0.8

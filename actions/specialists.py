@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions.specialists_directory import (
     ORDER_LABELS,
     Directory,
+    SearchRequest,
     SearchResult,
     Specialist,
     card_buttons,
@@ -24,6 +25,7 @@ from actions.specialists_directory import (
     parse_request,
     search,
     short_name,
+    winners,
 )
 
 CITY_ENTITY = "city"
@@ -37,8 +39,53 @@ def place_entities(parse_data: Dict[str, Any]) -> List[str]:
     ]
 
 
+BEST_LABELS = {
+    ("experience", False): "The most experienced listed",
+    ("experience", True): "The least experienced listed",
+    ("fee", False): "The lowest listed fee",
+    ("fee", True): "The highest listed fee",
+    ("recommendation", False): "The highest recommendation listed",
+    ("patients", False): "The most patients listed",
+}
+
+
+def best_value(specialist: Specialist, order: str, reverse: bool) -> str:
+    """What made a doctor the best of an order, as the card shows it."""
+    if order == "experience":
+        return f"{specialist.experience_years} years"
+    if order == "fee":
+        fees = specialist.fees
+        return f"₹{(max(fees) if reverse else min(fees)):,}"
+    return f"{specialist.recommendation_percent}% recommendation, {specialist.patients} patients"
+
+
+def names_text(specialists: Sequence[Specialist]) -> str:
+    names = [s.name for s in specialists]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def best_intro(result: SearchResult) -> str:
+    """The winner (and ties) named first, with the value from the card, then who could not be
+    ranked because the card does not show it."""
+    request, found = result.request, result.specialists
+    assert request.order is not None
+    label = BEST_LABELS.get((request.order, request.reverse), BEST_LABELS[(request.order, False)])
+    values = {best_value(s, request.order, request.reverse) for s in found}
+    each = " each" if len(found) > 1 else ""
+    intro = f"{label}: {names_text(found)} ({', '.join(sorted(values))}{each})."
+    if result.not_shown:
+        what = {"fee": "No fee", "recommendation": "No rating", "patients": "No patient count"}
+        intro += (
+            f"\n({what.get(request.order, 'Nothing')} is listed for "
+            f"{names_text(result.not_shown)}.)"
+        )
+    return intro
+
+
 def intro_for(result: SearchResult, directory: Directory) -> str:
     request, found = result.request, result.specialists
+    if request.best_only and request.order and found:
+        return best_intro(result)
     count = len(found)
     noun = "specialist" if count == 1 else "specialists"
     if request.names:
@@ -47,17 +94,19 @@ def intro_for(result: SearchResult, directory: Directory) -> str:
         intro = (
             f"Here {'is the' if count == 1 else 'are the'} {count} listed {noun} in {request.city}:"
         )
-    elif request.refines:
+    elif result.from_shown:
         intro = f"Of the {noun} I just showed you:"
     else:
         intro = f"Here {'is' if count == 1 else 'are'} the {count} listed {noun}:"
-    details = []
+    details = filter_phrases(request)
     if request.max_fee is not None:
-        details.append(f"fees of ₹{request.max_fee:,} or less")
+        details.insert(0, f"fees of ₹{request.max_fee:,} or less")
     if request.order:
         details.append(ORDER_LABELS[request.order])
     if details:
         intro = intro.rstrip(":") + f" ({'; '.join(details)}):"
+    if found and not request.names and count <= 3:
+        intro = intro.rstrip(":") + f": {names_text(found)}."
     if result.no_fee_listed:
         names = ", ".join(s.name for s in result.no_fee_listed)
         intro += f"\n(No fee is listed for {names}.)"
@@ -71,44 +120,82 @@ class ActionShowSpecialists(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        directory = load_directory()
         parse_data = tracker.latest_message or {}
         text = parse_data.get("text") or ""
         if text.startswith("/"):
             text = ""  # the "show all specialists" button
-        request = parse_request(text, place_entities(parse_data), directory)
-        result = search(request, directory, tracker.get_slot("specialist_ids") or [])
-        if request.other_place:
-            dispatcher.utter_message(
-                response="utter_no_specialist_in_city",
-                place=request.other_place,
-                cities=", ".join(directory.cities),
-            )
-            return []
-        if not result.specialists:
-            note = ""
-            if result.no_fee_listed:
-                note = (
-                    " No fee is listed for " + ", ".join(s.name for s in result.no_fee_listed) + "."
-                )
-            dispatcher.utter_message(
-                response="utter_no_specialist_under_fee",
-                max_fee=f"{request.max_fee:,}",
-                no_fee_note=note,
-            )
-            return []
-        message = cards_message(result.specialists, intro_for(result, directory))
-        dispatcher.utter_message(
-            response="utter_specialist_cards",
-            cards_text=message["text"],
-            custom=message["custom"],
-            buttons=message["buttons"],
+        return show_specialists(
+            dispatcher, text, place_entities(parse_data), tracker.get_slot("specialist_ids") or []
         )
-        return [SlotSet("specialist_ids", [s.id for s in result.specialists])]
+
+
+def filter_phrases(request: SearchRequest) -> List[str]:
+    """The request's filters in words (fees and sorting are said apart)."""
+    phrases = []
+    if request.min_years is not None:
+        phrases.append(f"at least {request.min_years} years of experience")
+    if request.max_years is not None:
+        phrases.append(f"at most {request.max_years} years of experience")
+    if request.qualification:
+        phrases.append(f"{request.qualification} on the card")
+    if request.hospital:
+        phrases.append(f"at a hospital named {request.hospital.title()}")
+    if request.no_booking_fee:
+        phrases.append('"No Booking Fees" on the card')
+    return phrases
+
+
+def criteria_text(request: SearchRequest) -> str:
+    """Why no doctor matched: "in Kolkata; at least 26 years of experience"."""
+    parts = ([f"in {request.city}"] if request.city else []) + filter_phrases(request)
+    return "; ".join(parts) or "a match for that request"
+
+
+def show_specialists(
+    dispatcher: CollectingDispatcher, text: str, places: Sequence[str], shown: Sequence[str]
+) -> List[EventType]:
+    """The cards a search request asks for (a city, a fee limit, a sort), or why there are none."""
+    directory = load_directory()
+    request = parse_request(text, places, directory)
+    result = search(request, directory, shown)
+    if request.other_place:
+        dispatcher.utter_message(
+            response="utter_no_specialist_in_city",
+            place=request.other_place,
+            cities=", ".join(directory.cities),
+        )
+        return []
+    if not result.specialists and request.max_fee is None:
+        dispatcher.utter_message(
+            response="utter_no_specialist_match", criteria=criteria_text(request)
+        )
+        return []
+    if not result.specialists:
+        note = ""
+        if result.no_fee_listed:
+            note = " No fee is listed for " + ", ".join(s.name for s in result.no_fee_listed) + "."
+        dispatcher.utter_message(
+            response="utter_no_specialist_under_fee",
+            max_fee=f"{request.max_fee:,}",
+            no_fee_note=note,
+        )
+        return []
+    message = cards_message(result.specialists, intro_for(result, directory))
+    dispatcher.utter_message(
+        response="utter_specialist_cards",
+        cards_text=message["text"],
+        custom=message["custom"],
+        buttons=message["buttons"],
+    )
+    return [SlotSet("specialist_ids", [s.id for s in result.specialists])]
 
 
 DETAILS = {
-    "qualifications": r"qualif\w*|degree\w*|mbbs|educat\w*|stud\w*|certif\w*|trained",
+    # Not on any card: said plainly, never guessed.
+    "online": r"online|video|tele\w*|virtual|whatsapp call|phone consult\w*",
+    "timings": r"timing\w*|opd|schedule|which days|what days|available on|sits?|visiting hours",
+    "languages": r"languages?|speak\w*|hindi|bengali|bangla|english",
+    "qualifications": r"qualif\w*|degree\w*|mbbs|educat\w*|stud\w*|certif\w*|trained|mch|dnb",
     "fees": r"fee\w*|cost\w*|charge\w*|price|how much|paisa|kitna",
     "experience": r"experience\w*|years?|how long|senior",
     "recommendation": r"recommend\w*|rating|rated|review\w*|patients",
@@ -118,10 +205,24 @@ DETAILS = {
 
 def detail_kind(text: str) -> str | None:
     lowered = text.lower()
+    if re.search(r"\bbooking (?:fee|charge|amount|cost)\w*|\bbook(?:ing)? fee", lowered):
+        return "booking"
     return next((k for k, p in DETAILS.items() if re.search(rf"\b(?:{p})\b", lowered)), None)
 
 
+NOT_ON_CARDS = {
+    "online": "which kinds of consultation (online or in person) are offered",
+    "timings": "OPD days or timings",
+    "languages": "the languages spoken",
+}
+
+
 def detail_line(specialist: Specialist, kind: str | None) -> str:
+    if kind in NOT_ON_CARDS:
+        return (
+            f"{specialist.name}: {NOT_ON_CARDS[kind]} — not listed on the card. "
+            "Our team can confirm when you book or ask for a call-back."
+        )
     if kind == "qualifications":
         return f"{specialist.name}: {specialist.qualifications}"
     if kind == "fees":
@@ -131,6 +232,10 @@ def detail_line(specialist: Specialist, kind: str | None) -> str:
         return f"{specialist.name}: {specialist.experience_years} years of experience"
     if kind == "recommendation":
         return f"{specialist.name}: recommendation {format_recommendation(specialist)}"
+    if kind == "booking":
+        if specialist.no_booking_fees:
+            return f'{specialist.name}: the card says "No Booking Fees"'
+        return f"{specialist.name}: a booking fee is not listed on the card"
     if kind == "hospital":
         return f"{specialist.name}: {location(specialist)}"
     return (
@@ -149,7 +254,7 @@ def detail_text(specialists: Sequence[Specialist], kind: str | None) -> str:
 
 def all_cards_text(specialists: Sequence[Specialist], kind: str, text: str) -> str:
     """A detail asked about no doctor in particular, answered from every listed card."""
-    if kind == "fees" and re.search(r"\bbooking\b", text.lower()):
+    if kind == "booking" or (kind == "fees" and re.search(r"\bbooking\b", text.lower())):
         free = [s.name for s in specialists if s.no_booking_fees]
         other = [s.name for s in specialists if not s.no_booking_fees]
         line = f"The cards of {', '.join(free)} say \"No Booking Fees\"."
@@ -168,33 +273,90 @@ class ActionSpecialistDetail(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        directory = load_directory()
         text = (tracker.latest_message or {}).get("text") or ""
-        named = find_by_name(text, directory)
-        if len(named) == len(directory.specialists):
-            named = []
-        shown_ids = tracker.get_slot("specialist_ids") or []
-        targets = named or [s for s in directory.specialists if s.id in shown_ids]
-        kind = detail_kind(text)
-        if not targets and kind is not None:
-            # "is there a booking fee?" with no doctor in view: the answer for every card.
-            dispatcher.utter_message(
-                response="utter_specialist_detail",
-                detail_text=all_cards_text(directory.specialists, kind, text),
-            )
-            return []
-        if not targets:
-            dispatcher.utter_message(
-                response="utter_which_specialist",
-                buttons=[
-                    {"title": short_name(s), "payload": s.name} for s in directory.specialists
-                ],
-            )
-            return []
-        buttons = card_buttons(targets[0]) if len(targets) == 1 else []
+        return specialist_detail(dispatcher, text, tracker.get_slot("specialist_ids") or [])
+
+
+_ORDINALS = {
+    "first": 0,
+    "1st": 0,
+    "second": 1,
+    "2nd": 1,
+    "third": 2,
+    "3rd": 2,
+    "fourth": 3,
+    "4th": 3,
+    "fifth": 4,
+    "5th": 4,
+    "last": -1,
+}
+
+
+def referred(text: str, shown: Sequence[Specialist], directory: Directory) -> List[Specialist]:
+    """The doctor(s) a follow-up points at among those just shown: "the second one", "the
+    cheaper one", "the kolkata one", "the more experienced one"."""
+    if not shown:
+        return []
+    lowered = text.lower()
+    ordinal = re.search(rf"\b({'|'.join(_ORDINALS)})\b(?:\s+(?:one|doctor|dr))?", lowered)
+    if ordinal and len(shown) > 1:
+        index = _ORDINALS[ordinal.group(1)]
+        if -len(shown) <= index < len(shown):
+            return [shown[index]]
+    request = parse_request(text, [], directory)
+    if request.city:
+        in_city = [s for s in shown if s.city == request.city]
+        if in_city:
+            return in_city
+    comparative = re.search(
+        r"\b(cheaper|costlier|more expensive|more experienced|less experienced|senior|junior|"
+        r"better rated|higher rated)\b",
+        lowered,
+    )
+    if comparative and len(shown) > 1:
+        word = comparative.group(1)
+        order = "fee" if word in ("cheaper", "costlier", "more expensive") else "experience"
+        if "rated" in word:
+            order = "recommendation"
+        reverse = word in ("costlier", "more expensive", "less experienced", "junior")
+        best = winners(shown, order, reverse)
+        if best:
+            return best
+    return []
+
+
+def specialist_detail(
+    dispatcher: CollectingDispatcher, text: str, shown_ids: Sequence[str]
+) -> List[EventType]:
+    """A detail of the doctor named, else of those just shown, else of every card."""
+    directory = load_directory()
+    named = find_by_name(text, directory)
+    if len(named) == len(directory.specialists):
+        named = []
+    request = parse_request(text, [], directory)
+    shown = [s for s in directory.specialists if s.id in shown_ids]
+    if not named and not shown and request.filters:
+        # "which doctor has the highest rating?" asked as a detail: a search of every card.
+        return show_specialists(dispatcher, text, [], shown_ids)
+    targets = named or referred(text, shown, directory) or shown
+    kind = detail_kind(text)
+    if not targets and kind is not None:
+        # "is there a booking fee?" with no doctor in view: the answer for every card.
         dispatcher.utter_message(
             response="utter_specialist_detail",
-            detail_text=detail_text(targets, kind),
-            buttons=buttons,
+            detail_text=all_cards_text(directory.specialists, kind, text),
         )
-        return [SlotSet("specialist_ids", [s.id for s in targets])]
+        return []
+    if not targets:
+        dispatcher.utter_message(
+            response="utter_which_specialist",
+            buttons=[{"title": short_name(s), "payload": s.name} for s in directory.specialists],
+        )
+        return []
+    buttons = card_buttons(targets[0]) if len(targets) == 1 else []
+    dispatcher.utter_message(
+        response="utter_specialist_detail",
+        detail_text=detail_text(targets, kind),
+        buttons=buttons,
+    )
+    return [SlotSet("specialist_ids", [s.id for s in targets])]

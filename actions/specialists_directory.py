@@ -98,10 +98,10 @@ def sort_specialists(specialists: Sequence[Specialist], order: str) -> List[Spec
         return sorted(specialists, key=lambda s: -s.experience_years)
     if order == "fee":
         return sorted(specialists, key=lambda s: (not s.fees, min(s.fees) if s.fees else 0))
-    if order == "recommendation":
+    if order in ("recommendation", "patients"):
         return sorted(
             specialists,
-            key=lambda s: (s.recommendation_percent is None, -(s.recommendation_percent or 0)),
+            key=lambda s: (order_value(s, order) is None, -(order_value(s, order) or 0)),
         )
     raise ValueError(f"unknown order {order!r}")
 
@@ -176,21 +176,60 @@ def card_text(specialist: Specialist) -> str:
 # --- understanding a search request -------------------------------------------------------
 
 ORDERS = {
-    "experience": r"most experienced|more experienced|experienced|experience|senior(?:most)?|years",
+    "experience": r"most experienced|more experienced|less experienced|least experienced|"
+    r"experienced|experience|senior(?:\s?most)?|junior(?:\s?most)?|years",
     "fee": r"cheap\w*|low(?:est)? (?:fee|cost|price)|least expensive|afford\w*|budget|"
-    r"less expensive|lowest",
+    r"less expensive|lowest|costliest|most expensive|expensive|highest fee\w*|priciest|costly",
+    # before "recommendation": "recommended by the most patients" counts patients
+    "patients": r"(?:most|more|highest|maximum|max) (?:number of )?patients|patients",
     "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
     r"highly rated",
+}
+# The other end of an order: "the least experienced", "the most expensive".
+_REVERSED = {
+    "experience": r"least|less experienced|junior|fewest|youngest|newest|minimum experience",
+    "fee": r"costliest|most expensive|expensive|highest|priciest|costly|maximum fee",
 }
 ORDER_LABELS = {
     "experience": "most experienced first",
     "fee": "lowest listed fee first",
     "recommendation": "highest recommendation first",
+    "patients": "most patients first",
 }
+# "the cheapest", "who is the most experienced": the winner (and ties), not a sorted list.
+_SUPERLATIVE = re.compile(
+    r"\b(?:most|(?<!at )least|best|top|highest|lowest|cheapest|costliest|priciest|senior\s?most|"
+    r"junior\s?most|youngest|newest|maximum|minimum|number one|no\.? ?1)\b",
+    re.IGNORECASE,
+)
+_YEARS = r"\s*\+?\s*(?:years?|yrs?|saal)"
+_MIN_YEARS = re.compile(
+    rf"(?:(more than|over|above|greater than|at least|atleast|minimum|min\.?|>=?)\s*(\d{{1,2}})"
+    rf"{_YEARS})|(?:(\d{{1,2}})\s*\+\s*(?:years?|yrs?))",
+    re.IGNORECASE,
+)
+_MAX_YEARS = re.compile(
+    rf"(less than|under|below|fewer than|at most|up to|upto|maximum|max\.?|<=?)\s*(\d{{1,2}})"
+    rf"{_YEARS}",
+    re.IGNORECASE,
+)
 _MAX_FEE = re.compile(
     r"(?:under|below|less than|within|upto|up to|max(?:imum)?|not more than|<=?)\s*"
-    r"(?:₹|rs\.?|inr|rupees)?\s*(\d[\d,]*)",
+    r"(?:₹|rs\.?|inr|rupees)?\s*(\d[\d,]*)(?![\d,])(?!\s*\+?\s*(?:years?|yrs?|saal|%))",
     re.IGNORECASE,
+)
+# Qualifications a patient may look for, as the cards write them.
+QUALIFICATIONS = {
+    "MCh": r"\bm\.?\s?ch\b",
+    "DrNB": r"\bdrnb\b",
+    "DNB": r"\bdnb\b",
+    "MNAMS": r"\bmnams\b",
+    "Neuroendoscopy": r"neuro\s?endoscop\w*|\bfellow(?:ship)?\b",
+    "MS": r"\bm\.?s\b(?! ?office)",
+}
+_NO_BOOKING_FEE = re.compile(
+    r"\b(?:no|without|zero|free of|nil|don'?t charge|do not charge|dont take|don'?t take)\s+"
+    r"(?:an?\s+|any\s+)?booking (?:fee|charge|amount)"
 )
 _PLACE_AFTER = re.compile(r"\b(?:in|near|at|around|from)\s+([A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?)")
 
@@ -204,35 +243,97 @@ class SearchRequest:
     max_fee: int | None = None
 
     refers_to_shown: bool = False  # "which of these ...", "among them"
+    best_only: bool = False  # a superlative: the winner and ties only
+    reverse: bool = False  # the other end of the order ("least experienced", "costliest")
+    min_years: int | None = None  # experience of at least this many years
+    max_years: int | None = None  # experience of at most this many years
+    qualification: str | None = None  # a key of QUALIFICATIONS
+    hospital: str | None = None  # a word of the hospital's name ("Indraprastha")
+    no_booking_fee: bool = False  # only cards that say "No Booking Fees"
 
     @property
     def refines(self) -> bool:
         """A sort or filter of the doctors just shown ("which of these is cheapest?")."""
         return self.refers_to_shown and not (self.city or self.other_place or self.names)
 
+    @property
+    def filters(self) -> bool:
+        """Asks for doctors by a property, not by name."""
+        return bool(
+            self.order
+            or self.max_fee is not None
+            or self.min_years is not None
+            or self.max_years is not None
+            or self.qualification
+            or self.hospital
+            or self.no_booking_fee
+        )
+
+
+def _years(text: str) -> Tuple[int | None, int | None]:
+    low = high = None
+    match = _MIN_YEARS.search(text)
+    if match:
+        if match.group(3):
+            low = int(match.group(3))
+        else:
+            value = int(match.group(2))
+            strict = match.group(1).lower() in ("more than", "over", "above", "greater than", ">")
+            low = value + 1 if strict else value
+    match = _MAX_YEARS.search(text)
+    if match:
+        value = int(match.group(2))
+        strict = match.group(1).lower() in ("less than", "under", "below", "fewer than", "<")
+        high = value - 1 if strict else value
+    return low, high
+
+
+def _hospital_word(text: str, directory: Directory) -> str | None:
+    """A distinctive word of a listed hospital's name ("indraprastha", "katyayani")."""
+    common = {"apollo", "hospital", "hospitals", "medical", "center", "centre", "dr", "mayank"}
+    common |= {c.lower() for c in directory.cities}
+    words = set(_normalise(text).split())
+    for specialist in directory.specialists:
+        for word in _normalise(specialist.hospital).split():
+            if len(word) > 5 and word not in common and word in words:
+                return word
+    return None
+
 
 def parse_request(text: str, place_entities: Sequence[str], directory: Directory) -> SearchRequest:
-    """What the user asked for: a city (fuzzy, aliases), a doctor's name, a sort, a fee limit.
-    ``place_entities`` are the city names the NLU found (any Indian city it knows)."""
-    lowered = (text or "").lower()
+    """What the user asked for: a city (fuzzy, aliases), a doctor's name, a sort or the best of
+    one, a fee or experience limit, a qualification, a hospital. ``place_entities`` are the city
+    names the NLU found (any Indian city it knows)."""
+    text = text or ""
+    lowered = text.lower()
     max_fee = None
-    fee_match = _MAX_FEE.search(text or "")
+    fee_match = _MAX_FEE.search(text)
     if fee_match:
         max_fee = int(fee_match.group(1).replace(",", ""))
+    min_years, max_years = _years(text)
     order = next(
         (o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)), None
     )
     if max_fee is not None and order == "fee" and not re.search(r"cheap|lowest", lowered):
         order = None  # "fee under 1000" is a filter, not a request to sort
+    if order == "experience" and (min_years is not None or max_years is not None):
+        if not _SUPERLATIVE.search(lowered):
+            order = None  # "more than 15 years" is a filter
+    reverse = bool(order in _REVERSED and re.search(rf"\b(?:{_REVERSED[order]})\b", lowered))
+    best_only = bool(order and _SUPERLATIVE.search(lowered))
+    qualification = next(
+        (q for q, pattern in QUALIFICATIONS.items() if re.search(pattern, lowered)), None
+    )
     names = tuple(s.id for s in find_by_name(text, directory))
     city = resolve_city(text, directory)
     for place in place_entities:
         city = city or resolve_city(place, directory)
+    hospital = _hospital_word(text, directory)
     other = None
-    if city is None and not names:
+    if city is None and not names and hospital is None:
         other = next((p for p in place_entities if p), None)
         if other is None:
-            after = _PLACE_AFTER.search(text or "")
+            after = _PLACE_AFTER.search(text)
             if after and after.group(1).lower() not in {"the", "my", "a", "dr", "doctor"}:
                 other = after.group(1)
     if len(names) == len(directory.specialists):
@@ -244,7 +345,56 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
             lowered,
         )
     )
-    return SearchRequest(city, other.title() if other else None, names, order, max_fee, refers)
+    return SearchRequest(
+        city,
+        other.title() if other else None,
+        names,
+        order,
+        max_fee,
+        refers,
+        best_only,
+        reverse,
+        min_years,
+        max_years,
+        qualification,
+        hospital,
+        bool(_NO_BOOKING_FEE.search(lowered)),
+    )
+
+
+def order_value(specialist: Specialist, order: str) -> float | None:
+    """What a doctor is ranked by (``None``: the card does not show it)."""
+    if order == "experience":
+        return float(specialist.experience_years)
+    if order == "fee":
+        return float(min(specialist.fees)) if specialist.fees else None
+    if order == "recommendation":
+        return specialist.recommendation_percent
+    if order == "patients":
+        digits = re.sub(r"\D", "", specialist.patients or "")
+        return float(digits) if digits else None
+    raise ValueError(f"unknown order {order!r}")
+
+
+def winners(
+    specialists: Sequence[Specialist], order: str, reverse: bool = False
+) -> List[Specialist]:
+    """The best by ``order`` and everyone tied with them; doctors whose card does not show the
+    value never win. Fees: the lowest listed figure counts for "cheapest", the highest for
+    "most expensive"."""
+
+    def value(s: Specialist) -> float | None:
+        if order == "fee" and reverse and s.fees:
+            return float(max(s.fees))
+        return order_value(s, order)
+
+    known = [(s, v) for s, v in ((s, value(s)) for s in specialists) if v is not None]
+    if not known:
+        return []
+    lowest_first = (order == "fee") != reverse
+    values = [v for _, v in known]
+    best = min(values) if lowest_first else max(values)
+    return [s for s, v in known if v == best]
 
 
 @dataclass(frozen=True)
@@ -252,27 +402,52 @@ class SearchResult:
     specialists: List[Specialist]
     request: SearchRequest
     no_fee_listed: List[Specialist]  # excluded by a fee filter because the card shows no fee
+    not_shown: List[Specialist] = ()  # type: ignore[assignment]  # a best-of whose card lacks it
+    from_shown: bool = False  # chosen among the doctors just shown
 
 
 def search(request: SearchRequest, directory: Directory, shown: Sequence[str] = ()) -> SearchResult:
     by_id = {s.id: s for s in directory.specialists}
+    from_shown = False
     if request.names:
         pool = [by_id[i] for i in request.names]
     elif request.city:
         pool = [s for s in directory.specialists if s.city == request.city]
     elif request.other_place:
         pool = []
-    elif request.refines and shown:
+    elif request.refers_to_shown and shown and not request.other_place:
+        # "which of them are in delhi": the doctors just shown, then the request's filters
         pool = [by_id[i] for i in shown if i in by_id]
+        if request.city:
+            pool = [s for s in pool if s.city == request.city]
+        from_shown = True
     else:
         pool = list(directory.specialists)
+    if request.hospital:
+        pool = [s for s in pool if request.hospital in _normalise(s.hospital).split()]
+    if request.no_booking_fee:
+        pool = [s for s in pool if s.no_booking_fees]
+    if request.qualification:
+        pattern = QUALIFICATIONS[request.qualification]
+        pool = [s for s in pool if re.search(pattern, s.qualifications.lower())]
+    if request.min_years is not None:
+        pool = [s for s in pool if s.experience_years >= request.min_years]
+    if request.max_years is not None:
+        pool = [s for s in pool if s.experience_years <= request.max_years]
     no_fee: List[Specialist] = []
     if request.max_fee is not None:
         no_fee = [s for s in pool if not s.fees]
         pool = under_fee(pool, request.max_fee)
-    if request.order:
+    not_shown: List[Specialist] = []
+    if request.order and request.best_only:
+        not_shown = [s for s in pool if order_value(s, request.order) is None]
+        pool = winners(pool, request.order, request.reverse)
+    elif request.order:
         pool = sort_specialists(pool, request.order)
-    return SearchResult(pool, request, no_fee)
+        if request.reverse:
+            listed = [s for s in pool if order_value(s, request.order) is not None]
+            pool = listed[::-1] + [s for s in pool if s not in listed]
+    return SearchResult(pool, request, no_fee, not_shown, from_shown)
 
 
 BOOK_INTENT = "book_appointment"

@@ -1,7 +1,8 @@
 """Model quality for the benchmark, as JSON on stdout: held-out intent / response accuracy
 (spine_nlu.evaluate, the same code as `make eval` and the tests) and red-flag recall and false
 alarms on the independent safety suites (tests/safety/), and triage on the blind corpus's held-out
-part (spine_nlu.triage_eval: per level caught / messages, routine messages escalated)."""
+part (spine_nlu.triage_eval: per level caught / messages, routine messages escalated), and the
+held-out patient-voice understanding set (spine_nlu.understanding_eval)."""
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,11 @@ async def measure(model: Path) -> Dict[str, Any]:
     for text in calm:
         alarms += (await agent.parse_message(text))["intent"]["name"] in URGENT
     blind = await triage_eval.evaluate(agent, "heldout")
+    # Only a model with this project's actions can answer the understanding set (not stock).
+    ours = "action_answer_questions" in agent.domain.action_names_or_texts
+    understood = await understanding(model) if ours else None
     return {
+        "understanding_heldout": understood,
         "holdout": report.total,
         "intent_accuracy": report.intent_accuracy,
         "response_accuracy": report.response_accuracy,
@@ -52,6 +57,18 @@ async def measure(model: Path) -> Dict[str, Any]:
             level: list(blind.asked_rate(level)) for level in (*triage_eval.LEVELS, "routine")
         },
     }
+
+
+async def understanding(model: Path) -> Dict[str, Any]:
+    """Patient-voice questions of the held-out understanding set: right / clarify / missed /
+    wrong, over questions (spine_nlu.understanding_eval, with the real action server)."""
+    from spine_nlu import understanding_eval
+
+    with understanding_eval.ActionServer() as server:
+        agent = understanding_eval.load_agent(model, server.url)
+        report = await understanding_eval.evaluate(agent, "heldout")
+    counts = report.counts()
+    return {outcome: counts[outcome] for outcome in understanding_eval.OUTCOMES}
 
 
 def main() -> None:

@@ -117,6 +117,10 @@ def render(results: Dict[str, Any]) -> str:
             "blind held-out triage: triage question first (emergency / crisis / urgent / routine)",
             lambda v: _triage_cells(v, "blind_heldout_asked"),
         ),
+        row(
+            "patient-voice held-out questions: right / clarify / missed / wrong",
+            lambda v: _understanding_cells(v),
+        ),
     ]
     if any(len(draws(variants[n])) > 1 for n in names):
         lines += [
@@ -263,6 +267,16 @@ def check(ours: Dict[str, Any], stock: Dict[str, Any]) -> List[Tuple[bool, str]]
             o, s = ours["quality"][key], stock["quality"][key]
             out.append((o >= s, f"held-out {label} accuracy ≥ stock: {o:.3f} vs {s:.3f}"))
     return out
+
+
+def _understanding_cells(variant: Dict[str, Any]) -> str:
+    counts = variant["quality"].get("understanding_heldout")
+    if not counts:
+        return "–"
+    total = sum(counts.values()) or 1
+    cells = " / ".join(str(counts.get(k, 0)) for k in ("right", "clarify", "missed", "wrong"))
+    right, wrong = counts.get("right", 0) / total, counts.get("wrong", 0) / total
+    return f"{cells} ({right:.0%} right, {wrong:.1%} wrong)"
 
 
 def _triage_cells(variant: Dict[str, Any], key: str) -> str:

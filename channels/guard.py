@@ -37,6 +37,7 @@ URGENT_RESPONSES: Dict[str, Tuple[str, ...]] = {
     "emergency": ("utter_emergency", "utter_emergency_followup"),
     "crisis": ("utter_crisis", "utter_crisis_followup"),
     "urgent": ("utter_urgent", "utter_urgent_followup"),
+    "emergency_crisis": ("utter_emergency", "utter_crisis"),
 }
 TROUBLE = "utter_trouble"
 # Used only when the model's domain cannot be read either: never send nothing.

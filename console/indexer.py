@@ -83,6 +83,30 @@ def topic_of(parse: Dict[str, Any]) -> str:
     return str(key) if key and intent in ("faq", "article") else intent
 
 
+def topics_of(parse: Dict[str, Any]) -> List[str]:
+    """Every answer a message got: one per question when it asked several
+    (spine_nlu.question_finder), else its one topic."""
+    questions = parse.get("questions") or []
+    if len(questions) > 1:
+        return [str(q.get("answer")) for q in questions if q.get("answer")]
+    return [topic_of(parse)]
+
+
+# What a form answer's parse says when the classifiers found no question in it (a name, a
+# number, "tomorrow"): such a message answered the form, it was not misunderstood.
+FORM_ANSWER_INTENTS = {"nlu_fallback", "affirm", "deny"}
+
+
+def form_answer(parse: Dict[str, Any]) -> str | None:
+    """The slot a message answered, when it was typed while a form waited for that answer
+    (``form_answer`` in the parse, spine_nlu.form_answers) and is not a question of its own."""
+    marked = parse.get("form_answer") or {}
+    intent = (parse.get("intent") or {}).get("name")
+    if marked.get("slot") and intent in FORM_ANSWER_INTENTS:
+        return str(marked["slot"])
+    return None
+
+
 _WITH_EVENTS: set = set()
 
 
@@ -136,11 +160,15 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
             intent = parse.get("intent") or {}
             day = ist_day(row.timestamp)
             text = str(data.get("text") or "")
-            # "/intent{...}" and "topic:..." are button clicks, not typed messages
+            # "/intent{...}" and "topic:..." are button clicks, not typed messages; a form's
+            # answer is typed but asks nothing: the fallback rate is over free questions only.
+            answered_form = form_answer(parse) is not None
             typed = not text.startswith(("/", "topic:"))
-            if typed:
+            if typed and not answered_form:
                 daily[(day, "messages", "")] += 1
-            if (row.intent_name or intent.get("name")) == "nlu_fallback":
+            if answered_form:
+                daily[(day, "form_answers", "")] += 1
+            elif (row.intent_name or intent.get("name")) == "nlu_fallback":
                 delta.fallback_count += 1
                 daily[(day, "fallback", "")] += 1
             elif intent.get("confidence") is not None and intent["confidence"] < LOW_CONFIDENCE:
@@ -149,9 +177,11 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
             # carries the flag, stored in the same event as the message.
             if intent.get("name") in ("emergency", "crisis", "urgent"):
                 delta.flags[intent["name"]] = True
-            topic = topic_of(parse)
-            if topic and topic not in NOT_TOPICS and not text.startswith("/"):
-                daily[(day, "topic", topic[:128])] += 1
+            elif intent.get("name") == "emergency_crisis":
+                delta.flags["emergency"] = delta.flags["crisis"] = True
+            for topic in topics_of(parse):
+                if topic and topic not in NOT_TOPICS and not text.startswith("/"):
+                    daily[(day, "topic", topic[:128])] += 1
         elif row.type_name == "action" and data.get("name") in URGENT_REPLIES:
             # "yes" to the triage question gets the emergency reply: the flag is the reply.
             delta.flags[URGENT_REPLIES[data["name"]]] = True

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Set
 
 import sqlalchemy as sa
 
-from console.indexer import EVENTS, IST, topic_of
+from console.indexer import EVENTS, IST, form_answer, topics_of
 from spine_db.models import Booking, Callback, ConversationSummary
 
 PHONE = re.compile(r"\+?\d[\d\s\-().]{7,}\d")
@@ -54,6 +54,7 @@ class Turn:
     confidence: float | None = None
     entities: List[str] = field(default_factory=list)
     event_id: int = 0
+    form_answer: str = ""  # the form question (slot) this message answered
 
 
 @dataclass
@@ -113,7 +114,8 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
                     "user",
                     at,
                     show(str(data.get("text") or "")),
-                    intent=topic_of(parse),
+                    intent=" + ".join(topics_of(parse)),
+                    form_answer=form_answer(parse) or "",
                     confidence=intent.get("confidence"),
                     entities=[
                         f"{e.get('entity')}={e.get('value')}" for e in parse.get("entities") or []

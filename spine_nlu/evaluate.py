@@ -133,6 +133,12 @@ def main() -> None:
     print(asyncio.run(evaluate(args.model, args.holdout)).format())
     print()
     print(asyncio.run(triage(args.model)))
+    print()
+    from spine_nlu import understanding_eval
+
+    for report in understanding_eval.reports(("dev", "heldout"), args.model):
+        print(report.format())
+        print()
 
 
 async def triage(model: Path = DEFAULT_MODEL) -> str:

@@ -1,12 +1,13 @@
 """Small helpers shared by the project's NLU components."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
+    INTENT_RESPONSE_KEY,
     PREDICTED_CONFIDENCE_KEY,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -30,3 +31,32 @@ def override_intent(
     ranking = [prediction] + [r for r in rest if r.get(INTENT_NAME_KEY) not in removed]
     message.set(INTENT, prediction, add_to_output=True)
     message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+
+RESPONSE_SELECTOR = "response_selector"
+DEFAULT_SELECTOR = "default"
+
+
+def select_response(
+    message: Message, key: str, retrieval_intents: Sequence[str], confidence: float = 1.0
+) -> None:
+    """Answer ``message`` with the retrieval answer ``key`` (``faq/recovery_time``): intent and
+    response selection set as if the classifiers had predicted them, so Rasa's own
+    ``utter_faq`` / ``utter_article`` actions send it."""
+    intent = key.split("/", 1)[0]
+    override_intent(message, intent, confidence, only=True)
+    selectors = dict(message.get(RESPONSE_SELECTOR) or {})
+    selectors["all_retrieval_intents"] = list(retrieval_intents)
+    selection = {
+        "response": {
+            "responses": [],
+            PREDICTED_CONFIDENCE_KEY: confidence,
+            INTENT_RESPONSE_KEY: key,
+            "utter_action": "utter_" + key,
+        },
+        "ranking": [{PREDICTED_CONFIDENCE_KEY: confidence, INTENT_RESPONSE_KEY: key}],
+    }
+    selectors[DEFAULT_SELECTOR] = selection
+    if intent in selectors:
+        selectors[intent] = selection
+    message.set(RESPONSE_SELECTOR, selectors, add_to_output=True)

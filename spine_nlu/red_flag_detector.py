@@ -40,12 +40,14 @@ from spine_nlu.red_flags import (
     strongest_kind,
 )
 from spine_nlu.triage_classifier import TRIAGE_KEY
-from spine_nlu.triage_model import Thresholds, combine, word_count
+from spine_nlu.triage_model import BOTH, Thresholds, combine, with_both, word_count
 
 RED_FLAGS_KEY = "red_flags"
 # Triage intents the classifiers may also predict on their own (no pattern matched).
-URGENT_INTENTS = ("emergency", "crisis")
+URGENT_INTENTS = ("emergency", "crisis", BOTH)
 FALLBACK_INTENT = "nlu_fallback"
+# Unsure readings: the classifiers' own guess under them may still be an emergency or crisis.
+UNSURE_INTENTS = (FALLBACK_INTENT, "guide_passage")
 # Set by the triage rules only; a classifier's own guess of it is demoted (see _demote).
 RULES_ONLY_INTENT = "urgent"
 # Records which part of the triage decided, for staff and the evaluation: "rules" or "model".
@@ -170,7 +172,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         assert self._matcher is not None
         intent = message.get(INTENT) or {}
         name = intent.get(INTENT_NAME_KEY)
-        if name == FALLBACK_INTENT:
+        if name in UNSURE_INTENTS:
             self._check_unsure_guess(message, text)
             return
         if name == RULES_ONLY_INTENT:
@@ -222,7 +224,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         """Below the fallback threshold the top intent is ``nlu_fallback``; when the classifiers'
         own best guess under it is emergency or crisis, the clarification still carries the
         urgent-help numbers ("explain everything from start till end" read as crisis 0.39)."""
-        best = _best_other(message, FALLBACK_INTENT)
+        best = _best_other(message, *UNSURE_INTENTS)
         if best.get(INTENT_NAME_KEY) not in URGENT_INTENTS:
             return
         confidence = float(best.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
@@ -247,14 +249,16 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             hits = self._matcher.detect(text)
             kind = strongest_kind(hits)
             matcher = self._matcher
+            probs = message.get(TRIAGE_KEY)
             verdict = combine(
                 kind,
                 matcher.final(hits),
                 partial(matcher.rules_out, text),
-                message.get(TRIAGE_KEY),
+                probs,
                 self.thresholds,
                 word_count(text),
             )
+            verdict = with_both(verdict, {h.kind for h in hits}, probs, self.thresholds)
             if verdict.decision == "ask":
                 self._ask(message, verdict.level, verdict.confidence)
             elif verdict.decision == "act":
@@ -287,7 +291,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
         return messages
 
 
-def _best_other(message: Message, skip: str) -> Dict[str, Any]:
-    """The highest-ranked intent other than ``skip`` (``{}`` when there is none)."""
+def _best_other(message: Message, *skip: str) -> Dict[str, Any]:
+    """The highest-ranked intent not in ``skip`` (``{}`` when there is none)."""
     ranking = message.get(INTENT_RANKING_KEY) or []
-    return next((r for r in ranking if r.get(INTENT_NAME_KEY) != skip), {})
+    return next((r for r in ranking if r.get(INTENT_NAME_KEY) not in skip), {})

@@ -48,12 +48,15 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from spine_nlu.message_utils import override_intent
+from spine_nlu.message_utils import (
+    DEFAULT_SELECTOR,
+    RESPONSE_SELECTOR,
+    override_intent,
+    select_response,
+)
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_SELECTOR = "response_selector"
-DEFAULT_SELECTOR = "default"
 UTTER_PREFIX = "utter_"
 
 
@@ -160,23 +163,7 @@ class RetrievalRouter(GraphComponent, IntentClassifier):
             logger.info("Unknown topic payload %r: falling back.", key)
             self._fallback(message, confidence=1.0)
             return
-        intent = key.split("/", 1)[0]
-        override_intent(message, intent, 1.0, only=True)
-        selectors = dict(message.get(RESPONSE_SELECTOR) or {})
-        selectors["all_retrieval_intents"] = list(self.component_config["retrieval_intents"])
-        selection = {
-            "response": {
-                "responses": [],
-                PREDICTED_CONFIDENCE_KEY: 1.0,
-                INTENT_RESPONSE_KEY: key,
-                "utter_action": UTTER_PREFIX + key,
-            },
-            "ranking": [{PREDICTED_CONFIDENCE_KEY: 1.0, INTENT_RESPONSE_KEY: key}],
-        }
-        selectors[DEFAULT_SELECTOR] = selection
-        if intent in selectors:
-            selectors[intent] = selection
-        message.set(RESPONSE_SELECTOR, selectors, add_to_output=True)
+        select_response(message, key, self.component_config["retrieval_intents"])
 
     def _rescue_retrieval_family(self, message: Message) -> None:
         ranking = [

@@ -31,10 +31,12 @@ PARTS = {
     "heldout": ROOT / "tests" / "safety" / "blind" / "heldout.yml",
 }
 LEVELS = ("emergency", "crisis", "urgent")
+# Both replies at once (spine_nlu.triage_model.with_both).
+BOTH = "emergency_crisis"
 ACCEPTED = {
-    "emergency": {"emergency", "crisis"},
-    "crisis": {"crisis"},
-    "urgent": {"emergency", "crisis", "urgent"},
+    "emergency": {"emergency", "crisis", BOTH},
+    "crisis": {"crisis", BOTH},
+    "urgent": {"emergency", "crisis", "urgent", BOTH},
 }
 
 
@@ -47,7 +49,7 @@ def reply_level(parse: Dict[str, Any]) -> str:
     name = (parse.get("intent") or {}).get("name")
     if name in CHECK_INTENTS.values():
         return "asked"
-    return name if name in LEVELS else "routine"
+    return name if name in (*LEVELS, BOTH) else "routine"
 
 
 @dataclass
@@ -63,7 +65,7 @@ class TriageReport:
         level, lang, got = message["level"], message["lang"], reply_level(parse)
         key = (level, lang)
         self.total[key] += 1
-        hit = got in ACCEPTED[level] if level in ACCEPTED else got in LEVELS
+        hit = got in ACCEPTED[level] if level in ACCEPTED else got in (*LEVELS, BOTH)
         self.caught[key] += hit
         # The triage question gives no helpline: for a crisis only the crisis check counts.
         checked = (parse.get("intent") or {}).get("name")

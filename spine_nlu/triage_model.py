@@ -21,7 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Sequence, Set, Tuple
 
 import numpy as np
 import scipy.sparse
@@ -162,6 +162,29 @@ def decide(probs: Dict[str, float], thresholds: Thresholds, words: int = 10**6) 
     if not_routine >= thresholds.ask:
         return Verdict("ask", level, not_routine)
     return Verdict("none", level, not_routine)
+
+
+BOTH = "emergency_crisis"
+
+
+def with_both(
+    verdict: Verdict,
+    kinds: Set[str],
+    probs: Dict[str, float] | None,
+    thresholds: Thresholds,
+) -> Verdict:
+    """An emergency that may also be a crisis gets both replies (112 / 108 and the helpline):
+    "I hit my own legs with a steel rod when the pain is too much" is self-harm, and an injury.
+    So does a crisis with an emergency sign beside it ("took all my tablets, now can't breathe").
+    The other level counts when one of its rules matched, or when the model finds it at least
+    ``ask`` likely: a lower bar (the crisis check's) sent the helpline to "I can't hold my stool
+    anymore", a cauda equina sign that needs the ambulance reply alone."""
+    if verdict.decision != "act" or verdict.level not in ("emergency", "crisis"):
+        return verdict
+    probs = probs or {}
+    other_level = "crisis" if verdict.level == "emergency" else "emergency"
+    other = other_level in kinds or probs.get(other_level, 0.0) >= thresholds.ask
+    return Verdict("act", BOTH, verdict.confidence) if other else verdict
 
 
 def combine(

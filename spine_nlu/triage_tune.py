@@ -33,6 +33,7 @@ from spine_nlu.triage_model import (
     combine,
     corpus_files,
     load_corpus,
+    with_both,
     word_count,
 )
 
@@ -73,6 +74,7 @@ def out_of_fold(
 class Row:
     message: Dict
     rule: str | None  # the strongest level the rules matched
+    kinds: frozenset  # every level the rules matched
     final: bool  # a `final` flag matched
     probs: Dict[str, float]  # out of fold
     ruled_out: bool  # negated, past or hypothetical
@@ -82,6 +84,7 @@ class Row:
 def outcome(row: Row, th: Thresholds) -> str:
     """The intent RedFlagDetector would set: a level, a check question's, or "routine"."""
     verdict = combine(row.rule, row.final, lambda: row.ruled_out, row.probs, th, row.words)
+    verdict = with_both(verdict, set(row.kinds), row.probs, th)
     if verdict.decision == "act":
         return verdict.level
     if verdict.decision == "ask":
@@ -116,6 +119,7 @@ def main() -> None:
             Row(
                 message,
                 strongest_kind(hits),
+                frozenset(h.kind for h in hits),
                 matcher.final(hits),
                 p,
                 matcher.rules_out(text),

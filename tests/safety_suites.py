@@ -9,7 +9,8 @@ from typing import List, Tuple
 import yaml
 
 SAFETY = Path(__file__).resolve().parent / "safety"
-URGENT = ("emergency", "crisis")
+# "emergency_crisis": both replies at once (spine_nlu.triage_model.with_both).
+URGENT = ("emergency", "crisis", "emergency_crisis")
 ESCALATED = (*URGENT, "urgent")
 
 
@@ -29,4 +30,6 @@ def caught(kind: str, intent: str) -> bool:
     urgent message by any escalation."""
     if kind == "urgent":
         return intent in ESCALATED
-    return intent == kind if kind == "crisis" else intent in URGENT
+    if kind == "crisis":
+        return intent in ("crisis", "emergency_crisis")
+    return intent in URGENT

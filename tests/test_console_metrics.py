@@ -161,3 +161,36 @@ def test_topic_chart_escapes_labels() -> None:
     labels = [t.text for t in root.iter(f"{SVG}text")]
     assert "<script>x</script>" in labels
     assert "<script>" not in svg
+
+
+def test_form_answers_are_not_misunderstandings_and_each_question_is_a_topic(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'forms.db'}"
+    SQLTrackerStore(host=url)
+    migrate.upgrade(url)
+    engine = sa.create_engine(url, future=True)
+    name = user("Kavya Rao", "nlu_fallback", 0.3)
+    name["parse_data"]["form_answer"] = {"form": "booking_form", "slot": "patient_name"}
+    question = user("what is the recovery time?", "nlu_fallback", 0.3)
+    question["parse_data"]["form_answer"] = {"form": "booking_form", "slot": "patient_name"}
+    question["parse_data"]["intent"]["name"] = "faq"  # a question typed into the form
+    two = user("how long is the cut and how many days in hospital?", "multi_question", 1.0)
+    two["parse_data"]["questions"] = [
+        {"text": "how long is the cut", "answer": "article/incision_size"},
+        {"text": "how many days in hospital?", "answer": "article/hospital_stay"},
+    ]
+    add_events(
+        engine,
+        "f",
+        [name, question, user("qwerty", "nlu_fallback", 0.2), two],
+        NOON_TODAY,
+    )
+    update_summaries(engine)
+    m = compute(engine, days=7, today=TODAY)
+    # the name answered the form: neither a typed question nor a fallback
+    assert (sum(m.messages), sum(m.fallbacks)) == (3, 1)
+    assert m.fallback_rate == pytest.approx(1 / 3)
+    topics = dict(m.top_topics)
+    assert topics["Incision size (article/incision_size)"] == 1
+    assert topics["Hospital stay (article/hospital_stay)"] == 1

@@ -46,7 +46,11 @@ def seed_conversation(engine: sa.engine.Engine) -> None:
             "user",
             {
                 "text": "Asha Verma",
-                "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.4}},
+                # typed while the form asked for the name (spine_nlu.form_answers)
+                "parse_data": {
+                    "intent": {"name": "nlu_fallback", "confidence": 0.4},
+                    "form_answer": {"form": "booking_form", "slot": "patient_name"},
+                },
             },
         ),
         ("slot", {"name": "patient_name", "value": "Asha Verma"}),
@@ -250,12 +254,17 @@ def test_annotate_a_message_and_export_valid_rasa_nlu(
     agent.login("agent1")
     _, _, html = agent.request("GET", f"/console/conversations/{key}")
     event_ids = re.findall(r'name="event_id" value="(\d+)"', html)
-    assert len(event_ids) == 3  # one form per user message
+    # one form per user message, none for the name typed into the booking form: it answered
+    # the form, it was not misunderstood
+    assert len(event_ids) == 2
+    assert "form answer (patient name)" in html
+    # nothing is preselected: a default label would be saved unread
+    assert html.count('<option value="" selected>') == 2
     # "my number is 98765 43210" was misread as nlu_fallback: label it with the right intent
     status, _, _ = agent.request(
         "POST",
         f"/console/conversations/{key}/annotate",
-        {"csrf": csrf_of(html), "event_id": event_ids[2], "label": "request_callback"},
+        {"csrf": csrf_of(html), "event_id": event_ids[1], "label": "request_callback"},
     )
     assert status == 302
     assert (

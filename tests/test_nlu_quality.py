@@ -70,10 +70,10 @@ async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
 
 # Replied to, or asked the triage question (with the numbers), at least; routine escalated at most.
 # - dev: the development part trains the triage classifier (data/triage/), so these are regression
-#   floors, not measurements (388 of 390 emergencies, all 149 crises, 2 of 699 routine messages
+#   floors, not measurements (all 586 emergencies and 239 crises, 5 of 1,035 routine messages
 #   escalated when they were set).
 # - heldout: never tuned on; floors a little under what was measured when they were set
-#   (emergency 191/196, crisis 88/90, routine 6/336 escalated), so a change that loses ground
+#   (emergency 191/196, crisis 83/84, routine 5/336 escalated), so a change that loses ground
 #   fails. They are not the bar (every emergency and crisis, at most 2 % escalated); when one
 #   fails, fix what the development part shows, never the held-out wording.
 FLOORS = {

@@ -483,11 +483,11 @@ def test_cauda_equina_rules_are_final(storage: Any, context: Any, text: str, fla
 
 
 def test_a_final_flag_holds_beside_a_stronger_level(storage: Any, context: Any) -> None:
-    """A crisis statement beside a cauda equina sign: the crisis reply, never a question that a
-    "no" would answer with neither reply."""
+    """A crisis statement beside a cauda equina sign: both replies (112 / 108 and the helpline),
+    never a question that a "no" would answer with neither reply."""
     text = "i cant pee at all and i want to kill myself"
     [message] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.99})])
-    assert message.get("intent")["name"] == "crisis"
+    assert message.get("intent")["name"] == "emergency_crisis"
 
 
 def test_a_rule_match_the_model_is_sure_is_routine_is_asked_about(

@@ -136,16 +136,33 @@ def test_formatting_never_invents() -> None:
         ("doctor in Nagpur", [], SearchRequest(other_place="Nagpur")),
         ("Dr Bhati", [], SearchRequest(names=("aditendraditya-singh-bhati",))),
         ("mediratta", [], SearchRequest(names=("sunit-mediratta",))),
-        ("most experienced surgeon", [], SearchRequest(order="experience")),
-        ("cheapest doctor", [], SearchRequest(order="fee")),
-        ("most recommended neurosurgeon", [], SearchRequest(order="recommendation")),
+        ("most experienced surgeon", [], SearchRequest(order="experience", best_only=True)),
+        ("cheapest doctor", [], SearchRequest(order="fee", best_only=True)),
+        (
+            "most recommended neurosurgeon",
+            [],
+            SearchRequest(order="recommendation", best_only=True),
+        ),
+        ("sort the doctors by experience", [], SearchRequest(order="experience")),
+        ("who is the most expensive", [], SearchRequest(order="fee", best_only=True, reverse=True)),
+        (
+            "the junior most doctor",
+            [],
+            SearchRequest(order="experience", best_only=True, reverse=True),
+        ),
+        ("doctors with more than 15 years experience", [], SearchRequest(min_years=16)),
+        ("at least 18 yrs experience in delhi", [], SearchRequest(city="Delhi", min_years=18)),
+        ("surgeons with 20+ years", [], SearchRequest(min_years=20)),
+        ("under 12 yrs experience", [], SearchRequest(max_years=11)),
+        ("which doctors have an MCh", [], SearchRequest(qualification="MCh")),
+        ("doctors at apollo indraprastha", [], SearchRequest(hospital="indraprastha")),
         ("doctors under ₹1000", [], SearchRequest(max_fee=1000)),
         ("fees below rs 1,500 in delhi", [], SearchRequest(city="Delhi", max_fee=1500)),
         ("show me doctors", [], SearchRequest()),
         (
             "which of these is cheapest?",
             [],
-            SearchRequest(order="fee", refers_to_shown=True),
+            SearchRequest(order="fee", refers_to_shown=True, best_only=True),
         ),
     ],
 )
@@ -209,3 +226,37 @@ def test_booking_payload_is_rasa_intent_syntax() -> None:
         '/book_appointment{"doctor_id":"sunit-mediratta","consult_mode":"online"}'
     )
     assert booking_payload() == "/book_appointment"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ties are all named; a card that does not show the value never wins
+        ("who is the most experienced", ["gopal-achari", "sunit-mediratta"]),
+        ("the least experienced doctor", ["debnath-dwaipayan"]),
+        ("cheapest doctor", ["mayank-nakipuria"]),
+        ("cheapest doctor in delhi", ["aditendraditya-singh-bhati", "debnath-dwaipayan"]),
+        ("most expensive doctor", ["sunit-mediratta"]),
+        ("best rated doctor", ["mayank-nakipuria"]),
+        ("recommended by the most patients", ["aditendraditya-singh-bhati"]),
+        (
+            "more than 15 years of experience",
+            ["gopal-achari", "aditendraditya-singh-bhati", "sunit-mediratta"],
+        ),
+        ("delhi doctor under 2000", ["aditendraditya-singh-bhati", "debnath-dwaipayan"]),
+        ("who has done an mch", ["gopal-achari", "sunit-mediratta"]),
+        ("fellowship in neuroendoscopy", ["aditendraditya-singh-bhati"]),
+        ("more than 25 years of experience", []),
+    ],
+)
+def test_search_names_the_winner_and_ties(text: str, expected: List[str]) -> None:
+    assert _ids(parse_request(text, [], DIRECTORY)) == expected
+
+
+def test_a_best_of_reports_whose_card_lacks_the_value() -> None:
+    result = search(parse_request("best rated doctor", [], DIRECTORY), DIRECTORY)
+    assert {s.id for s in result.not_shown} == {
+        "gopal-achari",
+        "sunit-mediratta",
+        "debnath-dwaipayan",
+    }

@@ -1,0 +1,155 @@
+"""Follow-ups that only make sense after the previous answer: "and for a fusion?", "what about
+after a discectomy?", "how common is that?" (pure helpers).
+
+Read alone, "what about after a discectomy?" looks like a question about the discectomy article,
+and "how common is that?" like nothing at all. Only the shape is recognised here: a short
+message that is a follow-up cue plus the name of a procedure or condition, or a question about
+how often "that" happens. What it means is decided by the action server from the previous
+answer (actions/follow_ups.py and the `follow_ups` table of content/topics.yml).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict
+
+# The things a follow-up can switch to, as patients name them.
+TERMS: Dict[str, str] = {
+    "discectomy": r"(?:micro\s?)?dis[ck]ectomy|disc removal|disc surgery|disc operation",
+    "fusion": r"(?:spinal\s)?fusion|screws? and rods?|rods? and screws?",
+    "laminectomy": r"laminectomy|foraminotomy|decompression",
+    "open_surgery": r"open (?:surgery|operation|method|spine surgery)|traditional surgery",
+    "herniated_disc": r"(?:herniated|bulging|slipped|prolapsed?) discs?|disc (?:bulge|prolapse)",
+    "stenosis": r"(?:spinal\s)?stenosis|narrow(?:ing)? (?:of the )?(?:spinal )?canal",
+    "spondylolisthesis": r"spondylolisthesis|slipped vertebra|vertebra slip\w*",
+    "degenerative_disc": r"degenerative dis[ck]\w*(?: disease)?|disc degeneration",
+    "fracture": r"(?:spinal\s)?fractures?",
+    "infection_tumor": r"(?:spinal\s)?(?:infections?|tumou?rs?)",
+}
+_CUE = re.compile(
+    r"^\s*(?:and|&|what about|how about|wat about|same for|same with|also for|and also|"
+    r"what if|and if|is it the same for|for)\b",
+    re.IGNORECASE,
+)
+# Words that may stand around the term without asking anything else.
+_FILLER = {
+    "and",
+    "what",
+    "about",
+    "how",
+    "wat",
+    "same",
+    "also",
+    "for",
+    "if",
+    "it",
+    "its",
+    "it's",
+    "is",
+    "a",
+    "an",
+    "the",
+    "after",
+    "with",
+    "in",
+    "case",
+    "of",
+    "my",
+    "me",
+    "then",
+    "one",
+    "there",
+    "sir",
+    "madam",
+    "pls",
+    "please",
+    "ok",
+    "okay",
+    "in case",
+    "surgery",
+    "operation",
+    "mis",
+    "miss",
+    "minimally",
+    "invasive",
+    "keyhole",
+    "that",
+    "this",
+    "procedure",
+    "s",
+    "ki",
+    "ka",
+    "ke",
+    "liye",
+    "mein",
+    "wala",
+    "wali",
+    "having",
+    "had",
+    "get",
+    "getting",
+    "do",
+    "they",
+    "he",
+    "she",
+    "him",
+    "his",
+    "her",
+    "up",
+    "instead",
+    "will",
+    "would",
+    "be",
+    "are",
+    "was",
+    "going",
+    "done",
+    "doing",
+}
+_HOW_COMMON = re.compile(
+    r"^\s*(?:and\s+|but\s+|so\s+)?(?:how (?:common|often|frequent|likely|rare)|"
+    r"what are the chances|what is the chance|"
+    r"(?:is|are) (?:that|it|this|they) (?:common|rare|frequent|likely)|"
+    r"what(?:'s| is) the (?:risk|chance|percentage|rate) of (?:that|it|this))\b",
+    re.IGNORECASE,
+)
+# "which operation is done for that?": the procedure for the condition just explained.
+_PROCEDURE_FOR = re.compile(
+    r"^\s*(?:and\s+|so\s+|ok\s+)?(?:which|what) (?:procedure|operation|surgery|opration)\b"
+    r".{0,30}\b(?:for|in) (?:that|it|this|such a case)\b",
+    re.IGNORECASE,
+)
+MAX_WORDS = 12
+# Words beside the term that ask nothing new ("his uncle is having that", "they end up doing");
+# two more ("what is the recovery time after a fusion") make it a question of its own.
+MAX_OTHER_WORDS = 1
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    kind: str  # "term": the same question about another thing; "how_common": its frequency;
+    # "procedure_for": the operation for the condition just explained
+    term: str = ""  # a key of TERMS
+
+
+def follow_up(text: str) -> FollowUp | None:
+    """The follow-up a short message is, if it is one."""
+    text = (text or "").strip()
+    if not text or len(text.split()) > MAX_WORDS:
+        return None
+    if _HOW_COMMON.match(text):
+        return FollowUp("how_common")
+    if _PROCEDURE_FOR.match(text):
+        return FollowUp("procedure_for")
+    if not _CUE.match(text):
+        return None
+    lowered = text.lower()
+    for term, pattern in TERMS.items():
+        match = re.search(rf"\b(?:{pattern})\b", lowered)
+        if not match:
+            continue
+        rest = (lowered[: match.start()] + " " + lowered[match.end() :]).replace("?", " ")
+        words = re.findall(r"[a-z']+", rest)
+        if sum(w not in _FILLER for w in words) <= MAX_OTHER_WORDS:
+            return FollowUp("term", term)
+    return None

@@ -1,0 +1,335 @@
+"""``QuestionFinder``: the questions inside long, indirect and multi-question messages.
+
+Placed after ``RetrievalRouter`` (which has made unsure answers ``nlu_fallback``) and before the
+triage components (the red-flag layer stays last and can override anything set here). For a
+message of several pieces (:func:`spine_nlu.questions.segments`) it reads each piece with its own
+classifier (word and character TF-IDF and a logistic regression over every answer the assistant
+has, trained on the NLU examples) and:
+
+0. **Follow-ups** ("and for a fusion?", "how common is that?", ``spine_nlu.follow_ups``): intent
+   ``follow_up``; ``action_follow_up`` resolves it against the previous answer.
+1. **Several questions**: when two or more pieces that ask something are each confidently a
+   different answer (guide answers, doctor queries, the "a doctor must decide" replies), the
+   intent becomes ``multi_question`` and ``questions`` lists them in order; the
+   ``action_answer_questions`` action answers each.
+2. **The question inside a story**: when the whole message came out unsure, out of scope or
+   "other health question", but a piece that asks something is confidently a guide answer or a
+   doctor query, that answer is given (background such as "my doctor says it is sciatica" or "I
+   am a software engineer" no longer pushes the question out of scope).
+3. **Grounded fallback**: when the message is still unsure and asks something, the source
+   page's closest sentence (``spine_nlu.questions.PassageIndex``, built at training time from
+   ``content/source/``) is quoted with its section heading (intent ``guide_passage``,
+   ``guide_passage`` in the parse) if it is similar enough; otherwise the clarification stays.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import joblib
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from spine_nlu.follow_ups import follow_up
+from spine_nlu.message_utils import override_intent, select_response
+from spine_nlu.questions import (
+    SOURCE_PAGE,
+    SPECIALISTS,
+    PassageIndex,
+    Segment,
+    doctor_question,
+    doctor_surnames,
+    segments,
+)
+from spine_nlu.triage_model import TriageModel
+
+logger = logging.getLogger(__name__)
+
+QUESTIONS_KEY = "questions"
+PASSAGE_KEY = "guide_passage"
+MULTI_INTENT = "multi_question"
+PASSAGE_INTENT = "guide_passage"
+FOLLOW_UP_INTENT = "follow_up"
+FOLLOW_UP_KEY = "follow_up"
+FALLBACK_INTENT = "nlu_fallback"
+RETRIEVAL_INTENTS = ("faq", "article")
+DOCTOR_INTENTS = ("find_specialist", "ask_specialist_detail")
+# Questions whose honest answer is that a doctor must decide (each has its own reply).
+DOCTOR_MUST_DECIDE = ("ask_diagnosis", "ask_dosage", "ask_treatment_decision", "not_in_guide")
+# Whole-message readings a question inside the message may correct.
+RESCUABLE = (FALLBACK_INTENT, "out_of_scope", "health_other")
+MODEL_FILE = "question_finder.joblib"
+# The confidence given to a piece that names a listed doctor or asks for doctors by a detail.
+DOCTOR_CONFIDENCE = 0.9
+
+
+def selected_key(message: Message) -> str | None:
+    """The retrieval answer the message is currently answered with (``faq/recovery_time``)."""
+    intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+    if intent not in RETRIEVAL_INTENTS:
+        return None
+    selectors = message.get("response_selector") or {}
+    selected = selectors.get(intent) or selectors.get("default") or {}
+    return (selected.get("response") or {}).get(INTENT_RESPONSE_KEY)
+
+
+def answer_label(example: Message) -> str:
+    """What an NLU example asks for: its answer key for retrieval intents, else its intent."""
+    return str(example.get(INTENT_RESPONSE_KEY) or example.get(INTENT) or "")
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class QuestionFinder(GraphComponent, IntentClassifier):
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {
+            # A piece's answer must be at least this likely to count as one of several questions.
+            "multi_min_confidence": 0.5,
+            # ... and to replace an unsure or out-of-scope reading of the whole message.
+            "rescue_min_confidence": 0.5,
+            # Shorter messages are read whole: "knee pain?" has no story around its question.
+            "min_words": 6,
+            # In a story of at least this many words, a piece that asks something and is at
+            # least `story_min_confidence` sure of another guide answer than the whole message's
+            # reading is the question (the background pulls the whole message elsewhere).
+            "story_min_words": 25,
+            "story_min_confidence": 0.6,
+            "story_unsure_fallback": True,
+            # The cosine similarity from which the page's own sentence is quoted.
+            "passage_min_similarity": 0.3,
+            "source": str(SOURCE_PAGE),
+            "C": 10.0,
+            "random_seed": 42,
+        }
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: TriageModel | None = None,
+        passages: PassageIndex | None = None,
+        surnames: List[str] | None = None,
+    ) -> None:
+        self.component_config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.model = model
+        self.passages = passages
+        self.surnames = surnames or []
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> QuestionFinder:
+        return cls(config, model_storage, resource)
+
+    @staticmethod
+    def _source(config: Dict[str, Any]) -> Path:
+        path = Path(config.get("source") or SOURCE_PAGE)
+        return path if path.is_absolute() else SOURCE_PAGE.parent.parent.parent / path
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> str | None:
+        """The source page: Rasa's cache keys a component on its config and training data only,
+        so an edited page would otherwise keep the old passages."""
+        path = cls._source(config)
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+    @staticmethod
+    def required_packages() -> List[str]:
+        return ["sklearn"]
+
+    def train(self, training_data: TrainingData) -> Resource:
+        pairs = [
+            (str(e.get(TEXT)), answer_label(e))
+            for e in training_data.intent_examples
+            if e.get(TEXT) and answer_label(e)
+        ]
+        self.model = TriageModel.fit(
+            [t for t, _ in pairs],
+            [label for _, label in pairs],
+            C=float(self.component_config["C"]),
+            seed=int(self.component_config["random_seed"]),
+        )
+        self.passages = PassageIndex.from_page(self._source(self.component_config))
+        self.surnames = doctor_surnames(SPECIALISTS)
+        with self._model_storage.write_to(self._resource) as model_dir:
+            joblib.dump((self.model, self.passages, self.surnames), model_dir / MODEL_FILE)
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> QuestionFinder:
+        with model_storage.read_from(resource) as model_dir:
+            model, passages, surnames = joblib.load(model_dir / MODEL_FILE)
+        return cls(config, model_storage, resource, model, passages, surnames)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    # --- prediction -----------------------------------------------------------------------
+
+    @staticmethod
+    def answerable(label: str) -> bool:
+        return "/" in label or label in DOCTOR_INTENTS + DOCTOR_MUST_DECIDE
+
+    @staticmethod
+    def informative(label: str) -> bool:
+        """A guide answer or a doctor query (not only "a doctor must decide")."""
+        return "/" in label or label in DOCTOR_INTENTS
+
+    def read(self, pieces: Sequence[Segment]) -> List[Tuple[Segment, str, float]]:
+        """Each piece with its most likely answer and that answer's probability."""
+        assert self.model is not None
+        out = []
+        probabilities = self.model.probabilities([p.text for p in pieces])
+        for piece, probs in zip(pieces, probabilities, strict=True):
+            label = max(probs, key=probs.__getitem__)
+            confidence = float(probs[label])
+            doctor = doctor_question(piece.text, self.surnames)
+            if doctor:
+                # A listed doctor named, or doctors asked for by what their cards show: a
+                # doctor query whatever the words around it suggest.
+                if label not in DOCTOR_INTENTS:
+                    label = doctor
+                confidence = max(confidence, DOCTOR_CONFIDENCE)
+            out.append((piece, label, confidence))
+        return out
+
+    def _questions(self, read: Sequence[Tuple[Segment, str, float]]) -> List[Dict[str, Any]]:
+        """The confidently answerable questions, one per answer, in the order asked."""
+        floor = float(self.component_config["multi_min_confidence"])
+        found: Dict[str, Dict[str, Any]] = {}
+        for piece, label, p in read:
+            if piece.asks and self.answerable(label) and p >= floor and label not in found:
+                found[label] = {"text": piece.text, "answer": label, "confidence": round(p, 4)}
+        questions = list(found.values())
+        if len(questions) < 2 or not any(self.informative(q["answer"]) for q in questions):
+            return []
+        return questions
+
+    def _rescue(self, message: Message, read: Sequence[Tuple[Segment, str, float]]) -> bool:
+        floor = float(self.component_config["rescue_min_confidence"])
+        asking = [r for r in read if r[0].asks] or list(read)
+        candidates = [r for r in asking if self.informative(r[1]) and r[2] >= floor]
+        if not candidates:
+            return False
+        piece, label, p = max(candidates, key=lambda r: r[2])
+        if "/" in label:
+            select_response(message, label, RETRIEVAL_INTENTS, p)
+        else:
+            override_intent(message, label, p)
+        message.set(QUESTIONS_KEY, [{"text": piece.text, "answer": label}], add_to_output=True)
+        return True
+
+    def _story(self, message: Message, read: Sequence[Tuple[Segment, str, float]]) -> bool:
+        """A guide answer chosen for the whole story, while the piece that asks is confidently
+        about something else: answer the piece."""
+        current = selected_key(message)
+        if current is None:
+            return False
+        floor = float(self.component_config["story_min_confidence"])
+        asking = [r for r in read if r[0].asks]
+        if any(label == current for _, label, _ in asking):
+            return False
+        candidates = [r for r in asking if "/" in r[1] and r[2] >= floor]
+        if not candidates:
+            if asking and self.component_config["story_unsure_fallback"]:
+                # The question reads as something else, but not surely: better the page's own
+                # words for it, or a clarifying question, than an answer to the background.
+                override_intent(message, FALLBACK_INTENT, 1.0)
+                self._quote(message, [r[0] for r in asking])
+                return True
+            return False
+        piece, label, p = max(candidates, key=lambda r: r[2])
+        select_response(message, label, RETRIEVAL_INTENTS, p)
+        message.set(QUESTIONS_KEY, [{"text": piece.text, "answer": label}], add_to_output=True)
+        return True
+
+    def _quote(self, message: Message, pieces: Sequence[Segment]) -> None:
+        if self.passages is None:
+            return
+        asking = [p for p in pieces if p.asks]
+        if not asking:
+            return
+        best, score = None, 0.0
+        for piece in asking:
+            passage, similarity = self.passages.best(piece.text)
+            if passage is not None and similarity > score:
+                best, score = passage, similarity
+        if best is None or score < float(self.component_config["passage_min_similarity"]):
+            return
+        override_intent(message, PASSAGE_INTENT, round(score, 4))
+        message.set(
+            PASSAGE_KEY,
+            {"section": best.section, "text": best.text, "similarity": round(score, 4)},
+            add_to_output=True,
+        )
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self.model is None:
+            raise RuntimeError("QuestionFinder is not trained: retrain the model")
+        for message in messages:
+            text = str(message.get(TEXT) or "")
+            if text.startswith(("/", "topic:")):
+                continue  # buttons carry their own meaning
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            follow = follow_up(text)
+            if follow is not None:
+                override_intent(message, FOLLOW_UP_INTENT, 1.0)
+                message.set(
+                    FOLLOW_UP_KEY, {"kind": follow.kind, "term": follow.term}, add_to_output=True
+                )
+                continue
+            pieces = segments(text)
+            long_enough = len(text.split()) >= int(self.component_config["min_words"])
+            if long_enough and len(pieces) >= 2:
+                read = self.read(pieces)
+                questions = self._questions(read)
+                if questions:
+                    override_intent(message, MULTI_INTENT, 1.0)
+                    message.set(QUESTIONS_KEY, questions, add_to_output=True)
+                    continue
+                if intent in RESCUABLE and self._rescue(message, read):
+                    continue
+                story = len(text.split()) >= int(self.component_config["story_min_words"])
+                if story and intent in RETRIEVAL_INTENTS and self._story(message, read):
+                    continue
+            # A story mentions its doctors and towns in passing; only a short message is a
+            # doctor query as a whole (a story's questions were read piece by piece above).
+            short = (
+                len(pieces) <= 1
+                or len(text.split()) <= int(self.component_config["story_min_words"]) // 2
+            )
+            doctor = doctor_question(text, self.surnames) if short else None
+            # Over a guide answer only when a listed doctor is named: "which specialist should
+            # I visit" and "has a doctor reviewed this guide" are the guide's questions.
+            if doctor == "find_specialist" and intent not in RESCUABLE:
+                doctor = None
+            if doctor and intent in RESCUABLE + RETRIEVAL_INTENTS:
+                # "dr gopal achari is ortho or neuro?", "which doctors have no booking fees":
+                # the cards answer it, whatever guide answer the words resembled.
+                override_intent(message, doctor, DOCTOR_CONFIDENCE)
+                continue
+            if intent == FALLBACK_INTENT:
+                self._quote(message, pieces)
+        return messages

@@ -1,0 +1,263 @@
+"""Finding the questions in what patients write, and the guide's own passages (pure helpers).
+
+Patients write stories: background first ("i am a software engineer, my doctor says it is
+sciatica"), the question somewhere inside, often two at once ("how long is the cut and how many
+days in hospital?"). A classifier that reads the whole message is pulled towards the background.
+:func:`segments` cuts a message into sentences and joined questions, and marks which ones ask
+something, so each can be read on its own.
+
+:func:`guide_sections` reads the source page (``content/source/``) into its headed sections, and
+:class:`PassageIndex` finds the page's own sentences closest to a question: the grounded answer
+when the classifiers are unsure, quoted with its section, never generated.
+
+No Rasa imports: the NLU component, the evaluation and the tests use these directly.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence, Tuple
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_PAGE = ROOT / "content" / "source" / "miss_guide.txt"
+SPECIALISTS = ROOT / "content" / "specialists.yml"
+# Reading a pasted essay costs time on every message: the question is in the first part.
+MAX_CHARS = 2000
+MAX_SEGMENTS = 12
+
+_SENTENCE_END = re.compile(
+    r"(?<=[?!])\s*|(?<=[.;])\s+(?=\S)|\s*\n+\s*|\s+(?=\(?\d{1,2}[.)]\s+[^\W\d_])"
+)
+_QUESTION_WORD = (
+    r"what|whats|what's|wat|wats|wht|whts|how|which|when|where|who|whom|why|is|are|am|can|could|cud|will|"
+    r"would|do|does|did|should|shall|may|might|any|is there|are there|tell|explain|pls|please|"
+    r"kindly|plz"
+)
+# A second question joined to the first: "... and how long in hospital", ", also is it safe".
+_JOINED = re.compile(
+    rf"(?:,\s*|\s+)(?:and|also|plus|n|&)\s+(?:also\s+)?(?=(?:{_QUESTION_WORD})\b)|"
+    rf",\s*(?=(?:also|{_QUESTION_WORD})\b)",
+    re.IGNORECASE,
+)
+_WH = r"what|whats|what's|wat|wats|wht|whts|how|which|when|where|who|whom|why"
+_ASKS = re.compile(
+    rf"\?|^\s*(?:and\s+|also\s+|so\s+|but\s+|then\s+|ok\s+)?(?:{_QUESTION_WORD})\b|"
+    rf"^\W*(?:[\w']+\W+){{0,3}}?(?:{_WH})\b|"
+    # an inverted question inside the sentence: "and after a fusion can my husband go jogging"
+    r"\b(?:can|could|will|would|should|shall|may|do|does|did|is|are)\s+"
+    r"(?:i|we|he|she|they|my|his|her|it|you|u|this|that|there)\b|"
+    r"\b(?:wondering|want to know|wanted to know|wanna know|want to ask|wanted to ask|"
+    r"would like to know|like to know|need to know|can you tell|could you tell|let me know|"
+    r"tell me|confused (?:about|whether)|not sure (?:if|whether)|my question|doubt (?:is|about)|"
+    r"is it (?:true|possible|safe|ok|okay|normal)|possible to|is it|are there|do i|will i|"
+    r"can i|should i|how long|how much|how many)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_]+")
+# "1) how does ...", "2. what ...", "(3) is ...", "- can ...": list markers before a question.
+_LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.):]?|[a-c]\)|[-*•])\s+")
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    asks: bool  # phrased as a question or a request to know something
+
+
+def asks_something(text: str) -> bool:
+    return bool(_ASKS.search(text))
+
+
+def segments(text: str) -> List[Segment]:
+    """Sentences, and questions joined by "and"/"also", each marked whether it asks something.
+    Pieces of fewer than two words join their neighbour ("ok." "thanks")."""
+    pieces: List[str] = []
+    for sentence in _SENTENCE_END.split((text or "")[:MAX_CHARS]):
+        parts = [p for p in _JOINED.split(sentence) if p and p.strip()]
+        for part in parts:
+            part = _LIST_MARKER.sub("", part).strip(" ,.;-")
+            if not part:
+                continue
+            if pieces and len(_WORD.findall(part)) < 2:
+                pieces[-1] = f"{pieces[-1]} {part}"
+            else:
+                pieces.append(part)
+    if len(pieces) > MAX_SEGMENTS:
+        pieces = pieces[: MAX_SEGMENTS - 1] + [" ".join(pieces[MAX_SEGMENTS - 1 :])]
+    return [Segment(p, asks_something(p)) for p in pieces if _WORD.search(p)]
+
+
+# --- doctor questions -----------------------------------------------------------------------
+
+_DOCTOR_WORD = re.compile(
+    r"\b(?:dr|doc|docs|doctor|doctors|surgeon|surgeons|specialist|specialists|neurosurgeons?)\b",
+    re.IGNORECASE,
+)
+_CARD_DETAIL = re.compile(
+    r"\b(?:fee|fees|charge\w*|cost|consultation|rs|rupees|patients|rating|rated|"
+    r"recommendation|experience\w*|years|senior\w*|"
+    r"hospital|clinic|sit|sits|opd|qualif\w*|degree|mch|dnb|booking|cheap\w*|costl\w*|"
+    r"expensive|best|top|list|available|online|city|where)\b",
+    re.IGNORECASE,
+)
+
+
+def doctor_question(text: str, names: Sequence[str]) -> str | None:
+    """``ask_specialist_detail`` when a listed doctor is named, ``find_specialist`` when doctors
+    are asked for by a detail their cards show ("which doctor charges the least", "any doctor
+    in kolkata"), else None. ``names``: the words that name the doctors, then their cities,
+    each marked by a prefix ("name:", "city:")."""
+    lowered = text.lower()
+    people = [n[5:] for n in names if n.startswith("name:")]
+    cities = [n[5:] for n in names if n.startswith("city:")]
+    if any(re.search(rf"\b{re.escape(name)}\b", lowered) for name in people):
+        return "ask_specialist_detail"
+    if _DOCTOR_WORD.search(lowered) and (
+        _CARD_DETAIL.search(lowered)
+        or any(re.search(rf"\b{re.escape(city)}\b", lowered) for city in cities)
+    ):
+        return "find_specialist"
+    return None
+
+
+def doctor_surnames(path: Path) -> List[str]:
+    """The words that name each listed doctor (no titles, no short words) and their cities, as
+    :func:`doctor_question` reads them."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    words = set()
+    for entry in data.get("specialists") or []:
+        for word in re.split(r"[\s.]+", str(entry.get("name") or "").lower()):
+            if len(word) > 4:
+                words.add(f"name:{word}")
+        words.add(f"city:{str(entry.get('city') or '').lower()}")
+    return sorted(words)
+
+
+# --- the guide's passages -----------------------------------------------------------------
+
+_HEADING_MAX = 110
+# Lines of the page that are navigation, the doctor cards or labels, not guide text.
+_SKIP_SECTIONS = ("Consult a Specialist for the best advice", "More articles from")
+_BOILERPLATE = re.compile(
+    r"^(apollo|online doctor consultation|• login|ic_search_new|reviewerimg|written by|"
+    r"reviewed by|last updated|recommendation|no booking fees|frequently asked questions)\b|"
+    r"^\(\d+\+ patients\)$|^\d[\d,]*%?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    section: str  # the page heading it sits under
+    text: str  # the page's own words: a sentence or a list item
+
+
+def _is_heading(line: str, following: str) -> bool:
+    """A title line: no closing full stop, colon or comma (a question mark is fine: the FAQ's
+    questions are its headings), followed by text that does end like a sentence. The cards'
+    lines (names, cities, figures) are followed by more such lines, so none is a heading."""
+    return (
+        len(line) <= _HEADING_MAX
+        and not line.endswith((".", ":", ","))
+        and not line.startswith("•")
+        and following.endswith((".", ":", "?"))
+        and not following.startswith("•")
+        or following.startswith("•")
+        and line.endswith("?")
+    )
+
+
+def guide_sections(page: str) -> List[Tuple[str, List[str]]]:
+    """The page's headed sections with their paragraphs and list items (a list item carries
+    its lead-in: "MISS can effectively treat many conditions, including: Degenerative disc
+    disease"), without the doctor cards, navigation and bylines (the cards are answered from
+    content/specialists.yml)."""
+    lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
+    sections: List[Tuple[str, List[str]]] = []
+    skipping = False
+    lead_in = ""
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if line.startswith(_SKIP_SECTIONS):
+            skipping = True
+            continue
+        if _is_heading(line, following) and not _BOILERPLATE.match(line):
+            skipping = False
+            sections.append((line, []))
+            lead_in = ""
+            continue
+        if skipping or not sections or _BOILERPLATE.match(line):
+            continue
+        if line.startswith("•"):
+            item = line.lstrip("• ").strip()
+            sections[-1][1].append(f"{lead_in} {item}".strip())
+            continue
+        lead_in = line if line.endswith(":") else ""
+        if not lead_in:
+            sections[-1][1].append(line)
+    return [(heading, body) for heading, body in sections if body]
+
+
+def _sentences(paragraph: str) -> List[str]:
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", paragraph.strip())
+    return [p for p in parts if len(_WORD.findall(p)) >= 3]
+
+
+def guide_passages(page: str) -> List[Passage]:
+    return [
+        Passage(heading, sentence)
+        for heading, body in guide_sections(page)
+        for paragraph in body
+        for sentence in _sentences(paragraph)
+    ]
+
+
+# Words of two or more letters (no numbers: "L4", "2-4" carry no topic).
+LETTER_WORDS = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+_STOP = (
+    "a an the and or of to in on for with is are was be it this that i my me you your we our do "
+    "does did can could will would should what how which when who why there their they he she "
+    "his her am if so as at by from about any some after before pls please sir madam hi hello "
+    "dear know want tell also just get got have has had been being very much many more most"
+).split()
+
+
+@dataclass
+class PassageIndex:
+    """TF-IDF over the passages (each with its heading, which names its topic)."""
+
+    passages: List[Passage]
+    vectorizer: TfidfVectorizer
+    matrix: object
+
+    @classmethod
+    def build(cls, passages: Sequence[Passage]) -> PassageIndex:
+        documents = [f"{p.section} {p.text}" for p in passages]
+        vectorizer = TfidfVectorizer(
+            analyzer="word",
+            ngram_range=(1, 2),
+            sublinear_tf=True,
+            stop_words=_STOP,
+            token_pattern=LETTER_WORDS,
+        )
+        matrix = vectorizer.fit_transform(documents)
+        return cls(list(passages), vectorizer, matrix)
+
+    @classmethod
+    def from_page(cls, path: Path = SOURCE_PAGE) -> PassageIndex:
+        return cls.build(guide_passages(path.read_text(encoding="utf-8")))
+
+    def best(self, question: str) -> Tuple[Passage | None, float]:
+        """The passage closest to ``question`` and its cosine similarity (0 when none)."""
+        query = self.vectorizer.transform([(question or "")[:MAX_CHARS].lower()])
+        if not query.nnz:
+            return None, 0.0
+        scores = np.asarray((self.matrix @ query.T).todense()).ravel()
+        index = int(scores.argmax())
+        return self.passages[index], float(scores[index])

@@ -1,0 +1,194 @@
+"""Finding the questions in what patients write (spine_nlu/questions.py, follow_ups.py) and
+resolving follow-ups against the previous answer (actions/follow_ups.py)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pytest
+
+from actions.follow_ups import follow_up_table, previous_answer
+from spine_nlu.follow_ups import FollowUp, follow_up
+from spine_nlu.questions import (
+    SOURCE_PAGE,
+    SPECIALISTS,
+    PassageIndex,
+    doctor_question,
+    doctor_surnames,
+    guide_sections,
+    segments,
+)
+from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "i am 45, software engineer. my doctor says it is sciatica. how long is the cut "
+            "and how many days in hospital?",
+            [
+                ("i am 45, software engineer", False),
+                ("my doctor says it is sciatica", False),
+                ("how long is the cut", True),
+                ("how many days in hospital?", True),
+            ],
+        ),
+        (
+            "3 doubts\n1 will the scar be visible\n2 can he go home same day",
+            [
+                ("doubts", False),
+                ("will the scar be visible", True),
+                ("can he go home same day", True),
+            ],
+        ),
+        (
+            "1) how does the surgeon see inside 2) what happens to the back muscles",
+            [("how does the surgeon see inside", True), ("what happens to the back muscles", True)],
+        ),
+        (
+            "so i was wondering if three weeks leave is enough",
+            [("so i was wondering if three weeks leave is enough", True)],
+        ),
+        ("", []),
+    ],
+)
+def test_segments_find_the_pieces_that_ask(text: str, expected: List[tuple]) -> None:
+    assert [(s.text, s.asks) for s in segments(text)] == expected
+
+
+def test_segments_are_bounded() -> None:
+    pieces = segments("what is miss? " * 5000)
+    assert 0 < len(pieces) <= 12
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("and for a fusion?", FollowUp("term", "fusion")),
+        ("what about after a discectomy?", FollowUp("term", "discectomy")),
+        ("what about after a fusion? his uncle is having that", FollowUp("term", "fusion")),
+        ("is it the same for spinal stenosis?", FollowUp("term", "stenosis")),
+        ("how common is that?", FollowUp("how_common")),
+        ("how often does it happen", FollowUp("how_common")),
+        # complete questions are read on their own
+        ("and what is the recovery time after a fusion", None),
+        ("what is a spinal fusion", None),
+        ("how many patients have rated dr bhati", None),
+        ("and the success rate?", None),
+    ],
+)
+def test_follow_up_shapes(text: str, expected: FollowUp | None) -> None:
+    assert follow_up(text) == expected
+
+
+SURNAMES = doctor_surnames(SPECIALISTS)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what is dr nakipuria consultation fee", "ask_specialist_detail"),
+        ("which doctor charges the least", "find_specialist"),
+        ("is there any doctor in kolkata", "find_specialist"),
+        ("how does the surgeon see inside", None),
+        ("what is a tubular retractor", None),
+    ],
+)
+def test_doctor_questions(text: str, expected: str | None) -> None:
+    assert doctor_question(text, SURNAMES) == expected
+
+
+def test_guide_sections_skip_the_cards_and_keep_the_faq() -> None:
+    sections = dict(guide_sections(SOURCE_PAGE.read_text(encoding="utf-8")))
+    assert "Factors That Determine Candidacy" in sections
+    assert "5. Are there activities I can never do again after MISS?" in sections
+    text = " ".join(line for body in sections.values() for line in body)
+    assert "Neurosurgeon" not in text
+    assert "No Booking Fees" not in text
+    # a list item keeps its lead-in, so a quoted item reads as a sentence
+    assert any(
+        line.startswith("MISS can effectively treat many conditions, including: Degenerative")
+        for line in sections["Common Conditions Treated with MISS"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "section"),
+    [
+        ("can i go home the same day", "Shorter Hospital Stay and Faster Recovery Timeline"),
+        ("will i be given a brace", "The Road to Recovery: Post-Op Guidelines"),
+        (
+            "is it ok for highly complex deformities",
+            "Understanding the Risks and Limitations of MISS",
+        ),
+    ],
+)
+def test_passages_are_the_pages_own_words(question: str, section: str) -> None:
+    index = PassageIndex.from_page()
+    passage, score = index.best(question)
+    assert passage is not None
+    assert passage.section == section
+    assert score > 0.2
+    assert passage.text in SOURCE_PAGE.read_text(encoding="utf-8").replace("  • ", "") or (
+        passage.text.split(": ", 1)[-1] in SOURCE_PAGE.read_text(encoding="utf-8")
+    )
+
+
+def test_no_passage_for_words_the_page_does_not_use() -> None:
+    assert PassageIndex.from_page().best("zzz qqq") == (None, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("previous", "term", "expected"),
+    [
+        ("article/discectomy", "fusion", ("article/spinal_fusion", False)),
+        ("faq/activity_restrictions", "discectomy", ("faq/activity_restrictions", False)),
+        ("faq/recovery_time", "fusion", ("faq/recovery_time", False)),
+        ("faq/fusion_success_rate", "discectomy", ("faq/fusion_success_rate", True)),
+        (
+            "article/condition_stenosis",
+            "spondylolisthesis",
+            ("article/condition_spondylolisthesis", False),
+        ),
+        (None, "laminectomy", ("article/laminectomy", False)),
+        (None, "open_surgery", ("article/miss_vs_open", False)),
+    ],
+)
+def test_follow_up_table(previous: str | None, term: str, expected: tuple) -> None:
+    assert follow_up_table().resolve(previous, term) == expected
+
+
+def _bot(action: str) -> Dict[str, Any]:
+    return {"event": "bot", "metadata": {"utter_action": action}}
+
+
+def test_previous_answer_is_the_last_guide_answer_before_the_message() -> None:
+    events = [
+        {"event": "user", "text": "recovery?"},
+        _bot("utter_faq/recovery_time"),
+        {"event": "user", "text": "doctors in delhi"},
+        _bot("utter_specialist_cards"),
+        {"event": "user", "text": "and for a fusion?"},
+    ]
+    assert previous_answer(events) == "faq/recovery_time"
+    assert previous_answer(events[-1:]) is None
+
+
+TH = Thresholds({"emergency": 0.7, "crisis": 0.8, "urgent": 0.6}, ask=0.5, veto=0.5, ask_crisis=0.2)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "kinds", "probs", "level"),
+    [
+        (Verdict("act", "emergency", 1.0), {"emergency", "crisis"}, None, BOTH),
+        (Verdict("act", "emergency", 1.0), {"emergency"}, {"crisis": 0.55}, BOTH),
+        (Verdict("act", "emergency", 1.0), {"emergency"}, {"crisis": 0.3}, "emergency"),
+        (Verdict("act", "crisis", 0.9), set(), {"crisis": 0.9, "emergency": 0.6}, BOTH),
+        (Verdict("act", "crisis", 1.0), {"crisis"}, {"emergency": 0.1}, "crisis"),
+        (Verdict("act", "urgent", 1.0), {"urgent", "crisis"}, None, "urgent"),
+    ],
+)
+def test_emergency_and_crisis_together_get_both_replies(
+    verdict: Verdict, kinds: set, probs: Dict[str, float] | None, level: str
+) -> None:
+    assert with_both(verdict, kinds, probs, TH).level == level
