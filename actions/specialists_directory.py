@@ -179,7 +179,9 @@ ORDERS = {
     "experience": r"most experienced|more experienced|less experienced|least experienced|"
     r"experienced|experience|senior(?:\s?most)?|junior(?:\s?most)?|years",
     "fee": r"cheap\w*|low(?:est)? (?:fee|cost|price)|least expensive|afford\w*|budget|"
-    r"less expensive|lowest|costliest|most expensive|expensive|highest fee\w*|priciest|costly",
+    r"less expensive|lowest|costliest|most expensive|expensive|highest fee\w*|priciest|costly|"
+    r"charg\w* (?:the )?(?:least|most|lowest|highest|less|more)|"
+    r"(?:least|lowest|minimum|highest|maximum) (?:fee|charge|cost)\w*",
     # before "recommendation": "recommended by the most patients" counts patients
     "patients": r"(?:most|more|highest|maximum|max) (?:number of )?patients|patients",
     "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
@@ -188,7 +190,8 @@ ORDERS = {
 # The other end of an order: "the least experienced", "the most expensive".
 _REVERSED = {
     "experience": r"least|less experienced|junior|fewest|youngest|newest|minimum experience",
-    "fee": r"costliest|most expensive|expensive|highest|priciest|costly|maximum fee",
+    "fee": r"costliest|most expensive|expensive|highest|priciest|costly|maximum fee|"
+    r"charg\w* (?:the )?(?:most|more)",
 }
 ORDER_LABELS = {
     "experience": "most experienced first",

@@ -235,6 +235,8 @@ def test_booking_payload_is_rasa_intent_syntax() -> None:
         ("who is the most experienced", ["gopal-achari", "sunit-mediratta"]),
         ("the least experienced doctor", ["debnath-dwaipayan"]),
         ("cheapest doctor", ["mayank-nakipuria"]),
+        ("which doctor charges the least", ["mayank-nakipuria"]),
+        ("who charges the most", ["sunit-mediratta"]),
         ("cheapest doctor in delhi", ["aditendraditya-singh-bhati", "debnath-dwaipayan"]),
         ("most expensive doctor", ["sunit-mediratta"]),
         ("best rated doctor", ["mayank-nakipuria"]),
