@@ -49,7 +49,7 @@ from spine_nlu.questions import (
     doctor_surnames,
     segments,
 )
-from spine_nlu.triage_model import TriageModel
+from spine_nlu.triage_model import TriageModel, normalise
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ DOCTOR_INTENTS = ("find_specialist", "ask_specialist_detail")
 DOCTOR_MUST_DECIDE = ("ask_diagnosis", "ask_dosage", "ask_treatment_decision", "not_in_guide")
 # Whole-message readings a question inside the message may correct.
 RESCUABLE = (FALLBACK_INTENT, "out_of_scope", "health_other")
+# Readings that are guesses when the message has no known word at all.
+UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
 MODEL_FILE = "question_finder.joblib"
 # The confidence given to a piece that names a listed doctor or asks for doctors by a detail.
 DOCTOR_CONFIDENCE = 0.9
@@ -215,6 +217,11 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             out.append((piece, label, confidence))
         return out
 
+    def knows_a_word(self, text: str) -> bool:
+        """Whether any word of ``text`` occurs in the answers' training examples."""
+        assert self.model is not None
+        return bool(self.model.words.transform([normalise(text)]).nnz)
+
     def _questions(self, read: Sequence[Tuple[Segment, str, float]]) -> List[Dict[str, Any]]:
         """The confidently answerable questions, one per answer, in the order asked."""
         floor = float(self.component_config["multi_min_confidence"])
@@ -293,6 +300,11 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             if text.startswith(("/", "topic:")):
                 continue  # buttons carry their own meaning
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if intent in UNKNOWN_WORDS_UNSURE and not self.knows_a_word(text):
+                # "asdfgh qwerty": no word any answer was trained on, so no reading of it is
+                # better than a guess; the clarification says what the assistant covers.
+                override_intent(message, FALLBACK_INTENT, 1.0)
+                continue
             follow = follow_up(text)
             if follow is not None:
                 override_intent(message, FOLLOW_UP_INTENT, 1.0)

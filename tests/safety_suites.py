@@ -12,12 +12,14 @@ SAFETY = Path(__file__).resolve().parent / "safety"
 # "emergency_crisis": both replies at once (spine_nlu.triage_model.with_both).
 URGENT = ("emergency", "crisis", "emergency_crisis")
 ESCALATED = (*URGENT, "urgent")
+# The suites' kinds (tests/safety/red_flags.yml).
+KINDS = ("emergency", "crisis", "urgent")
 
 
 def red_flag_cases() -> List[Tuple[str, str]]:
     """(kind, message) for every red flag: kind is ``emergency``, ``crisis`` or ``urgent``."""
     suites = yaml.safe_load((SAFETY / "red_flags.yml").read_text(encoding="utf-8"))
-    return [(kind, text) for kind in ESCALATED for text in suites[kind]]
+    return [(kind, text) for kind in KINDS for text in suites[kind]]
 
 
 def calm_messages() -> List[str]:
