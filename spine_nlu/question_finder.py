@@ -49,6 +49,7 @@ from spine_nlu.questions import (
     doctor_surnames,
     segments,
 )
+from spine_nlu.retrieval_router import selected_response
 from spine_nlu.triage_model import TriageModel, normalise
 
 logger = logging.getLogger(__name__)
@@ -75,12 +76,9 @@ DOCTOR_CONFIDENCE = 0.9
 
 def selected_key(message: Message) -> str | None:
     """The retrieval answer the message is currently answered with (``faq/recovery_time``)."""
-    intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-    if intent not in RETRIEVAL_INTENTS:
+    if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in RETRIEVAL_INTENTS:
         return None
-    selectors = message.get("response_selector") or {}
-    selected = selectors.get(intent) or selectors.get("default") or {}
-    return (selected.get("response") or {}).get(INTENT_RESPONSE_KEY)
+    return (selected_response(message) or {}).get(INTENT_RESPONSE_KEY)
 
 
 def answer_label(example: Message) -> str:

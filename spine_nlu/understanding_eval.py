@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
@@ -251,7 +251,8 @@ async def evaluate(agent: Any, part: str, scorer: Scorer | None = None) -> Repor
     for item in load_items(part):
         sender = f"eval-{part}-{item['id']}"
         for number, turn in enumerate(item["turns"], start=1):
-            before = len((await agent.tracker_store.retrieve(sender) or _Empty()).events)
+            known = await agent.tracker_store.retrieve(sender)
+            before = len(known.events) if known else 0
             await agent.handle_text(turn["text"], sender_id=sender)
             tracker = await agent.tracker_store.retrieve(sender)
             replies = replies_of(list(tracker.events)[before:])
@@ -261,10 +262,6 @@ async def evaluate(agent: Any, part: str, scorer: Scorer | None = None) -> Repor
                     Result(item["id"], item["kind"], number, turn["text"], expect, outcome, replies)
                 )
     return report
-
-
-class _Empty:
-    events: List[Any] = []
 
 
 def _free_port() -> int:
@@ -345,6 +342,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = ["Report", "Scorer", "evaluate", "defaultdict"]
