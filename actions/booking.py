@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 from actions import validators
 from actions.forms import GuidedFormValidation, Parser, contact_parsers, form_run
 from actions.persistence import store
+from actions.privacy_notice import consent_record
 from actions.settings import local_now, settings
 from actions.specialists_directory import (
     Specialist,
@@ -271,6 +272,7 @@ class ActionSubmitBooking(Action):
             mobile=str(slots.get("mobile")),
             contact_consent=bool(slots.get("contact_consent")),
             form_run=form_run(tracker.events, "booking_form"),
+            **consent_record(tracker.events),
         )
         try:
             reference = await asyncio.to_thread(store().save_booking, request)

@@ -14,6 +14,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.forms import ALWAYS_INTERRUPT, GuidedFormValidation, form_run
 from actions.persistence import store
+from actions.privacy_notice import consent_record
 from actions.settings import local_now, settings
 from actions.validators import mask_mobile
 from spine_db.store import CallbackRequest, StoreError
@@ -54,6 +55,7 @@ class ActionSubmitCallback(Action):
             reason=callback_reason(tracker),
             booking_reference=tracker.get_slot("booking_reference"),
             form_run=form_run(tracker.events, "callback_form"),
+            **consent_record(tracker.events),
         )
         try:
             reference = await asyncio.to_thread(store().save_callback, request)

@@ -35,6 +35,10 @@ ALWAYS_INTERRUPT: FrozenSet[str] = frozenset(
         "urgent",
         "request_callback",
         "change_booking_detail",
+        # a patient's rights: "delete my data" is never a name, "don't call me" never a yes
+        "delete_my_data",
+        "withdraw_consent",
+        "my_data",
     }
 )
 # Intents that interrupt when the message looks like a question, or is confidently classified

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Dict, List, Sequence
 
 from rasa_sdk import Action, Tracker
@@ -100,7 +101,7 @@ def intro_for(result: SearchResult, directory: Directory) -> str:
         intro = f"Here {'is' if count == 1 else 'are'} the {count} listed {noun}:"
     details = filter_phrases(request)
     if request.max_fee is not None:
-        details.insert(0, f"fees of ₹{request.max_fee:,} or less")
+        details.insert(0, "fees " + fee_limit_text(request))
     if request.order:
         details.append(ORDER_LABELS[request.order])
     if details:
@@ -129,6 +130,13 @@ class ActionShowSpecialists(Action):
         )
 
 
+def fee_limit_text(request: SearchRequest) -> str:
+    """ "under ₹1,000" (the limit itself left out) or "of ₹1,500 or less"."""
+    if request.fee_below:
+        return f"under ₹{request.max_fee:,}"
+    return f"of ₹{request.max_fee:,} or less"
+
+
 def filter_phrases(request: SearchRequest) -> List[str]:
     """The request's filters in words (fees and sorting are said apart)."""
     phrases = []
@@ -142,6 +150,10 @@ def filter_phrases(request: SearchRequest) -> List[str]:
         phrases.append(f"at a hospital named {request.hospital.title()}")
     if request.no_booking_fee:
         phrases.append('"No Booking Fees" on the card')
+    if request.min_rating is not None:
+        phrases.append(f"a recommendation of at least {request.min_rating}%")
+    if request.rating_listed:
+        phrases.append("a recommendation shown on the card")
     return phrases
 
 
@@ -164,7 +176,12 @@ def show_specialists(
             place=request.other_place,
             cities=", ".join(directory.cities),
         )
-        return []
+        if not request.filters:
+            return []
+        # "I live in Kanpur, which doctor has the lowest fee?": the place is where the patient
+        # is, the question is about the cards; answer it over every listed city.
+        request = replace(request, other_place=None)
+        result = search(request, directory, shown)
     if not result.specialists and request.max_fee is None:
         dispatcher.utter_message(
             response="utter_no_specialist_match", criteria=criteria_text(request)
@@ -176,7 +193,7 @@ def show_specialists(
             note = " No fee is listed for " + ", ".join(s.name for s in result.no_fee_listed) + "."
         dispatcher.utter_message(
             response="utter_no_specialist_under_fee",
-            max_fee=f"{request.max_fee:,}",
+            fee_limit=fee_limit_text(request),
             no_fee_note=note,
         )
         return []
@@ -308,21 +325,32 @@ def referred(text: str, shown: Sequence[Specialist], directory: Directory) -> Li
         in_city = [s for s in shown if s.city == request.city]
         if in_city:
             return in_city
-    comparative = re.search(
-        r"\b(cheaper|costlier|more expensive|more experienced|less experienced|senior|junior|"
-        r"better rated|higher rated)\b",
-        lowered,
+    return better_of(lowered, shown)
+
+
+_COMPARATIVE = re.compile(
+    r"\b(cheaper|costlier|more expensive|(?:more|most) experience[d]?|"
+    r"(?:less|least) experience[d]?|more years|longer|senior|junior|better rated|higher rated|"
+    r"lower fee|higher fee)\b"
+)
+
+
+def better_of(lowered: str, pool: Sequence[Specialist]) -> List[Specialist]:
+    """The one a comparison asks for among ``pool``: "the cheaper one", "which of these two
+    has more experience"."""
+    comparative = _COMPARATIVE.search(lowered)
+    if not comparative or len(pool) < 2:
+        return []
+    word = comparative.group(1)
+    order = "experience"
+    if word in ("cheaper", "costlier", "more expensive", "lower fee", "higher fee"):
+        order = "fee"
+    elif "rated" in word:
+        order = "recommendation"
+    reverse = word in ("costlier", "more expensive", "higher fee", "junior") or word.startswith(
+        ("less", "least")
     )
-    if comparative and len(shown) > 1:
-        word = comparative.group(1)
-        order = "fee" if word in ("cheaper", "costlier", "more expensive") else "experience"
-        if "rated" in word:
-            order = "recommendation"
-        reverse = word in ("costlier", "more expensive", "less experienced", "junior")
-        best = winners(shown, order, reverse)
-        if best:
-            return best
-    return []
+    return winners(pool, order, reverse)
 
 
 def specialist_detail(
@@ -338,7 +366,10 @@ def specialist_detail(
     if not named and not shown and request.filters:
         # "which doctor has the highest rating?" asked as a detail: a search of every card.
         return show_specialists(dispatcher, text, [], shown_ids)
-    targets = named or referred(text, shown, directory) or shown
+    # "between him and dr bhati, who has more years": the doctor in view against the one named
+    both = list(dict.fromkeys([*named, *shown]))
+    compared = better_of(text.lower(), both) if named and shown else []
+    targets = compared or named or referred(text, shown, directory) or shown
     kind = detail_kind(text)
     if not targets and kind is not None:
         # "is there a booking fee?" with no doctor in view: the answer for every card.

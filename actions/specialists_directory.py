@@ -106,9 +106,12 @@ def sort_specialists(specialists: Sequence[Specialist], order: str) -> List[Spec
     raise ValueError(f"unknown order {order!r}")
 
 
-def under_fee(specialists: Sequence[Specialist], limit: int) -> List[Specialist]:
-    """Specialists whose every listed fee is at most ``limit`` (unlisted fees never qualify)."""
-    return [s for s in specialists if s.fees and max(s.fees) <= limit]
+def under_fee(
+    specialists: Sequence[Specialist], limit: int, strict: bool = False
+) -> List[Specialist]:
+    """Specialists whose every listed fee is at most ``limit`` (below it when ``strict``);
+    unlisted fees never qualify."""
+    return [s for s in specialists if s.fees and max(s.fees) < limit + (not strict)]
 
 
 def format_fees(specialist: Specialist) -> str:
@@ -177,13 +180,17 @@ def card_text(specialist: Specialist) -> str:
 
 ORDERS = {
     "experience": r"most experienced|more experienced|less experienced|least experienced|"
-    r"experienced|experience|senior(?:\s?most)?|junior(?:\s?most)?|years",
+    r"experienced|experience|senior(?:\s?most)?|junior(?:\s?most)?|years|"
+    r"practi[cs]\w* (?:the |for the )?longest|longest",
     "fee": r"cheap\w*|low(?:est)? (?:fee|cost|price)|least expensive|afford\w*|budget|"
     r"less expensive|lowest|costliest|most expensive|expensive|highest fee\w*|priciest|costly|"
     r"charg\w* (?:the )?(?:least|most|lowest|highest|less|more)|"
-    r"(?:least|lowest|minimum|highest|maximum) (?:fee|charge|cost)\w*",
+    r"(?:least|lowest|minimum|highest|maximum|max|min) (?:(?:consultation|consulting|consult|opd|"
+    r"visit) )?(?:fee|charge|cost)\w*",
     # before "recommendation": "recommended by the most patients" counts patients
-    "patients": r"(?:most|more|highest|maximum|max) (?:number of )?patients|patients",
+    # a bare "patients" ("best rating from patients") does not decide the order: see parse_request
+    "patients": r"(?:most|more|highest|maximum|max|largest|biggest|greatest) (?:number of )?"
+    r"patients",
     "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
     r"highly rated",
 }
@@ -202,7 +209,8 @@ ORDER_LABELS = {
 # "the cheapest", "who is the most experienced": the winner (and ties), not a sorted list.
 _SUPERLATIVE = re.compile(
     r"\b(?:most|(?<!at )least|best|top|highest|lowest|cheapest|costliest|priciest|senior\s?most|"
-    r"junior\s?most|youngest|newest|maximum|minimum|number one|no\.? ?1)\b",
+    r"junior\s?most|youngest|newest|maximum|minimum|number one|no\.? ?1|fewest|longest|largest|"
+    r"biggest|greatest)\b",
     re.IGNORECASE,
 )
 _YEARS = r"\s*\+?\s*(?:years?|yrs?|saal)"
@@ -211,13 +219,32 @@ _MIN_YEARS = re.compile(
     rf"{_YEARS})|(?:(\d{{1,2}})\s*\+\s*(?:years?|yrs?))",
     re.IGNORECASE,
 )
+# "doctors having 20 years experience": at least that many
+_HAS_YEARS = re.compile(
+    rf"\b(?:with|having|has|have|of)\s+(\d{{1,2}}){_YEARS}(?:\s+(?:of\s+)?experience|\s+exp)",
+    re.IGNORECASE,
+)
+# "100 percent rating", "at least 90% recommended": a floor on the card's recommendation
+_MIN_RATING = re.compile(
+    r"(\d{2,3})\s*(?:%|percent|per cent)\s*(?:patient\s+)?(?:rating|recommend\w*|rated|positive)|"
+    r"(?:rating|recommend\w*|rated)\s+(?:of\s+|above\s+|over\s+|at least\s+)?"
+    r"(\d{2,3})\s*(?:%|percent)",
+    re.IGNORECASE,
+)
+# "who also has a patient rating shown": only cards that show a recommendation
+_RATING_LISTED = re.compile(
+    r"\b(?:has|have|having|with|shows?)\s+(?:a\s+|any\s+)?(?:patient\s+|patients'?\s+)?"
+    r"(?:rating|recommendation)s?\b(?!\s+(?:of|above|over)\b)|"
+    r"\b(?:rating|recommendation)s?\s+(?:shown|listed|given)\b",
+    re.IGNORECASE,
+)
 _MAX_YEARS = re.compile(
     rf"(less than|under|below|fewer than|at most|up to|upto|maximum|max\.?|<=?)\s*(\d{{1,2}})"
     rf"{_YEARS}",
     re.IGNORECASE,
 )
 _MAX_FEE = re.compile(
-    r"(?:under|below|less than|within|upto|up to|max(?:imum)?|not more than|<=?)\s*"
+    r"(under|below|less than|lesser than|within|upto|up to|max(?:imum)?|not more than|<=?)\s*"
     r"(?:₹|rs\.?|inr|rupees)?\s*(\d[\d,]*)(?![\d,])(?!\s*\+?\s*(?:years?|yrs?|saal|%))",
     re.IGNORECASE,
 )
@@ -253,6 +280,9 @@ class SearchRequest:
     qualification: str | None = None  # a key of QUALIFICATIONS
     hospital: str | None = None  # a word of the hospital's name ("Indraprastha")
     no_booking_fee: bool = False  # only cards that say "No Booking Fees"
+    min_rating: int | None = None  # a recommendation of at least this many percent
+    rating_listed: bool = False  # only cards that show a recommendation
+    fee_below: bool = False  # max_fee itself is excluded ("under 1000")
 
     @property
     def refines(self) -> bool:
@@ -270,6 +300,8 @@ class SearchRequest:
             or self.qualification
             or self.hospital
             or self.no_booking_fee
+            or self.min_rating is not None
+            or self.rating_listed
         )
 
 
@@ -283,6 +315,8 @@ def _years(text: str) -> Tuple[int | None, int | None]:
             value = int(match.group(2))
             strict = match.group(1).lower() in ("more than", "over", "above", "greater than", ">")
             low = value + 1 if strict else value
+    elif (bare := _HAS_YEARS.search(text)) is not None:
+        low = int(bare.group(1))
     match = _MAX_YEARS.search(text)
     if match:
         value = int(match.group(2))
@@ -310,18 +344,33 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     text = text or ""
     lowered = text.lower()
     max_fee = None
+    fee_below = False
     fee_match = _MAX_FEE.search(text)
     if fee_match:
-        max_fee = int(fee_match.group(1).replace(",", ""))
+        max_fee = int(fee_match.group(2).replace(",", ""))
+        # "under 1000" leaves 1000 out; "within" and "up to" keep it
+        fee_below = fee_match.group(1).lower() in (
+            "under",
+            "below",
+            "less than",
+            "lesser than",
+            "<",
+        )
+    rating_match = _MIN_RATING.search(text)
+    min_rating = int(rating_match.group(1) or rating_match.group(2)) if rating_match else None
     min_years, max_years = _years(text)
     order = next(
         (o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)), None
     )
+    if order is None and re.search(r"\bpatients\b", lowered):
+        order = "patients"
     if max_fee is not None and order == "fee" and not re.search(r"cheap|lowest", lowered):
         order = None  # "fee under 1000" is a filter, not a request to sort
     if order == "experience" and (min_years is not None or max_years is not None):
         if not _SUPERLATIVE.search(lowered):
             order = None  # "more than 15 years" is a filter
+    if order == "recommendation" and min_rating is not None and not _SUPERLATIVE.search(lowered):
+        order = None  # "100 percent rating" is a filter
     reverse = bool(order in _REVERSED and re.search(rf"\b(?:{_REVERSED[order]})\b", lowered))
     best_only = bool(order and _SUPERLATIVE.search(lowered))
     qualification = next(
@@ -362,6 +411,9 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
         qualification,
         hospital,
         bool(_NO_BOOKING_FEE.search(lowered)),
+        min_rating,
+        bool(_RATING_LISTED.search(text)),
+        fee_below,
     )
 
 
@@ -414,16 +466,16 @@ def search(request: SearchRequest, directory: Directory, shown: Sequence[str] = 
     from_shown = False
     if request.names:
         pool = [by_id[i] for i in request.names]
-    elif request.city:
-        pool = [s for s in directory.specialists if s.city == request.city]
-    elif request.other_place:
-        pool = []
     elif request.refers_to_shown and shown and not request.other_place:
         # "which of them are in delhi": the doctors just shown, then the request's filters
         pool = [by_id[i] for i in shown if i in by_id]
         if request.city:
             pool = [s for s in pool if s.city == request.city]
         from_shown = True
+    elif request.city:
+        pool = [s for s in directory.specialists if s.city == request.city]
+    elif request.other_place:
+        pool = []
     else:
         pool = list(directory.specialists)
     if request.hospital:
@@ -435,12 +487,16 @@ def search(request: SearchRequest, directory: Directory, shown: Sequence[str] = 
         pool = [s for s in pool if re.search(pattern, s.qualifications.lower())]
     if request.min_years is not None:
         pool = [s for s in pool if s.experience_years >= request.min_years]
+    if request.min_rating is not None:
+        pool = [s for s in pool if (s.recommendation_percent or 0) >= request.min_rating]
+    if request.rating_listed:
+        pool = [s for s in pool if s.recommendation_percent is not None]
     if request.max_years is not None:
         pool = [s for s in pool if s.experience_years <= request.max_years]
     no_fee: List[Specialist] = []
     if request.max_fee is not None:
         no_fee = [s for s in pool if not s.fees]
-        pool = under_fee(pool, request.max_fee)
+        pool = under_fee(pool, request.max_fee, request.fee_below)
     not_shown: List[Specialist] = []
     if request.order and request.best_only:
         not_shown = [s for s in pool if order_value(s, request.order) is None]

@@ -66,6 +66,18 @@ class SharedReplies:
     def __init__(self, client: Any, ttl: int = 900, wait: float = 60.0, claim: int = 30) -> None:
         self.redis, self.ttl, self.wait, self.claim = client, ttl, wait, claim
 
+    async def forget(self, sender: str, keep: str) -> None:
+        """Delete the replies kept for ``sender``'s retries, but the one of message ``keep``.
+        Best effort: they expire within ``ttl`` anyway."""
+        try:
+            pattern = f"{_prefix()}webchat:{sender}:*"
+            async for name in self.redis.scan_iter(match=pattern, count=500):
+                text = name.decode() if isinstance(name, bytes) else str(name)
+                if not text.endswith(f":{keep}"):
+                    await self.redis.delete(name)
+        except Exception as error:  # noqa: BLE001 - an erasure is not undone by a Redis outage
+            logger.warning("shared replies: could not forget a sender (%s)", type(error).__name__)
+
     async def run_once(self, key: str, handle: Callable[[], Awaitable[Replies]]) -> Replies:
         name = f"{_prefix()}webchat:{key}"
         loop = asyncio.get_running_loop()

@@ -58,6 +58,9 @@ def parse_body(body: Any) -> Tuple[str, str, str]:
     return SENDER_PREFIX + str(sender), str(message), str(message_id)
 
 
+ERASED = "erased"  # the custom marker of the "delete my data" receipt (domain.yml)
+
+
 class ReplyCache:
     """Replies per (sender, message_id); in-flight messages are shared with their retries."""
 
@@ -80,6 +83,11 @@ class ReplyCache:
             self._running[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(task)
+
+    def forget(self, sender: str, keep: str) -> None:
+        """Drop the remembered replies of ``sender`` but ``keep`` (the erasure receipt)."""
+        for key in [k for k in self._done if k[0] == sender and k[1] != keep]:
+            del self._done[key]
 
     def _finished(self, key: Tuple[str, str], task: asyncio.Future[Replies]) -> None:
         self._running.pop(key, None)
@@ -168,6 +176,11 @@ class WebChatInput(InputChannel):
             except Exception:  # noqa: BLE001 - the widget shows a retry; details go to the log
                 logger.exception("webchat: message %s of %s failed", message_id, sender)
                 return response.json({"error": "the assistant could not answer"}, status=503)
+            if any((r.get("custom") or {}).get("type") == ERASED for r in replies):
+                # "delete my data": the replies kept for retries (they may hold a name) go too
+                self.cache.forget(sender, keep=message_id)
+                if self.shared is not None:
+                    await self.shared.forget(sender, keep=message_id)
             return response.json(replies)
 
         return webchat

@@ -14,7 +14,14 @@ import sqlalchemy as sa
 
 from console.indexer import IST
 from console.review import mask_phone, mask_text
-from spine_db.models import STATUSES, AuditEntry, Booking, Callback, ConversationSummary
+from spine_db.models import (
+    OPEN_STATUSES,
+    STATUSES,
+    AuditEntry,
+    Booking,
+    Callback,
+    ConversationSummary,
+)
 
 KINDS: Dict[str, Any] = {"bookings": Booking.__table__, "callbacks": Callback.__table__}
 TRANSITIONS: Dict[str, Tuple[str, ...]] = {
@@ -23,7 +30,7 @@ TRANSITIONS: Dict[str, Tuple[str, ...]] = {
     "done": (),
     "cancelled": (),
 }
-OPEN = ("new", "contacted")
+OPEN = OPEN_STATUSES
 MAX_NOTE = 1000
 MAX_NOTES = 20000
 

@@ -10,6 +10,8 @@ Base = declarative_base()
 
 # Request lifecycle used by the support team (the staff console moves them on).
 STATUSES = ("new", "contacted", "done", "cancelled")
+OPEN_STATUSES = STATUSES[:2]  # staff have not finished with the request
+CLOSED_STATUSES = STATUSES[2:]
 
 
 def utcnow() -> datetime:
@@ -37,6 +39,10 @@ class RequestColumns:
     version = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")  # per change
     # The form run the request came from (unique per conversation): a retried submit finds it.
     form_run = sa.Column(sa.String(64))
+    # The privacy notice version shown before the details were given (content/privacy.yml) and
+    # when the patient agreed to be contacted.
+    privacy_notice = sa.Column(sa.String(32))
+    consented_at = sa.Column(sa.DateTime(timezone=True))
 
 
 class Booking(RequestColumns, Base):  # type: ignore[misc,valid-type]

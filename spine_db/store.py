@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import date
-from typing import Any, Callable, Dict, Type
+from datetime import date, datetime
+from typing import Any, Callable, Dict, List, Type
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from spine_db.config import database_url, postgres_timeouts, redacted
-from spine_db.models import Booking, Callback
+from spine_db.models import OPEN_STATUSES, AuditEntry, Booking, Callback
 
 logger = logging.getLogger(__name__)
 
 # Unambiguous when read out on the phone: no 0/O, 1/I/L.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 6
+# What an erased request keeps instead of the patient's name and number.
+ERASED = "(erased)"
+ERASURE_POLICIES = ("anonymise", "delete")
 
 
 def new_reference(prefix: str, choice: Callable[[str], str] = secrets.choice) -> str:
@@ -58,6 +61,8 @@ class BookingRequest:
     mobile: str
     contact_consent: bool
     form_run: str | None = None  # see Store.save_booking
+    privacy_notice: str | None = None  # the notice version the patient was shown
+    consented_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class CallbackRequest:
     reason: str | None = None
     booking_reference: str | None = None
     form_run: str | None = None
+    privacy_notice: str | None = None
+    consented_at: datetime | None = None
 
 
 class Store:
@@ -163,3 +170,91 @@ class Store:
                 sa.select(table.__table__).where(table.__table__.c.reference == reference)
             ).first()
         return dict(row._mapping) if row else None
+
+    # --- a patient's rights over their requests ---------------------------------------------
+
+    def requests_of(self, conversation_id: str) -> List[Dict[str, Any]]:
+        """The booking and call-back requests made in one conversation, oldest first."""
+        found: List[Dict[str, Any]] = []
+        try:
+            with self.engine.connect() as conn:
+                for table in (Booking.__table__, Callback.__table__):
+                    rows = conn.execute(
+                        sa.select(table).where(table.c.conversation_id == conversation_id)
+                    )
+                    found += [{**row._mapping, "kind": table.name} for row in rows]
+        except SQLAlchemyError as error:
+            raise StoreError(str(error)) from None
+        return sorted(found, key=lambda r: r["created_at"])
+
+    def withdraw_consent(self, conversation_id: str) -> List[str]:
+        """The patient no longer agrees to be contacted: every open request of the conversation
+        is cancelled and marked so staff see why. Returns their references."""
+        withdrawn: List[str] = []
+        note = "Cancelled: the patient withdrew consent to be contacted (in chat)."
+        try:
+            with self.engine.begin() as conn:
+                for table in (Booking.__table__, Callback.__table__):
+                    where = sa.and_(
+                        table.c.conversation_id == conversation_id,
+                        table.c.status.in_(OPEN_STATUSES),
+                    )
+                    refs = [r for (r,) in conn.execute(sa.select(table.c.reference).where(where))]
+                    conn.execute(
+                        sa.update(table)
+                        .where(where)
+                        .values(
+                            status="cancelled",
+                            contact_consent=False,
+                            notes=sa.func.coalesce(table.c.notes + "\n", "") + note,
+                            updated_at=sa.func.now(),
+                            version=table.c.version + 1,
+                        )
+                    )
+                    withdrawn += refs
+        except SQLAlchemyError as error:
+            raise StoreError(str(error)) from None
+        return withdrawn
+
+    def erase_requests(self, conversation_id: str, policy: str = "anonymise") -> Dict[str, int]:
+        """Erase the patient from the conversation's requests: ``anonymise`` keeps each request
+        (a hospital may have to keep a record of it) without name, number, notes or a link to
+        the conversation; ``delete`` removes the rows. Returns how many rows per table."""
+        if policy not in ERASURE_POLICIES:
+            raise ValueError(f"erasure policy must be one of {ERASURE_POLICIES}, got {policy!r}")
+        counts: Dict[str, int] = {}
+        try:
+            with self.engine.begin() as conn:
+                for table in (Booking.__table__, Callback.__table__):
+                    where = table.c.conversation_id == conversation_id
+                    if policy == "delete":
+                        result = conn.execute(sa.delete(table).where(where))
+                    else:
+                        result = conn.execute(
+                            sa.update(table)
+                            .where(where)
+                            .values(
+                                patient_name=ERASED,
+                                mobile=ERASED,
+                                notes=None,
+                                conversation_id=sa.literal("erased:") + table.c.reference,
+                                updated_at=sa.func.now(),
+                                version=table.c.version + 1,
+                            )
+                        )
+                    counts[table.name] = int(result.rowcount or 0)
+        except SQLAlchemyError as error:
+            raise StoreError(str(error)) from None
+        return counts
+
+    def audit(self, username: str, action: str, target: str = "", detail: str = "") -> None:
+        """One audit-log line (never the personal data the action concerned)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.insert(AuditEntry.__table__).values(
+                        username=username, action=action, target=target, detail=detail
+                    )
+                )
+        except SQLAlchemyError as error:
+            raise StoreError(str(error)) from None

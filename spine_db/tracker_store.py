@@ -48,7 +48,7 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.core.constants import POSTGRESQL_SCHEMA
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.events import Event, SessionStarted, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import ConnectionException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
@@ -145,6 +145,16 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         with self.engine.connect() as conn:
             return int(conn.execute(self._queries.count, {"sender_id": sender_id}).scalar_one())
 
+    def _erase(self, sender_id: str) -> None:
+        """The conversation and everything derived from it, in one transaction: its events, the
+        console's summary and annotations, and WhatsApp deliveries to or from its number."""
+        tables = sa.inspect(self.engine).get_table_names()
+        with self.engine.begin() as conn:
+            for table, column in ERASED_WITH_CONVERSATION:
+                if table in tables:
+                    target = sa.table(table, sa.column(column))
+                    conn.execute(sa.delete(target).where(sa.column(column) == sender_id))
+
     def _insert(self, rows: List[Dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
             conn.execute(self._queries.insert, rows)
@@ -163,11 +173,19 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Store (and stream) the tracker's events that are not in the database yet."""
+        """Store (and stream) the tracker's events that are not in the database yet; erase the
+        conversation instead when this turn asked for it ("delete my data")."""
         stored = _stored(tracker)
         if stored is None:  # not read by this store: ask the database, as Rasa does
             stored = await self._database(self._count, tracker.sender_id)
         new = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+        if any(_erasure(event) for event in new):
+            await self._database(self._erase, tracker.sender_id)
+            if self.event_broker is not None:
+                # Consumers of the analytics stream erase their copies on this notice.
+                self.event_broker.publish({"event": "erasure", "sender_id": tracker.sender_id})
+            _remember_stored(tracker, 0)
+            return
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new, tracker.sender_id)
         if new:
@@ -224,6 +242,22 @@ class _Queries:
             sa.select(events).where(events.c.sender_id == sender, in_latest_session).subquery()
         )
         self.insert = events.insert()
+
+
+# (table, column holding the conversation's sender id): what goes when a patient erases a chat.
+# A WhatsApp conversation's sender id is the patient's number.
+ERASURE_SLOT = "erasure_requested"
+ERASED_WITH_CONVERSATION = (
+    ("events", "sender_id"),
+    ("conversation_summaries", "sender_id"),
+    ("annotations", "sender_id"),
+    ("whatsapp_inbox", "sender"),
+    ("whatsapp_outbox", "recipient"),
+)
+
+
+def _erasure(event: Event) -> bool:
+    return isinstance(event, SlotSet) and event.key == ERASURE_SLOT and bool(event.value)
 
 
 def _remember_stored(tracker: DialogueStateTracker, count: int) -> None:

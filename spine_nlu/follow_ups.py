@@ -105,6 +105,12 @@ _FILLER = {
     "going",
     "done",
     "doing",
+    "does",
+    "doctor",
+    "surgeon",
+    "may",
+    "need",
+    "needs",
 }
 _HOW_COMMON = re.compile(
     r"^\s*(?:and\s+|but\s+|so\s+)?(?:how (?:common|often|frequent|likely|rare)|"
@@ -133,11 +139,25 @@ class FollowUp:
 
 
 def follow_up(text: str) -> FollowUp | None:
-    """The follow-up a short message is, if it is one."""
+    """The follow-up a short message is, if it is one: the whole message, or its first sentence
+    when what follows asks nothing ("and for a fusion? my father may need that one")."""
     text = (text or "").strip()
+    found = _follow_up(text)
+    first, _, rest = text.partition("?")
+    if found is None and rest.strip() and "?" not in rest:
+        found = _follow_up(first + "?")
+    return found
+
+
+def _follow_up(text: str) -> FollowUp | None:
     if not text or len(text.split()) > MAX_WORDS:
         return None
-    if _HOW_COMMON.match(text):
+    # "that spinal fluid leak one, how common is it?": what "that" is, then the question
+    lead, comma, tail = text.partition(",")
+    about_that = re.search(r"\b(?:it|that|this)\b", tail)
+    if _HOW_COMMON.match(text) or (
+        comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
+    ):
         return FollowUp("how_common")
     if _PROCEDURE_FOR.match(text):
         return FollowUp("procedure_for")

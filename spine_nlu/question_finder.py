@@ -45,6 +45,7 @@ from spine_nlu.questions import (
     SPECIALISTS,
     PassageIndex,
     Segment,
+    decision_request,
     doctor_question,
     doctor_surnames,
     segments,
@@ -67,6 +68,7 @@ DOCTOR_INTENTS = ("find_specialist", "ask_specialist_detail")
 DOCTOR_MUST_DECIDE = ("ask_diagnosis", "ask_dosage", "ask_treatment_decision", "not_in_guide")
 # Whole-message readings a question inside the message may correct.
 RESCUABLE = (FALLBACK_INTENT, "out_of_scope", "health_other")
+DECISION_INTENT = "ask_treatment_decision"
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
 MODEL_FILE = "question_finder.joblib"
@@ -93,6 +95,10 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         return {
             # A piece's answer must be at least this likely to count as one of several questions.
             "multi_min_confidence": 0.5,
+            # Once one piece is that sure, another piece that is phrased as a question of its
+            # own ("...? and is physio always needed afterwards") needs only this much: the
+            # patient plainly asked two things, and a short second question has few words to go on.
+            "multi_second_min_confidence": 0.25,
             # ... and to replace an unsure or out-of-scope reading of the whole message.
             "rescue_min_confidence": 0.5,
             # Shorter messages are read whole: "knee pain?" has no story around its question.
@@ -223,9 +229,12 @@ class QuestionFinder(GraphComponent, IntentClassifier):
     def _questions(self, read: Sequence[Tuple[Segment, str, float]]) -> List[Dict[str, Any]]:
         """The confidently answerable questions, one per answer, in the order asked."""
         floor = float(self.component_config["multi_min_confidence"])
+        asking = [(piece, label, p) for piece, label, p in read if piece.asks]
+        if len(asking) >= 2 and any(p >= floor for _, _, p in asking):
+            floor = float(self.component_config["multi_second_min_confidence"])
         found: Dict[str, Dict[str, Any]] = {}
-        for piece, label, p in read:
-            if piece.asks and self.answerable(label) and p >= floor and label not in found:
+        for piece, label, p in asking:
+            if self.answerable(label) and p >= floor and label not in found:
                 found[label] = {"text": piece.text, "answer": label, "confidence": round(p, 4)}
         questions = list(found.values())
         if len(questions) < 2 or not any(self.informative(q["answer"]) for q in questions):
@@ -311,6 +320,9 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 )
                 continue
             pieces = segments(text)
+            # "just tell me yes or no, should I do MISS": only a doctor can decide; whatever
+            # guide answer the words resemble, the reply says so (unless other questions come too).
+            decides = intent in RESCUABLE + RETRIEVAL_INTENTS and decision_request(text)
             long_enough = len(text.split()) >= int(self.component_config["min_words"])
             if long_enough and len(pieces) >= 2:
                 read = self.read(pieces)
@@ -319,11 +331,17 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                     override_intent(message, MULTI_INTENT, 1.0)
                     message.set(QUESTIONS_KEY, questions, add_to_output=True)
                     continue
+                if decides:
+                    override_intent(message, DECISION_INTENT, DOCTOR_CONFIDENCE)
+                    continue
                 if intent in RESCUABLE and self._rescue(message, read):
                     continue
                 story = len(text.split()) >= int(self.component_config["story_min_words"])
                 if story and intent in RETRIEVAL_INTENTS and self._story(message, read):
                     continue
+            if decides:
+                override_intent(message, DECISION_INTENT, DOCTOR_CONFIDENCE)
+                continue
             # A story mentions its doctors and towns in passing; only a short message is a
             # doctor query as a whole (a story's questions were read piece by piece above).
             short = (

@@ -54,7 +54,9 @@ _ASKS = re.compile(
     r"would like to know|like to know|need to know|can you tell|could you tell|let me know|"
     r"tell me|confused (?:about|whether)|not sure (?:if|whether)|my question|doubt (?:is|about)|"
     r"is it (?:true|possible|safe|ok|okay|normal)|possible to|is it|are there|do i|will i|"
-    r"can i|should i|how long|how much|how many)\b",
+    r"can i|should i|how long|how much|how many)\b|"
+    # a request or a question word at the end: "main benefits pls", "physio starts when"
+    r"\b(?:pls|please|plz|kindly|when|where|kab|kitna|kitni|kitne|kaise|kyun)\W*$",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_]+")
@@ -94,16 +96,55 @@ def segments(text: str) -> List[Segment]:
 # --- doctor questions -----------------------------------------------------------------------
 
 _DOCTOR_WORD = re.compile(
-    r"\b(?:dr|doc|docs|doctor|doctors|surgeon|surgeons|specialist|specialists|neurosurgeons?)\b",
+    r"\b(?:dr|doc|docs|doctor|doctors|surgeon|surgeons|specialist|specialists|neurosurgeons?|"
+    r"anyone|someone|somebody|which of (?:them|these|those)|among (?:them|these|those))\b",
     re.IGNORECASE,
 )
 _CARD_DETAIL = re.compile(
     r"\b(?:fee|fees|charge\w*|cost|consultation|rs|rupees|patients|rating|rated|"
     r"recommendation|experience\w*|years|senior\w*|"
     r"hospital|clinic|sit|sits|opd|qualif\w*|degree|mch|dnb|booking|cheap\w*|costl\w*|"
-    r"expensive|best|top|list|available|online|city|where)\b",
+    r"expensive|best|top|list|available|online|city|where|practi[cs]\w*|longest)\b",
     re.IGNORECASE,
 )
+
+# A short follow-up about the doctor just shown: "which hospital is he at?", "the kolkata one,
+# which hospital?", "ok and booking fee?". A booking fee is only ever a card's; the guide has none.
+_PERSON = re.compile(
+    r"\b(?:he|him|his|she|her|that one|this one|the \w+ one|that doctor|this doctor)\b",
+    re.IGNORECASE,
+)
+_PERSON_DETAIL = re.compile(
+    r"\b(?:hospital|clinic|fee|fees|charges?|consultation|experience|qualif\w*|degree|rating|"
+    r"rated|booking|online|video|opd|sits?)\b",
+    re.IGNORECASE,
+)
+_BARE_DETAIL = re.compile(
+    r"^\W*(?:(?:and|ok|okay|so|also|then|but)\W+)*(?:(?:which|what) hospital\b|"
+    r"(?:based on )?how many patients\b|"
+    r"(?:any |is there (?:a |any )?)?booking (?:fee|charge|amount)\w*)",
+    re.IGNORECASE,
+)
+FOLLOW_UP_MAX_WORDS = 8
+
+# Asking the assistant to decide the treatment: "just tell me yes or no", "should i go for the
+# surgery or keep doing physio". Only a doctor can; the guide never answers it.
+_DECISION = re.compile(
+    # "why should i choose it" asks for reasons, not for a decision
+    r"(?<!why )(?<!what )(?<!how )(?<!which )(?<!when )(?<!where )"
+    r"\b(?:should|shud|shld) (?:i|we|he|she|my \w+|mom|dad|papa|mummy) "
+    r"(?:go for|go ahead with|do|get|have|undergo|opt for|choose|take)\b"
+    r"(?:(?! after| before| when| during)[^.?!]){0,30}"
+    r"\b(?:surgery|operation|opration|miss|it|this|the op)\b(?:[^.?!]{0,40}\bor\b)?|"
+    r"\byes or no\b[^.?!]{0,40}\b(?:surgery|operation|miss|should|go for)\b|"
+    r"\b(?:surgery|operation|miss|should)\b[^.?!]{0,60}\byes or no\b",
+    re.IGNORECASE,
+)
+
+
+def decision_request(text: str) -> bool:
+    """Whether the message asks the assistant to decide on the operation for the patient."""
+    return bool(_DECISION.search(text or ""))
 
 
 def doctor_question(text: str, names: Sequence[str]) -> str | None:
@@ -115,6 +156,12 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
     people = [n[5:] for n in names if n.startswith("name:")]
     cities = [n[5:] for n in names if n.startswith("city:")]
     if any(re.search(rf"\b{re.escape(name)}\b", lowered) for name in people):
+        return "ask_specialist_detail"
+    if len(lowered.split()) <= FOLLOW_UP_MAX_WORDS and (
+        _BARE_DETAIL.search(lowered) or (_PERSON.search(lowered) and _PERSON_DETAIL.search(lowered))
+    ):
+        return "ask_specialist_detail"
+    if re.search(r"\bbooking (?:fee|charge|amount)", lowered):
         return "ask_specialist_detail"
     if _DOCTOR_WORD.search(lowered) and (
         _CARD_DETAIL.search(lowered)

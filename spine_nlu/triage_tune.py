@@ -133,8 +133,10 @@ def main() -> None:
         th = Thresholds({"emergency": e, "crisis": c, "urgent": u}, ask, veto, ask_c, MIN_WORDS)
         report = score(rows, th)
         print(args.at, _line(report))
-        for level, lang, got, text in report.misses:
-            print(f"  {level:9} {lang:8} -> {got:20} {' '.join(text.split())[:160]}")
+        # the intent each miss got: "asked" alone would hide which question was asked
+        intents = {row.message["text"]: outcome(row, th) for row in rows}
+        for level, lang, _, text in report.misses:
+            print(f"  {level:9} {lang:8} -> {intents[text]:24} {' '.join(text.split())[:150]}")
         return
     grid = itertools.product(
         (0.4, 0.5, 0.6, 0.7, 0.8),

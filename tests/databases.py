@@ -65,3 +65,15 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         return
     with fresh_postgres_database() as url:
         yield url
+
+
+def project_database(url: str) -> sa.engine.Engine:
+    """A database as a deployment has it: Rasa's ``events`` table (created by Rasa's own SQL
+    tracker store, as the Rasa server does) and the project's tables (migrations)."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    from spine_db import migrate
+
+    SQLTrackerStore(host=url)
+    migrate.upgrade(url)
+    return sa.create_engine(url, future=True)

@@ -354,6 +354,32 @@ async def test_city_without_specialist(make_tracker: TrackerFactory, dispatcher,
     assert message["cities"] == "Delhi, Kolkata, Rudrapur"
 
 
+async def test_place_of_the_patient_does_not_hide_the_answer(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = make_tracker(
+        parse_data={
+            "text": "i drive an auto in kanpur, which doctor has the lowest consultation fee",
+            "entities": [{"entity": "city", "value": "kanpur"}],
+        }
+    )
+    events = slot_events(await ActionShowSpecialists().run(dispatcher, tracker, domain))
+    assert [m.get("response") for m in dispatcher.messages] == [
+        "utter_no_specialist_in_city",
+        "utter_specialist_cards",
+    ]
+    assert events["specialist_ids"] == ["mayank-nakipuria"]
+
+
+async def test_no_doctor_under_a_fee_names_the_limit(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = make_tracker(parse_data={"text": "any doctor with fee under 500"})
+    assert await ActionShowSpecialists().run(dispatcher, tracker, domain) == []
+    assert dispatcher.messages[0]["response"] == "utter_no_specialist_under_fee"
+    assert dispatcher.messages[0]["fee_limit"] == "under ₹500"
+
+
 async def test_follow_up_about_the_doctor_just_shown(
     make_tracker: TrackerFactory, dispatcher, domain
 ) -> None:

@@ -9,20 +9,15 @@ from typing import Any, Dict, List
 
 import pytest
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
 
 from console.indexer import Filters, list_conversations, update_summaries
-from spine_db import migrate
 from spine_db.models import ConversationSummary, WhatsAppReply
-from tests.databases import BACKENDS, database_url
+from tests.databases import BACKENDS, database_url, project_database
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> sa.engine.Engine:
-    url = f"sqlite:///{tmp_path / 'spine.db'}"
-    SQLTrackerStore(host=url)  # Rasa creates its `events` table, as in production
-    migrate.upgrade(url)
-    return sa.create_engine(url, future=True)
+    return project_database(f"sqlite:///{tmp_path / 'spine.db'}")
 
 
 def user(text: str, intent: str, confidence: float, channel: str = "rest") -> Dict[str, Any]:
@@ -235,9 +230,7 @@ def test_several_processes_folding_at_once_count_each_event_once(
     import multiprocessing
 
     with database_url(backend, tmp_path) as url:
-        SQLTrackerStore(host=url)
-        migrate.upgrade(url)
-        engine = sa.create_engine(url, future=True)
+        engine = project_database(url)
         for n in range(300):
             add_events(
                 engine,

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
 
 from console.charts import bar_chart, hbar_chart
 from console.indexer import update_summaries
 from console.metrics import compute, window
-from spine_db import migrate
 from spine_db.models import Booking, Callback
+from tests.databases import project_database
 from tests.test_console_indexer import add_events, slot, user
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -33,10 +32,7 @@ def faq(text: str, key: str) -> dict:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> sa.engine.Engine:
-    url = f"sqlite:///{tmp_path / 'spine.db'}"
-    SQLTrackerStore(host=url)
-    migrate.upgrade(url)
-    engine = sa.create_engine(url, future=True)
+    engine = project_database(f"sqlite:///{tmp_path / 'spine.db'}")
     # today: cards shown then a booking; an emergency; a fallback
     add_events(
         engine,
@@ -166,10 +162,7 @@ def test_topic_chart_escapes_labels() -> None:
 def test_form_answers_are_not_misunderstandings_and_each_question_is_a_topic(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'forms.db'}"
-    SQLTrackerStore(host=url)
-    migrate.upgrade(url)
-    engine = sa.create_engine(url, future=True)
+    engine = project_database(f"sqlite:///{tmp_path / 'forms.db'}")
     name = user("Kavya Rao", "nlu_fallback", 0.3)
     name["parse_data"]["form_answer"] = {"form": "booking_form", "slot": "patient_name"}
     question = user("what is the recovery time?", "nlu_fallback", 0.3)

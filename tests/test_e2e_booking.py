@@ -295,3 +295,62 @@ def test_the_staff_console_reads_the_conversations_this_server_stored(stack: Sta
     assert re.search(r'id="m-emergencies">[1-9]', metrics)
     assert re.search(r'id="m-bookings">[1-9]', metrics)
     assert re.search(r'id="m-conversion">\d+%', metrics)
+
+
+def everything_stored(stack: Stack) -> str:
+    """Every row of every table of the database, as one string (the erasure scan)."""
+    engine = sa.create_engine(stack.db_url)
+    try:
+        dump = []
+        with engine.connect() as conn:
+            for table in sa.inspect(engine).get_table_names():
+                target = sa.table(table)
+                dump += [
+                    repr(tuple(r))
+                    for r in conn.execute(sa.select(sa.text("*")).select_from(target))
+                ]
+        return "\n".join(dump)
+    finally:
+        engine.dispose()
+
+
+def test_a_patient_sees_then_erases_their_data_and_nothing_of_them_is_left(stack: Stack) -> None:
+    sender = f"erase-{stack.rasa_port}"
+    replies = stack.say(sender, "please call me back")
+    assert "we keep your name, mobile number and this chat" in texts(replies)  # the notice first
+    assert "delete my data" in texts(replies)
+    assert "mobile number" in texts(stack.say(sender, "Ravindra Kulkarni"))
+    assert "contact you" in texts(stack.say(sender, "98765 43210"))
+    done = texts(stack.say(sender, "yes"))
+    reference = re.search(r"CB-[A-Z2-9]{6}", done)
+    assert reference, done
+    [callback] = rows(stack, "SELECT * FROM callbacks WHERE reference = :r", r=reference.group(0))
+    assert callback["privacy_notice"]  # consent recorded with the notice's version
+    assert callback["consented_at"] is not None
+
+    summary = texts(stack.say(sender, "what do you know about me"))
+    assert reference.group(0) in summary
+    assert "Kulkarni" not in summary
+    assert "43210" not in summary
+
+    assert "cannot be undone" in texts(stack.say(sender, "delete my data"))
+    receipt = stack.say(sender, "yes")
+    assert "I deleted this conversation" in texts(receipt)
+    assert any((r.get("custom") or {}).get("type") == "erased" for r in receipt)
+    stored = everything_stored(stack)
+    for secret in (sender, "Ravindra", "Kulkarni", "9876543210", "98765 43210"):
+        assert secret not in stored, secret
+    # the request is kept for the hospital's records, without the patient; the erasure audited
+    [kept] = rows(stack, "SELECT * FROM callbacks WHERE reference = :r", r=reference.group(0))
+    assert kept["patient_name"] == "(erased)"
+    assert rows(stack, "SELECT action FROM audit_log WHERE action = 'erasure'")
+    # writing again starts a new conversation
+    assert texts(stack.say(sender, "hello"))
+    assert (
+        len(
+            rows(
+                stack, "SELECT id FROM events WHERE sender_id = :s AND type_name = 'user'", s=sender
+            )
+        )
+        == 1
+    )

@@ -161,6 +161,18 @@ async def test_the_cheapest_names_the_winner_and_later_questions_refer_to_it(
             "Achari",
         ),
         ("does dr achari do online consultation", [], "not listed on the card", "Bhati"),
+        (
+            "which of these two has more experience",
+            ["aditendraditya-singh-bhati", "mayank-nakipuria"],
+            "Dr. Aditendraditya Singh Bhati: 18 years",
+            "Nakipuria",
+        ),
+        (
+            "between him and dr bhati who has more years of experience",
+            ["sunit-mediratta"],
+            "Dr. Sunit Mediratta: 20 years",
+            "Bhati",
+        ),
     ],
 )
 async def test_doctor_follow_ups(

@@ -12,6 +12,8 @@ from spine_nlu.questions import (
     SOURCE_PAGE,
     SPECIALISTS,
     PassageIndex,
+    asks_something,
+    decision_request,
     doctor_question,
     doctor_surnames,
     guide_sections,
@@ -56,6 +58,35 @@ def test_segments_find_the_pieces_that_ask(text: str, expected: List[tuple]) -> 
     assert [(s.text, s.asks) for s in segments(text)] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "decides"),
+    [
+        ("just tell me yes or no should I do MISS", True),
+        ("honestly tell me should i go for the surgery or keep doing physio", True),
+        ("should we go for surgery or wait more", True),
+        ("should i do physio after the surgery", False),
+        ("my doctor said we should go for surgery, how long is recovery", False),
+        ("should i take painkillers before the operation", False),
+        ("why should i choose keyhole surgery, whats good about it", False),
+    ],
+)
+def test_asking_the_assistant_to_decide(text: str, decides: bool) -> None:
+    assert decision_request(text) == decides
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("Main benefits of the minimally invasive approach pls", True),
+        ("and physio after surgery starts when", True),
+        ("my father is 64 and a retired teacher", False),
+        ("we went to the hospital where he works", False),
+    ],
+)
+def test_a_request_or_a_last_question_word_asks(text: str, asks: bool) -> None:
+    assert asks_something(text) == asks
+
+
 def test_segments_are_bounded() -> None:
     pieces = segments("what is miss? " * 5000)
     assert 0 < len(pieces) <= 12
@@ -70,6 +101,11 @@ def test_segments_are_bounded() -> None:
         ("is it the same for spinal stenosis?", FollowUp("term", "stenosis")),
         ("how common is that?", FollowUp("how_common")),
         ("how often does it happen", FollowUp("how_common")),
+        ("and for a fusion? my father may need that one", FollowUp("term", "fusion")),
+        ("what if my doctor does fusion instead, then also same?", FollowUp("term", "fusion")),
+        ("and for a fusion? how long is the stay?", None),
+        ("that spinal fluid leak one, how common is it?", FollowUp("how_common")),
+        ("my father had fusion, how often does he need physio", None),
         # complete questions are read on their own
         ("and what is the recovery time after a fusion", None),
         ("what is a spinal fusion", None),
@@ -92,6 +128,16 @@ SURNAMES = doctor_surnames(SPECIALISTS)
         ("is there any doctor in kolkata", "find_specialist"),
         ("how does the surgeon see inside", None),
         ("what is a tubular retractor", None),
+        # short follow-ups about the doctor just shown
+        ("the kolkata one, which hospital?", "ask_specialist_detail"),
+        ("ok and booking fee?", "ask_specialist_detail"),
+        ("is she available online?", "ask_specialist_detail"),
+        ("how long is the hospital stay", None),
+        ("what is the cost of his surgery", None),
+        ("which hospital is best for MISS in india and how long is the stay", None),
+        ("which of them has been practising the longest", "find_specialist"),
+        ("we are from asansol, anyone in kolkata we can go to?", "find_specialist"),
+        ("based on how many patients", "ask_specialist_detail"),
     ],
 )
 def test_doctor_questions(text: str, expected: str | None) -> None:

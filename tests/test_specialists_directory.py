@@ -156,8 +156,35 @@ def test_formatting_never_invents() -> None:
         ("under 12 yrs experience", [], SearchRequest(max_years=11)),
         ("which doctors have an MCh", [], SearchRequest(qualification="MCh")),
         ("doctors at apollo indraprastha", [], SearchRequest(hospital="indraprastha")),
-        ("doctors under ₹1000", [], SearchRequest(max_fee=1000)),
-        ("fees below rs 1,500 in delhi", [], SearchRequest(city="Delhi", max_fee=1500)),
+        ("doctors under ₹1000", [], SearchRequest(max_fee=1000, fee_below=True)),
+        (
+            "fees below rs 1,500 in delhi",
+            [],
+            SearchRequest(city="Delhi", max_fee=1500, fee_below=True),
+        ),
+        ("fee up to 1000", [], SearchRequest(max_fee=1000)),
+        (
+            "which doctor has the highest consultation fee",
+            [],
+            SearchRequest(order="fee", best_only=True, reverse=True),
+        ),
+        (
+            "who has the fewest years of experience",
+            [],
+            SearchRequest(order="experience", best_only=True, reverse=True),
+        ),
+        (
+            "the largest number of patients",
+            [],
+            SearchRequest(order="patients", best_only=True),
+        ),
+        ("which doctors have 20 years experience", [], SearchRequest(min_years=20)),
+        ("a doctor with 100 percent rating", [], SearchRequest(min_rating=100)),
+        (
+            "more than 15 years experience who also has a patient rating shown",
+            [],
+            SearchRequest(min_years=16, rating_listed=True),
+        ),
         ("show me doctors", [], SearchRequest()),
         (
             "which of these is cheapest?",
@@ -182,6 +209,10 @@ def test_search_results() -> None:
     result = search(SearchRequest(max_fee=1000), DIRECTORY)
     assert [s.id for s in result.specialists] == ["mayank-nakipuria", "debnath-dwaipayan"]
     assert [s.id for s in result.no_fee_listed] == ["gopal-achari"]
+    # "under 1000" leaves a fee of exactly 1000 out
+    assert _ids(SearchRequest(max_fee=1000, fee_below=True)) == ["mayank-nakipuria"]
+    assert _ids(SearchRequest(min_rating=100)) == ["mayank-nakipuria"]
+    assert _ids(SearchRequest(min_years=16, rating_listed=True)) == ["aditendraditya-singh-bhati"]
     assert _ids(SearchRequest(order="fee"))[-1] == "gopal-achari"  # "not listed" sorts last
     assert _ids(SearchRequest(order="recommendation"))[:2] == [
         "mayank-nakipuria",

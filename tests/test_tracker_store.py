@@ -6,6 +6,7 @@ import asyncio
 import copy
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -227,3 +228,60 @@ def test_postgresql_schema_is_checked_at_start_and_used(monkeypatch: pytest.Monk
             assert count.scalar_one() == len(tracker.events)
         store.engine.dispose()
         admin.dispose()
+
+
+ERASURE_DOMAIN = Domain.from_yaml(
+    "version: '3.1'\nintents: [greet, delete_my_data]\n"
+    "slots:\n  erasure_requested:\n    type: bool\n    influence_conversation: false\n"
+    "    mappings: [{type: custom}]\n"
+    "responses:\n  utter_greet: [{text: hi}]\n"
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_turn_that_asks_for_erasure_erases_the_conversation(
+    backend: str, tmp_path: Path
+) -> None:
+    from console.indexer import update_summaries
+    from spine_db import migrate
+
+    with backend_url(backend, tmp_path) as url:
+        broker = Collecting()
+        store = ProjectSQLTrackerStore(domain=ERASURE_DOMAIN, host=url, event_broker=broker)
+        migrate.upgrade(url)
+        for sender in ("web:erased", "web:other"):
+            tracker = await store.get_or_create_tracker(sender)
+            for event in _turn(f"my number is 98765 4321{len(sender)}", 5):
+                tracker.update(event)
+            await store.save(tracker)
+        update_summaries(store.engine)
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO annotations (sender_id, event_id, text, label, created_by, "
+                    "created_at) VALUES ('web:erased', 1, 'my number', 'greet', 'ravi', :now)"
+                ),
+                {"now": datetime.now(timezone.utc)},
+            )
+        tracker = await store.retrieve("web:erased")
+        assert tracker is not None
+        for event in _turn("delete my data", 10):
+            tracker.update(event)
+        tracker.update(SlotSet("erasure_requested", True))
+        broker.published.clear()
+        await store.save(tracker)
+
+        with store.engine.connect() as conn:
+            for table in ("events", "conversation_summaries", "annotations"):
+                senders = {
+                    row[0]
+                    for row in conn.execute(sa.text(f"SELECT sender_id FROM {table}"))  # noqa: S608
+                }
+                assert "web:erased" not in senders, table
+            assert "web:other" in {
+                row[0] for row in conn.execute(sa.text("SELECT sender_id FROM events"))
+            }
+        # analytics consumers are told to erase their copies; the erased turn is not streamed
+        assert broker.published == [{"event": "erasure", "sender_id": "web:erased"}]
+        # the next message starts a new conversation
+        assert await store.retrieve("web:erased") is None

@@ -22,14 +22,14 @@ def reports(model_path: Path) -> Dict[str, understanding_eval.Report]:
 
 
 # - dev: thresholds, NLU examples and doctor-query parsing were chosen on it, and its messages
-#   train the triage classifier as routine: a regression floor, not a measurement (88.2 % right,
-#   2.5 % wrong when set).
-# - heldout: never tuned on; floors a little under what was measured when they were set (80.3 %
-#   right, 6.3 % wrong), so a change that loses ground fails. They are not the targets (90 %
-#   right, 2 % wrong).
+#   train the triage classifier as routine: a regression floor, not a measurement (91.5 % right,
+#   2.4 % wrong when set, 550 items).
+# - heldout: never tuned on; floors a little under what was measured when they were set (87.1 %
+#   right, 3.3 % wrong, writers u6-u8), so a change that loses ground fails. They are not the
+#   targets (90 % right, 2 % wrong).
 FLOORS = {
-    "dev": {"right": 0.85, "wrong": 0.04},
-    "heldout": {"right": 0.77, "wrong": 0.08},
+    "dev": {"right": 0.89, "wrong": 0.03},
+    "heldout": {"right": 0.85, "wrong": 0.05},
 }
 
 

@@ -19,7 +19,7 @@ SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="ut
 
 @pytest.fixture(scope="module")
 def web() -> Iterator[str]:
-    with website(RASA_PUBLIC_URL="https://bot.example") as url:
+    with website(RASA_PUBLIC_URL="https://bot.example", RETENTION_CONVERSATION_DAYS="30") as url:
         yield url
 
 
@@ -58,6 +58,19 @@ def test_demo_page_renders_the_article_and_embeds_the_widget(web: str) -> None:
     assert "connect-src 'self' https://bot.example" in headers["content-security-policy"]
     assert "script-src 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_privacy_page_says_what_is_kept_and_for_how_long(web: str) -> None:
+    status, headers, html = get(web + "/privacy")
+    assert status == 200
+    for heading in ("What we store", "Why", "Who sees it", "How long", "Your choices"):
+        assert f"<h2>{heading}</h2>" in html
+    # the windows as configured for this server (website() sets RETENTION_CONVERSATION_DAYS)
+    assert "deleted 30 days after its last message" in html
+    assert "deleted 365 days after it is closed" in html
+    assert "delete my data" in html
+    assert "Version 2026-12-06" in html
+    assert "script-src" not in headers["content-security-policy"]  # no scripts at all
 
 
 def test_page_text_is_escaped() -> None:

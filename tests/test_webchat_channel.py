@@ -101,3 +101,45 @@ async def test_memory_is_bounded() -> None:
     for i in range(5):
         await cache.run_once(("s", str(i)), handle)
     assert len(cache._done) == 2
+
+
+async def test_an_erasure_forgets_the_senders_remembered_replies() -> None:
+    cache = ReplyCache()
+
+    async def reply() -> List[Dict[str, Any]]:
+        return [{"text": "Thank you, Ravindra"}]
+
+    for key in (("web:a", "1"), ("web:a", "2"), ("web:b", "1")):
+        await cache.run_once(key, reply)
+    cache.forget("web:a", keep="2")
+    assert list(cache._done) == [("web:a", "2"), ("web:b", "1")]
+
+
+async def test_an_erasure_forgets_the_shared_replies_in_redis() -> None:
+    import os
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from channels.shared import SharedReplies
+
+    os.environ["REDIS_KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}"
+    # the machine's Redis (every dev and CI machine has one); keys under a test prefix
+    client = aioredis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    shared = SharedReplies(client)
+
+    async def reply() -> List[Dict[str, Any]]:
+        return [{"text": "Thank you, Ravindra"}]
+
+    try:
+        for key in ("web:a:1", "web:a:2", "web:b:1"):
+            await shared.run_once(key, reply)
+        await shared.forget("web:a", keep="2")
+        prefix = f"spine:{os.environ['REDIS_KEY_PREFIX']}:webchat:"
+        left = sorted([k.decode() async for k in client.scan_iter(match=prefix + "*")])
+        assert left == [prefix + "web:a:2", prefix + "web:b:1"]
+    finally:
+        async for key in client.scan_iter(match=f"spine:{os.environ['REDIS_KEY_PREFIX']}:*"):
+            await client.delete(key)
+        del os.environ["REDIS_KEY_PREFIX"]
+        await client.close()

@@ -204,6 +204,81 @@ def test_restart_starts_a_new_conversation(page: Any) -> None:
     assert after != before
 
 
+def stored_widget(page: Any) -> str:
+    """Everything the widget keeps in the browser's storage, as one string."""
+    return page.evaluate("() => JSON.stringify(Object.entries(localStorage))")
+
+
+def test_the_device_keeps_no_name_or_number(page: Any) -> None:
+    open_chat(page)
+    ask(page, "please ask your team to call me back")
+    wait_for_bot(page, "full name")
+    ask(page, "Ravindra Kulkarni")
+    wait_for_bot(page, "mobile number")
+    ask(page, "91234 56789")
+    wait_for_bot(page, "contact you")
+    ask(page, "you can also mail me at ravi.k@example.com or call +91 99887 76655")
+    wait_for_bot(page, "yes or no")
+    ask(page, "yes")
+    wait_for_bot(page, "call-back request is noted")  # "Thank you, Ravindra Kulkarni. ..."
+    page.wait_for_function(
+        "() => !JSON.parse(Object.values(localStorage)[0]).pending.length", timeout=20000
+    )
+    kept = stored_widget(page)
+    for secret in ("Ravindra", "Kulkarni", "91234", "56789", "ravi.k@", "99887"):
+        assert secret not in kept
+    page.reload()  # the panel stays open; the patient sees what the device kept
+    page.locator(
+        "#spine-care-widget .msg.user", has_text="not kept on this device"
+    ).first.wait_for()
+    assert "Ravindra" not in page.locator("#spine-care-widget .log").inner_text()
+
+
+def test_the_chat_is_dropped_after_the_idle_time(page: Any) -> None:
+    open_chat(page)
+    ask(page, "how big is the incision")
+    wait_for_bot(page, "less than one inch")
+    before = page.evaluate("() => JSON.parse(Object.values(localStorage)[0]).sender")
+    # the patient comes back after the idle time (30 minutes by default)
+    page.evaluate(
+        """() => { const [k, v] = Object.entries(localStorage)[0]; const s = JSON.parse(v);
+        s.lastActive = Date.now() - 31 * 60000; localStorage.setItem(k, JSON.stringify(s)); }"""
+    )
+    page.reload()
+    open_chat(page)
+    assert page.locator("#spine-care-widget .msg.user").count() == 0
+    assert "less than one inch" not in bot_text(page)
+    after = page.evaluate("() => JSON.parse(Object.values(localStorage)[0]).sender")
+    assert after != before
+
+
+def test_a_visible_control_clears_the_chat(page: Any) -> None:
+    open_chat(page)
+    ask(page, "how big is the incision")
+    wait_for_bot(page, "less than one inch")
+    clear = page.get_by_role("button", name="Clear this chat from this device")
+    assert clear.is_visible()
+    clear.click()
+    page.locator("#spine-care-widget .status", has_text="cleared").wait_for()
+    assert page.locator("#spine-care-widget .msg.user").count() == 0
+    assert "incision" not in stored_widget(page)
+
+
+def test_delete_my_data_clears_the_device_too(page: Any) -> None:
+    open_chat(page)
+    ask(page, "how big is the incision")
+    wait_for_bot(page, "less than one inch")
+    before = page.evaluate("() => JSON.parse(Object.values(localStorage)[0]).sender")
+    ask(page, "delete my data")
+    wait_for_bot(page, "cannot be undone")
+    page.get_by_role("button", name="Yes, delete my data").click()
+    wait_for_bot(page, "I deleted this conversation")
+    assert page.locator("#spine-care-widget .msg.user").count() == 0
+    assert "incision" not in stored_widget(page)
+    after = page.evaluate("() => JSON.parse(Object.values(localStorage)[0]).sender")
+    assert after != before
+
+
 def test_phone_width_is_full_screen(browser: Any, stack: Stack) -> None:
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
     tab = context.new_page()

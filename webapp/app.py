@@ -13,6 +13,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.privacy_notice import page, version
 from actions.specialists_directory import card_payload, load_directory
 from webapp.article import article
 
@@ -62,6 +63,13 @@ def create_app(settings: WebSettings | None = None, name: str = "spine_web") -> 
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self' {settings.rasa_url}; frame-ancestors 'self'"
         )
+        return response.html(html, headers={"Content-Security-Policy": csp})
+
+    @app.get("/privacy")
+    async def privacy(_: Request) -> HTTPResponse:
+        # what the chat's notice links to (PRIVACY_URL): what is stored, why, how long, choices
+        html = templates.get_template("privacy.html").render(sections=page(), version=version())
+        csp = "default-src 'self'; style-src 'self'; frame-ancestors 'self'"
         return response.html(html, headers={"Content-Security-Policy": csp})
 
     @app.get("/healthz")

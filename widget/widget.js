@@ -24,28 +24,90 @@
   var TIMEOUT_MS = 20000;
   var RETRY_DELAYS = [1000, 2000, 4000, 8000, 15000, 30000];
   var DISCLAIMER = "General information, not medical advice. In an emergency call 112 or 108.";
+  // The transcript is kept on this device only while the chat is in use: after this many idle
+  // minutes it is dropped and the next message starts a new conversation.
+  var IDLE_MINUTES = Math.max(1, parseFloat(script.getAttribute("data-idle-minutes")) || 30);
+  var IDLE_MS = IDLE_MINUTES * 60000;
+  var HIDDEN = "(not kept on this device)";
 
   // ---- state (persisted in localStorage) -----------------------------------------------------
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
   }
+  function fresh(open) {
+    return { sender: newId(), transcript: [], pending: [], open: !!open, lastActive: Date.now() };
+  }
+  function idle(saved) {
+    return !saved.lastActive || Date.now() - saved.lastActive > IDLE_MS;
+  }
   function load() {
     try {
       var saved = JSON.parse(localStorage.getItem(KEY) || "null");
       if (saved && typeof saved.sender === "string" && Array.isArray(saved.transcript)) {
+        if (idle(saved)) {
+          localStorage.removeItem(KEY);
+          return fresh(false);
+        }
         saved.pending = Array.isArray(saved.pending) ? saved.pending : [];
         return saved;
       }
     } catch (e) { /* corrupted or blocked storage: start afresh */ }
-    return { sender: newId(), transcript: [], pending: [], open: false };
+    return fresh(false);
   }
   var state = load();
+
+  // What the device keeps: never a name or a number. Answers to the forms' name and number
+  // questions are not stored at all; elsewhere phone numbers and e-mail addresses are masked.
+  var PHONE = /(?:\+|\b)(?:\d[\s().-]*){8,}\d\b/g;
+  var EMAIL = /[^\s@<>()]+@[^\s@<>()]+\.[a-z]{2,}/gi;
+  var PERSONAL_QUESTION = /\b(?:full name|your name|patient's name|mobile number|phone number|e-?mail)\b[^?]*\?/i;
+  function masked(text) {
+    return String(text || "").replace(EMAIL, "(e-mail address)").replace(PHONE, "(number)");
+  }
+  // The patient's own answers to those questions come back in the bot's replies ("Thank you,
+  // Asha Verma"): they are hidden there too, each word of them.
+  function hideAll(text, secrets) {
+    secrets.forEach(function (secret) {
+      String(secret).split(/\s+/).filter(function (w) { return w.length >= 3; }).forEach(function (word) {
+        var escaped = word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        text = text.replace(new RegExp(escaped, "gi"), "…");
+      });
+    });
+    return text;
+  }
+  function stored(message, secrets) {
+    var copy = {};
+    Object.keys(message).forEach(function (k) { copy[k] = message[k]; });
+    if (message.from === "user") copy.text = message.personal ? HIDDEN : masked(message.text);
+    else if (typeof message.text === "string") copy.text = hideAll(masked(message.text), secrets);
+    return copy;
+  }
   function save() {
     try {
       state.transcript = state.transcript.slice(-200);
-      localStorage.setItem(KEY, JSON.stringify(state));
+      var kept = {};
+      Object.keys(state).forEach(function (k) { kept[k] = state[k]; });
+      var secrets = state.transcript.filter(function (m) {
+        return m.from === "user" && m.personal && m.text !== HIDDEN;
+      }).map(function (m) { return m.text; });
+      kept.transcript = state.transcript.map(function (m) { return stored(m, secrets); });
+      // a message not yet sent is kept as typed, only until the server has it
+      localStorage.setItem(KEY, JSON.stringify(kept));
     } catch (e) { /* storage full or disabled: the chat still works for this page */ }
+  }
+  function touch() {
+    if (idle(state) && state.transcript.length) {
+      // came back after the idle time with the page still open: start over, as a reload would
+      startOver(state.open);
+    }
+    state.lastActive = Date.now();
+  }
+  function lastBotMessage() {
+    for (var i = state.transcript.length - 1; i >= 0; i--) {
+      if (state.transcript[i].from !== "user") return state.transcript[i];
+    }
+    return null;
   }
 
   // ---- DOM helpers: text only --------------------------------------------------------------
@@ -130,7 +192,11 @@
       el("button", { className: "icon", type: "button", title: "Restart conversation", "aria-label": "Restart conversation", text: "↺", onclick: restart }),
       el("button", { className: "icon", type: "button", title: "Close chat", "aria-label": "Close chat", text: "✕", onclick: function () { toggle(false); } })
     ]),
-    log, typing, typingText, status, form
+    log, typing, typingText, status, form,
+    el("p", { className: "privacy" }, [
+      el("span", { text: "This chat is kept on this device for " + IDLE_MINUTES + " minutes after your last message, without names or numbers. " }),
+      el("button", { className: "clear", type: "button", text: "Clear chat", "aria-label": "Clear this chat from this device", onclick: clearChat })
+    ])
   ]);
   root.appendChild(launcher);
   root.appendChild(panel);
@@ -142,6 +208,7 @@
     launcher.hidden = open;
     launcher.setAttribute("aria-expanded", String(open));
     if (open) {
+      touch();
       if (!state.transcript.length) addMessage({ from: "bot", text: "Hello! Ask me about minimally invasive spine surgery (MISS): what it is, recovery, risks — or find a specialist and request a consultation." });
       log.scrollTop = log.scrollHeight;
       input.focus();
@@ -150,7 +217,7 @@
     }
   }
 
-  function restart() {
+  function startOver(open) {
     // Drop whatever the old conversation still had in flight: its answers must not land here.
     if (inflight) inflight.abort();
     clearTimeout(retryTimer);
@@ -158,11 +225,23 @@
     busy = false;
     attempt = 0;
     setTyping(false);
-    state = { sender: newId(), transcript: [], pending: [], open: true };
-    save();
+    try { localStorage.removeItem(KEY); } catch (e) { /* storage blocked: nothing kept anyway */ }
+    state = fresh(open);
     log.textContent = "";
     setStatus("");
+  }
+
+  function restart() {
+    startOver(true);
+    save();
     toggle(true);
+    input.focus();
+  }
+
+  function clearChat() {
+    startOver(true);
+    toggle(true);
+    setStatus("This chat was cleared from this device.");
     input.focus();
   }
 
@@ -237,7 +316,7 @@
   // Turn the server's replies into transcript messages: structured cards replace their text
   // version, and an urgent marker highlights the message it follows.
   function receive(replies) {
-    var out = [];
+    var out = [], erased = false;
     replies.forEach(function (reply) {
       var custom = reply.custom;
       if (custom && custom.type === "specialist_cards" && Array.isArray(custom.cards)) {
@@ -246,10 +325,13 @@
         out.push({ from: "bot", text: custom.intro || "", cards: custom.cards.filter(validCard) });
       } else if (custom && custom.type === "urgent") {
         if (out.length) out[out.length - 1].urgent = true;
+      } else if (custom && custom.type === "erased") {
+        erased = true;  // "delete my data" was done: this device's copy goes too
       } else if (typeof reply.text === "string") {
         out.push({ from: "bot", text: reply.text, buttons: Array.isArray(reply.buttons) ? reply.buttons.filter(validButton) : [] });
       }
     });
+    if (erased) startOver(true);  // the receipt below starts the new conversation's copy
     out.forEach(addMessage);
   }
   function validButton(b) { return b && typeof b.title === "string" && typeof b.payload === "string"; }
@@ -269,7 +351,10 @@
   }
 
   function send(payload, display) {
-    addMessage({ from: "user", text: display });
+    touch();
+    var asked = lastBotMessage();
+    var personal = !!(asked && PERSONAL_QUESTION.test(asked.text || ""));
+    addMessage({ from: "user", text: display, personal: personal });
     state.pending.push({ id: newId(), text: payload });
     save();
     flush();
