@@ -83,7 +83,8 @@ class ActionEraseMyData(Action):
                 "patient",
                 "erasure",
                 channel,
-                f"chat erased in chat ({messages} messages); requests {policy}d: {detail}",
+                f"erased by the patient in chat ({messages} messages); "
+                f"requests {policy}d: {detail}",
             )
         except StoreError:
             dispatcher.utter_message(response="utter_store_unavailable")
@@ -106,7 +107,7 @@ def summary(tracker: Tracker, requests: List[Dict[str, Any]]) -> str:
         held.append("a patient name (" + str(slots["patient_name"])[:1] + "…)")
     if slots.get("mobile"):
         held.append(f"a mobile number ({mask_mobile(str(slots['mobile']))})")
-    lines[0] += (" and, for the request in progress, " + " and ".join(held)) if held else ""
+    lines[0] += (" and, for requests made in this chat, " + " and ".join(held)) if held else ""
     lines[0] += "."
     for request in requests:
         kind = KINDS.get(request["kind"], request["kind"])

@@ -11,6 +11,7 @@ import asyncio
 import csv
 import functools
 import io
+import json
 import logging
 import secrets
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from console.indexer import (
     FLAGS,
     Filters,
     backlog,
+    key_for_sender,
     list_conversations,
     sender_for_key,
     update_summaries,
@@ -47,6 +49,12 @@ from console.queues import (
 from console.ratelimit import FailureLimiter
 from console.review import IST, mark_reviewed, mask_id, transcript, when
 from spine_db.config import database_url
+from spine_db.erasure import (
+    conversations_of,
+    erase_conversation,
+    erase_requests,
+    export_conversation,
+)
 
 COOKIE = "spine_console"
 LOGIN_COOKIE = "spine_console_login"
@@ -437,6 +445,56 @@ def create_console(url: str | None = None) -> Blueprint:
             headers={"Content-Disposition": 'attachment; filename="annotations.yml"'},
         )
 
+    @console.get("/patient-data")
+    @login_required
+    async def patient_data_form(request: Request) -> HTTPResponse:
+        session: Session = request.ctx.session
+        if not session.staff.is_admin:
+            return response.text("Only an admin can handle patient data requests.", status=403)
+        return render("patient_data.html", session=session, found=None, result=None)
+
+    @console.post("/patient-data")
+    @login_required
+    async def patient_data(request: Request) -> HTTPResponse:
+        """Find, export or erase one patient's conversations by mobile number or conversation
+        id, for requests that arrive by phone or e-mail (admin only, audited)."""
+        session: Session = request.ctx.session
+        if not session.staff.is_admin:
+            return response.text("Only an admin can handle patient data requests.", status=403)
+        form = request.form
+        mobile, key = (form.get("mobile") or "").strip(), (form.get("key") or "").strip()
+        senders = await asyncio.to_thread(_senders, engine, mobile, key)
+        context: Dict[str, Any] = {"session": session, "mobile": mobile, "key": key, "result": None}
+        do = form.get("do") or "find"
+        if do == "export" and senders:
+            export = await asyncio.to_thread(_export, engine, senders)
+            accounts.audit(session.staff, "export", "patient data", f"{len(senders)} conversations")
+            return response.text(
+                json.dumps(export, ensure_ascii=False, indent=2, default=str),
+                content_type="application/json; charset=utf-8",
+                headers={
+                    "Content-Disposition": 'attachment; filename="patient-data.json"',
+                    "Cache-Control": "no-store",
+                },
+            )
+        if do == "erase" and senders:
+            if form.get("confirm") != "yes":
+                context["result"] = {"erased": False, "message": "Tick the confirmation first."}
+            else:
+                counts = await asyncio.to_thread(_erase, engine, senders, erasure_policy())
+                detail = ", ".join(f"{t} {n}" for t, n in counts.items())
+                # what and how much, never whose: the erased data must not live on here
+                accounts.audit(session.staff, "erasure", "console", detail)
+                context["result"] = {
+                    "erased": True,
+                    "message": f"Erased {len(senders)} conversation(s): {detail}.",
+                }
+                senders = []
+        found = await asyncio.to_thread(_described_senders, engine, senders)
+        if not senders and context["result"] is None:
+            context["result"] = {"erased": False, "message": "No conversation found."}
+        return render("patient_data.html", found=found, **context)
+
     async def _queue_page(
         request: Request,
         kind: str,
@@ -496,6 +554,55 @@ def create_console(url: str | None = None) -> Blueprint:
         )
 
     return console
+
+
+def erasure_policy() -> str:
+    """``ERASURE_REQUESTS`` (as in chat): anonymise (default) or delete the patient's requests."""
+    import os
+
+    return os.environ.get("ERASURE_REQUESTS", "").strip().lower() or "anonymise"
+
+
+def _senders(engine: sa.engine.Engine, mobile: str, key: str) -> List[str]:
+    found: List[str] = []
+    if key:
+        sender = sender_for_key(engine, key)
+        found += [sender] if sender else []
+    if mobile:
+        with engine.connect() as conn:
+            found += conversations_of(conn, mobile)
+    return sorted(set(found))
+
+
+def _export(engine: sa.engine.Engine, senders: List[str]) -> Dict[str, Any]:
+    with engine.connect() as conn:
+        return {"conversations": [export_conversation(conn, s) for s in senders]}
+
+
+def _erase(engine: sa.engine.Engine, senders: List[str], policy: str) -> Dict[str, int]:
+    totals: Dict[str, int] = {}
+    with engine.begin() as conn:
+        for sender in senders:
+            counts = {**erase_requests(conn, sender, policy), **erase_conversation(conn, sender)}
+            for table, count in counts.items():
+                totals[table] = totals.get(table, 0) + count
+    return totals
+
+
+def _described_senders(engine: sa.engine.Engine, senders: List[str]) -> List[Dict[str, Any]]:
+    out = []
+    with engine.connect() as conn:
+        for sender in senders:
+            export = export_conversation(conn, sender)
+            out.append(
+                {
+                    "key": key_for_sender(engine, sender),
+                    "label": mask_id(sender),
+                    "messages": sum(1 for m in export["messages"] if m.get("from") == "user"),
+                    "requests": len(export["requests"]),
+                }
+            )
+    return out
 
 
 def _local(row: Dict[str, Any]) -> str:

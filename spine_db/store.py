@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from spine_db.config import database_url, postgres_timeouts, redacted
+from spine_db.erasure import erase_requests
 from spine_db.models import OPEN_STATUSES, AuditEntry, Booking, Callback
 
 logger = logging.getLogger(__name__)
@@ -19,9 +20,6 @@ logger = logging.getLogger(__name__)
 # Unambiguous when read out on the phone: no 0/O, 1/I/L.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 6
-# What an erased request keeps instead of the patient's name and number.
-ERASED = "(erased)"
-ERASURE_POLICIES = ("anonymise", "delete")
 
 
 def new_reference(prefix: str, choice: Callable[[str], str] = secrets.choice) -> str:
@@ -217,35 +215,12 @@ class Store:
         return withdrawn
 
     def erase_requests(self, conversation_id: str, policy: str = "anonymise") -> Dict[str, int]:
-        """Erase the patient from the conversation's requests: ``anonymise`` keeps each request
-        (a hospital may have to keep a record of it) without name, number, notes or a link to
-        the conversation; ``delete`` removes the rows. Returns how many rows per table."""
-        if policy not in ERASURE_POLICIES:
-            raise ValueError(f"erasure policy must be one of {ERASURE_POLICIES}, got {policy!r}")
-        counts: Dict[str, int] = {}
+        """Erase the patient from the conversation's requests (spine_db.erasure)."""
         try:
             with self.engine.begin() as conn:
-                for table in (Booking.__table__, Callback.__table__):
-                    where = table.c.conversation_id == conversation_id
-                    if policy == "delete":
-                        result = conn.execute(sa.delete(table).where(where))
-                    else:
-                        result = conn.execute(
-                            sa.update(table)
-                            .where(where)
-                            .values(
-                                patient_name=ERASED,
-                                mobile=ERASED,
-                                notes=None,
-                                conversation_id=sa.literal("erased:") + table.c.reference,
-                                updated_at=sa.func.now(),
-                                version=table.c.version + 1,
-                            )
-                        )
-                    counts[table.name] = int(result.rowcount or 0)
+                return erase_requests(conn, conversation_id, policy)
         except SQLAlchemyError as error:
             raise StoreError(str(error)) from None
-        return counts
 
     def audit(self, username: str, action: str, target: str = "", detail: str = "") -> None:
         """One audit-log line (never the personal data the action concerned)."""

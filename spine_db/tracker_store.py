@@ -54,6 +54,7 @@ from rasa.shared.exceptions import ConnectionException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from spine_db.config import database_url, postgres_timeouts, production, redacted
+from spine_db.erasure import erase_conversation
 
 CONNECT_TIMEOUT = 5  # seconds
 STATEMENT_TIMEOUT_MS = 5000  # under the guard's reply deadline (10 s)
@@ -146,14 +147,9 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             return int(conn.execute(self._queries.count, {"sender_id": sender_id}).scalar_one())
 
     def _erase(self, sender_id: str) -> None:
-        """The conversation and everything derived from it, in one transaction: its events, the
-        console's summary and annotations, and WhatsApp deliveries to or from its number."""
-        tables = sa.inspect(self.engine).get_table_names()
+        """The conversation and everything derived from it, in one transaction."""
         with self.engine.begin() as conn:
-            for table, column in ERASED_WITH_CONVERSATION:
-                if table in tables:
-                    target = sa.table(table, sa.column(column))
-                    conn.execute(sa.delete(target).where(sa.column(column) == sender_id))
+            erase_conversation(conn, sender_id)
 
     def _insert(self, rows: List[Dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
@@ -244,16 +240,7 @@ class _Queries:
         self.insert = events.insert()
 
 
-# (table, column holding the conversation's sender id): what goes when a patient erases a chat.
-# A WhatsApp conversation's sender id is the patient's number.
-ERASURE_SLOT = "erasure_requested"
-ERASED_WITH_CONVERSATION = (
-    ("events", "sender_id"),
-    ("conversation_summaries", "sender_id"),
-    ("annotations", "sender_id"),
-    ("whatsapp_inbox", "sender"),
-    ("whatsapp_outbox", "recipient"),
-)
+ERASURE_SLOT = "erasure_requested"  # set by action_erase_my_data ("delete my data")
 
 
 def _erasure(event: Event) -> bool:

@@ -74,6 +74,32 @@ def test_http_api_is_not_exposed(stack: Stack) -> None:
         assert status in (404, 405), path
 
 
+def this_machines_address() -> str:
+    """An address of this machine that is not loopback (the one its default route uses)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.123", 9))  # no packet is sent: only the route is chosen
+        address = probe.getsockname()[0]
+    assert not address.startswith("127."), "no non-loopback address to test with"
+    return address
+
+
+def test_default_servers_listen_on_loopback_only(stack: Stack) -> None:
+    """`make run`: the channels (which trust any sender id) and the action server (no
+    authentication) answer on this machine only, never on its network address."""
+    import socket
+
+    address = this_machines_address()
+    for port in (stack.rasa_port, stack.actions_port, stack.web_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # up on loopback
+        with socket.socket() as outside:
+            outside.settimeout(5)
+            with pytest.raises(ConnectionRefusedError):
+                outside.connect((address, port))
+
+
 def test_conversation_survives_a_restart(stack: Stack) -> None:
     stack.say("restart-user", "what is minimally invasive spine surgery")
     before = _events(stack.db_path, "restart-user")

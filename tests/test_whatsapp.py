@@ -2,6 +2,7 @@
 to a fake Graph API on loopback; the Twilio option's signature check. Pure helpers first."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -525,3 +526,35 @@ def test_a_message_whose_turn_was_stored_is_not_run_twice(stack: Stack, graph: F
             "SELECT COUNT(*) FROM events WHERE sender_id = ? AND type_name = 'user'", (number,)
         ).fetchone()[0]
     assert users == 1
+
+
+def says(wanted: str, sent: List[Dict[str, Any]]) -> bool:
+    return wanted in texts_of(sent)
+
+
+def test_delete_my_data_in_hinglish_erases_the_number_everywhere(
+    stack: Stack, graph: FakeGraph
+) -> None:
+    """A WhatsApp conversation's id is the patient's number: after "mera data delete karo" and
+    "haan", no row of the database holds it (events, inbox, outbox, console summaries)."""
+    number = "919000000077"
+    steps = [
+        ("what is miss", "umbrella term"),
+        ("mera data delete karo", "cannot be undone"),
+        ("haan", "I deleted this conversation"),
+    ]
+    for n, (text, wanted) in enumerate(steps):
+        assert post(stack, delivery(text_message(number, f"erase-{n}", text)))[0] == 200
+        graph.wait_for(number, functools.partial(says, wanted))
+    time.sleep(1.0)  # the receipt's delivery is marked done after it was sent
+    with sqlite3.connect(stack.db_path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        leftovers = {}
+        for table in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608
+            found = [r for r in rows if number in repr(r) and "I deleted this" not in repr(r)]
+            if found:
+                leftovers[table] = found
+    # only the receipt's own delivery may still name the number (it is how it reaches the
+    # patient); retention removes handled deliveries after RETENTION_DELIVERY_DAYS
+    assert set(leftovers) <= {"whatsapp_outbox"}, leftovers
