@@ -19,22 +19,20 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from spine_db.models import ConversationSummary, DailyCount, IndexerState, WhatsAppReply
+from spine_db.models import (
+    RASA_EVENTS,
+    ConversationSummary,
+    DailyCount,
+    IndexerState,
+    WhatsAppReply,
+)
 
 logger = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.5
 STATE = "conversation_summaries"
 OUTBOX = WhatsAppReply.__table__
-EVENTS = sa.table(
-    "events",
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("timestamp", sa.Float),
-    sa.column("intent_name", sa.String),
-    sa.column("data", sa.Text),
-)
+EVENTS = RASA_EVENTS
 FLAGS = (
     "emergency",
     "crisis",

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 import sqlalchemy as sa
 
-from spine_db.models import Booking, Callback
+from spine_db.models import RASA_EVENTS, Booking, Callback
 
 # (table, column holding the conversation's sender id). A WhatsApp conversation's sender id is
 # the patient's number.
@@ -28,15 +28,7 @@ REQUESTS = (Booking.__table__, Callback.__table__)
 # What an erased request keeps instead of the patient's name and number.
 ERASED = "(erased)"
 POLICIES = ("anonymise", "delete")
-EVENTS = sa.table(
-    "events",
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("timestamp", sa.Float),
-    sa.column("intent_name", sa.String),
-    sa.column("data", sa.Text),
-)
+EVENTS = RASA_EVENTS
 
 
 def erase_conversation(conn: sa.engine.Connection, sender_id: str) -> Dict[str, int]:

@@ -213,3 +213,16 @@ class WhatsAppReply(Base):  # type: ignore[misc,valid-type]
     last_error = sa.Column(sa.String(255))
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at = sa.Column(sa.DateTime(timezone=True))
+
+
+# Rasa's own ``events`` table (created by its SQL tracker store, not by our migrations): the
+# columns our code reads, declared once.
+RASA_EVENTS = sa.table(
+    "events",
+    sa.column("id", sa.Integer),
+    sa.column("sender_id", sa.String),
+    sa.column("type_name", sa.String),
+    sa.column("timestamp", sa.Float),
+    sa.column("intent_name", sa.String),
+    sa.column("data", sa.Text),
+)

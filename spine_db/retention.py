@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from spine_db.config import database_url, redacted
 from spine_db.models import (
     CLOSED_STATUSES,
+    RASA_EVENTS,
     Annotation,
     Booking,
     Callback,
@@ -33,11 +34,7 @@ from spine_db.models import (
     WhatsAppReply,
 )
 
-EVENTS = sa.table(
-    "events",
-    sa.column("sender_id", sa.String),
-    sa.column("timestamp", sa.Float),
-)
+EVENTS = RASA_EVENTS
 
 
 @dataclass(frozen=True)

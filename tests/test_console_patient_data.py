@@ -4,7 +4,6 @@ audited without the data; afterwards no row of any table holds the patient."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Iterator
 
@@ -13,11 +12,11 @@ import sqlalchemy as sa
 
 from console.accounts import Accounts
 from console.indexer import update_summaries
-from spine_db.store import BookingRequest, Store
+from spine_db.store import Store
 from tests.console_client import PASSWORD, Client, csrf_of
 from tests.databases import project_database
 from tests.servers import website
-from tests.test_console_web import PATIENT, seed_conversation
+from tests.test_console_web import PATIENT, save_booking, seed_conversation
 
 OTHER = "web:0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5"
 
@@ -39,20 +38,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     accounts = Accounts(engine)
     accounts.add("agent1", PASSWORD, "agent")
     accounts.add("admin1", PASSWORD, "admin")
-    Store(url).save_booking(
-        BookingRequest(
-            PATIENT,
-            "whatsapp",
-            "sunit-mediratta",
-            "Dr. Sunit Mediratta",
-            "online",
-            date(2026, 12, 5),
-            "morning",
-            "Asha Verma",
-            "+919876543210",
-            True,
-        )
-    )
+    save_booking(Store(url))
     return url
 
 

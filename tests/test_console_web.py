@@ -80,18 +80,9 @@ def seed_conversation(engine: sa.engine.Engine) -> None:
             )
 
 
-@pytest.fixture(scope="module")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'spine.db'}"
-    SQLTrackerStore(host=url)  # Rasa's events table, as the Rasa server creates it
-    migrate.upgrade(url)
-    seed_conversation(sa.create_engine(url, future=True))
-    accounts = Accounts(sa.create_engine(url, future=True))
-    accounts.add("agent1", PASSWORD, "agent")
-    accounts.add("agent2", PASSWORD, "agent")
-    accounts.add("admin1", PASSWORD, "admin")
-    store = Store(url, reference=lambda prefix: f"{prefix}-7F3K2Q")
-    store.save_booking(
+def save_booking(store: Store) -> str:
+    """The seeded patient's booking (name and number as a patient gave them)."""
+    return store.save_booking(
         BookingRequest(
             PATIENT,
             "whatsapp",
@@ -105,6 +96,19 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
             True,
         )
     )
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'spine.db'}"
+    SQLTrackerStore(host=url)  # Rasa's events table, as the Rasa server creates it
+    migrate.upgrade(url)
+    seed_conversation(sa.create_engine(url, future=True))
+    accounts = Accounts(sa.create_engine(url, future=True))
+    accounts.add("agent1", PASSWORD, "agent")
+    accounts.add("agent2", PASSWORD, "agent")
+    accounts.add("admin1", PASSWORD, "admin")
+    save_booking(Store(url, reference=lambda prefix: f"{prefix}-7F3K2Q"))
     return url
 
 
