@@ -463,6 +463,7 @@ def create_console(url: str | None = None) -> Blueprint:
             return response.text("Only an admin can handle patient data requests.", status=403)
         form = request.form
         mobile, key = (form.get("mobile") or "").strip(), (form.get("key") or "").strip()
+        await refresh()  # conversations are listed by their console key
         senders = await asyncio.to_thread(_senders, engine, mobile, key)
         context: Dict[str, Any] = {"session": session, "mobile": mobile, "key": key, "result": None}
         do = form.get("do") or "find"
@@ -594,10 +595,15 @@ def _described_senders(engine: sa.engine.Engine, senders: List[str]) -> List[Dic
     with engine.connect() as conn:
         for sender in senders:
             export = export_conversation(conn, sender)
+            key = key_for_sender(engine, sender)
+            # never the sender id itself: a web one works as a password for the conversation
+            label = f"conversation {key}" if key else "a conversation not indexed yet"
+            if sender.isdigit():
+                label += f" (WhatsApp {mask_id(sender)})"
             out.append(
                 {
-                    "key": key_for_sender(engine, sender),
-                    "label": mask_id(sender),
+                    "key": key,
+                    "label": label,
                     "messages": sum(1 for m in export["messages"] if m.get("from") == "user"),
                     "requests": len(export["requests"]),
                 }

@@ -68,6 +68,21 @@ def test_only_admins_handle_patient_data(site: str) -> None:
     assert refused[0] == 403
 
 
+def test_a_web_conversation_is_listed_by_its_key_never_its_sender_id(
+    site: str, db_url: str
+) -> None:
+    from console.indexer import key_for_sender
+
+    key = key_for_sender(sa.create_engine(db_url, future=True), OTHER)
+    assert key
+    admin = Client(site)
+    admin.login("admin1")
+    csrf = csrf_of(admin.request("GET", "/console/patient-data")[2])
+    found = admin.request("POST", "/console/patient-data", {"csrf": csrf, "key": key})[2]
+    assert f"conversation {key}" in found
+    assert OTHER.removeprefix("web:") not in found  # a web id works as the patient's password
+
+
 def test_find_export_then_erase_by_mobile_number(site: str, db_url: str, tmp_path: Path) -> None:
     admin = Client(site)
     admin.login("admin1")
@@ -80,6 +95,8 @@ def test_find_export_then_erase_by_mobile_number(site: str, db_url: str, tmp_pat
     )[2]
     assert "Found 1 conversation" in found
     assert "9876543210" not in found  # listed masked
+    assert "(WhatsApp •••• ••10)" in found
+    assert OTHER not in found
     status, headers, body = admin.request(
         "POST", "/console/patient-data", {"csrf": csrf, "mobile": "+91 98765 43210", "do": "export"}
     )
