@@ -482,6 +482,27 @@ def test_csv_export_is_masked_for_agents_and_unmasked_only_for_admins_with_audit
     assert details[1][1].endswith("channel=web; text search")  # ... only that there was one
 
 
+@pytest.mark.parametrize("query", ["98765", "9 8 7", "asha@example.com"])
+def test_agents_cannot_search_for_masked_numbers_or_addresses(
+    key: str, site: str, query: str
+) -> None:
+    """The seeded patient wrote "my number is 98765 43210": a search an agent could narrow digit
+    by digit would reveal the number the console masks."""
+    import urllib.parse
+
+    agent = Client(site)
+    agent.login("agent1")
+    _, _, html = agent.request("GET", "/console/conversations?q=" + urllib.parse.quote(query))
+    assert "the search was not run" in html
+    assert key not in html
+    admin = Client(site)
+    admin.login("admin1")
+    _, _, html = admin.request("GET", "/console/conversations?q=98765")
+    assert key in html  # admins may search (each export is audited)
+    _, _, html = agent.request("GET", "/console/conversations?q=number")
+    assert key in html  # a word is still searched
+
+
 def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
     from console.app import _csv_cell
 
