@@ -106,6 +106,52 @@ class Accounts:
                 ).scalars()
             )
 
+    def accounts(self) -> list[dict]:
+        """Every account (active or not), for the admin page and ``console.users list``."""
+        table = StaffUser.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    table.c.username, table.c.role, table.c.active, table.c.last_login_at
+                ).order_by(table.c.username)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def _change(self, username: str, **values: object) -> None:
+        table = StaffUser.__table__
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(table).where(table.c.username == username).values(**values)
+            )
+            if not done.rowcount:
+                raise AccountError(f"no user {username!r}")
+            if values.get("active") is False or "password_hash" in values:
+                # a deactivated account or a reset password: its sessions end now
+                conn.execute(
+                    sa.delete(StaffSession.__table__).where(
+                        StaffSession.__table__.c.username == username
+                    )
+                )
+
+    def set_active(self, username: str, active: bool) -> None:
+        self._change(username, active=active)
+
+    def set_role(self, username: str, role: str) -> None:
+        if role not in ROLES:
+            raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        self._change(username, role=role)
+
+    def reset_password(self, username: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"password must have at least {MIN_PASSWORD} characters")
+        self._change(username, password_hash=_hasher.hash(password))
+
+    def end_sessions(self, username: str) -> int:
+        """Log the user out everywhere; returns how many sessions ended."""
+        table = StaffSession.__table__
+        with self.engine.begin() as conn:
+            return int(conn.execute(sa.delete(table).where(table.c.username == username)).rowcount)
+
     # --- sessions ---------------------------------------------------------------------------
 
     def open_session(self, staff: Staff) -> tuple[str, Session]:

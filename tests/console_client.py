@@ -17,8 +17,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class Client:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, headers: Dict[str, str] | None = None) -> None:
         self.base = base
+        self.headers = headers or {}  # sent with every request (e.g. X-Forwarded-For)
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
@@ -28,7 +29,9 @@ class Client:
         self, method: str, path: str, form: Dict[str, str] | None = None
     ) -> Tuple[int, Dict[str, str], str]:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=self.headers
+        )
         try:
             with self.opener.open(req, timeout=10) as response:
                 return response.status, dict(response.headers), response.read().decode()

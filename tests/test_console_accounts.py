@@ -152,3 +152,82 @@ def test_cli_creates_an_account_without_the_password_on_the_command_line(tmp_pat
     )
     assert weak.returncode == 1
     assert "at least 12" in weak.stderr
+
+
+def test_the_limiter_forgets_stale_keys() -> None:
+    from console.ratelimit import PRUNE_AT
+
+    now = [0.0]
+    limiter = FailureLimiter(attempts=3, window_seconds=60, clock=lambda: now[0])
+    for n in range(PRUNE_AT):
+        limiter.failed(f"ip:10.0.{n // 250}.{n % 250}")
+    assert len(limiter) == PRUNE_AT
+    now[0] = 61  # every one of them is past the window
+    limiter.failed("ip:10.9.9.9")
+    assert len(limiter) == 1
+
+
+def test_deactivating_or_resetting_a_password_ends_the_sessions(accounts: Accounts) -> None:
+    staff = accounts.add("kiran", PASSWORD, "agent")
+    token, _ = accounts.open_session(staff)
+    accounts.set_active("kiran", False)
+    assert accounts.session(token) is None
+    assert accounts.authenticate("kiran", PASSWORD) is None
+    accounts.set_active("kiran", True)
+    token, _ = accounts.open_session(staff)
+    accounts.reset_password("kiran", "a new long passphrase")
+    assert accounts.session(token) is None
+    assert accounts.authenticate("kiran", PASSWORD) is None
+    assert accounts.authenticate("kiran", "a new long passphrase") == staff
+    accounts.set_role("kiran", "admin")
+    assert accounts.authenticate("kiran", "a new long passphrase") == Staff("kiran", "admin")
+    accounts.open_session(staff)
+    assert accounts.end_sessions("kiran") == 1
+    with pytest.raises(AccountError, match="no user"):
+        accounts.set_active("nobody", False)
+
+
+def test_cli_manages_accounts_and_audits_each_change(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "USER": "ops"}
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "console.users", *args],
+            env=env,
+            cwd=ROOT,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert cli("add", "desk2", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    assert cli("deactivate", "desk2").returncode == 0
+    assert "deactivated" in cli("list").stdout
+    assert cli("reactivate", "desk2").returncode == 0
+    assert cli("role", "desk2", "--role", "admin").returncode == 0
+    done = cli("password", "desk2", "--password-stdin", stdin="another long passphrase\n")
+    assert done.returncode == 0
+    assert "another long passphrase" not in done.stdout + done.stderr
+    assert cli("logout", "desk2").returncode == 0
+    missing = cli("deactivate", "nobody")
+    assert missing.returncode == 1
+    assert "no user" in missing.stderr
+    engine = sa.create_engine(url, future=True)
+    with engine.connect() as conn:
+        audit = [
+            tuple(r)
+            for r in conn.execute(sa.text("SELECT username, target, detail FROM audit_log"))
+        ]
+    assert audit == [
+        ("cli:ops", "desk2", "created as agent"),
+        ("cli:ops", "desk2", "deactivated"),
+        ("cli:ops", "desk2", "reactivated"),
+        ("cli:ops", "desk2", "role admin"),
+        ("cli:ops", "desk2", "password reset; sessions ended"),
+        ("cli:ops", "desk2", "0 sessions ended"),
+    ]
+    assert Accounts(engine).authenticate("desk2", "another long passphrase") == Staff(
+        "desk2", "admin"
+    )

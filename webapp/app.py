@@ -48,6 +48,10 @@ def create_app(settings: WebSettings | None = None, name: str = "spine_web") -> 
     # Pages and the console's forms (log-in, notes, annotations) are small; Sanic's default
     # limit is 100 MB. Larger bodies get 413 before they are read.
     app.config.REQUEST_MAX_SIZE = WEB_MAX_BODY
+    # Behind an ingress or proxy, PROXIES_COUNT=1 (or more) makes the client's own address (from
+    # X-Forwarded-For) the one the console's login limit counts: else every client would share
+    # the proxy's address and one attacker could lock all staff out.
+    app.config.PROXIES_COUNT = int(os.environ.get("PROXIES_COUNT", "0") or 0)
     templates = Environment(
         loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"])
     )
