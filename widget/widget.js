@@ -67,11 +67,16 @@
   }
   // The patient's own answers to those questions come back in the bot's replies ("Thank you,
   // Asha Verma"): they are hidden there too, each word of them.
+  // Words of an answer that are not the name itself ("my name is Ravi").
+  var COMMON = /^(?:my|name|is|the|patient|patients|his|her|its|and|mr|mrs|ms|dr|shri|smt|number|mobile|phone|naam|hai|mera|meri)$/i;
   function hideAll(text, secrets) {
     secrets.forEach(function (secret) {
-      String(secret).split(/\s+/).filter(function (w) { return w.length >= 3; }).forEach(function (word) {
+      String(secret).split(/[\s,.;:]+/).filter(function (w) {
+        return w.length >= 3 && !COMMON.test(w);
+      }).forEach(function (word) {
         var escaped = word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-        text = text.replace(new RegExp(escaped, "gi"), "…");
+        // whole words only: a name must not eat the middle of another word
+        text = text.replace(new RegExp("(^|[^\\p{L}\\p{N}])" + escaped + "(?![\\p{L}\\p{N}])", "giu"), "$1…");
       });
     });
     return text;
