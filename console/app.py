@@ -218,6 +218,21 @@ def create_console(url: str | None = None) -> Blueprint:
 
         return wrapped
 
+    def admin_only(what: str) -> Callable[[Handler], Handler]:
+        """After ``login_required``: a 403 for staff who are not admins ("Only an admin can
+        <what>.")."""
+
+        def decorate(handler: Handler) -> Handler:
+            @functools.wraps(handler)
+            async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+                if not request.ctx.session.staff.is_admin:
+                    return response.text(f"Only an admin can {what}.", status=403)
+                return await handler(request, *args, **kwargs)
+
+            return wrapped
+
+        return decorate
+
     @console.get("/login")
     async def login_form(request: Request) -> HTTPResponse:
         token = secrets.token_urlsafe(32)
@@ -367,11 +382,10 @@ def create_console(url: str | None = None) -> Blueprint:
 
     @console.post("/queues/<kind>/<reference>/reveal")
     @login_required
+    @admin_only("reveal patient data")
     async def reveal_request(request: Request, kind: str, reference: str) -> HTTPResponse:
         """One request with its contact details, for an admin (audited)."""
         session: Session = request.ctx.session
-        if not session.staff.is_admin:
-            return response.text("Only an admin can reveal patient data.", status=403)
         if (
             kind not in KINDS
             or not (await asyncio.to_thread(list_requests, engine, kind, reference=reference))[1]
@@ -413,10 +427,9 @@ def create_console(url: str | None = None) -> Blueprint:
 
     @console.post("/conversations/<key>/reveal")
     @login_required
+    @admin_only("reveal patient data")
     async def reveal(request: Request, key: str) -> HTTPResponse:
         session: Session = request.ctx.session
-        if not session.staff.is_admin:
-            return response.text("Only an admin can reveal patient data.", status=403)
         accounts.audit(session.staff, "reveal", f"conversation:{key}")
         return await _transcript_page(request, key, reveal=True)
 
@@ -464,20 +477,18 @@ def create_console(url: str | None = None) -> Blueprint:
 
     @console.get("/accounts")
     @login_required
+    @admin_only("manage accounts")
     async def staff_accounts(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
-        if not session.staff.is_admin:
-            return response.text("Only an admin can manage accounts.", status=403)
         return render("accounts.html", session=session, rows=accounts.accounts(), message=None)
 
     @console.post("/accounts")
     @login_required
+    @admin_only("manage accounts")
     async def change_account(request: Request) -> HTTPResponse:
         """Deactivate / reactivate, switch the role, end the sessions or reset the password of
         a staff account (admin only, audited; never one's own role or activation)."""
         session: Session = request.ctx.session
-        if not session.staff.is_admin:
-            return response.text("Only an admin can manage accounts.", status=403)
         form = request.form
         username, do = form.get("username") or "", form.get("do") or ""
         rows = {row["username"]: row for row in accounts.accounts()}
@@ -509,20 +520,18 @@ def create_console(url: str | None = None) -> Blueprint:
 
     @console.get("/patient-data")
     @login_required
+    @admin_only("handle patient data requests")
     async def patient_data_form(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
-        if not session.staff.is_admin:
-            return response.text("Only an admin can handle patient data requests.", status=403)
         return render("patient_data.html", session=session, found=None, result=None)
 
     @console.post("/patient-data")
     @login_required
+    @admin_only("handle patient data requests")
     async def patient_data(request: Request) -> HTTPResponse:
         """Find, export or erase one patient's conversations by mobile number or conversation
         id, for requests that arrive by phone or e-mail (admin only, audited)."""
         session: Session = request.ctx.session
-        if not session.staff.is_admin:
-            return response.text("Only an admin can handle patient data requests.", status=403)
         form = request.form
         mobile, key = (form.get("mobile") or "").strip(), (form.get("key") or "").strip()
         await refresh()  # conversations are listed by their console key
