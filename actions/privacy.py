@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
@@ -22,6 +21,7 @@ from actions.booking import BOOKING_SLOTS, CONTACT_SLOTS
 from actions.persistence import store
 from actions.privacy_notice import NOTICE, fill, notice, notice_was_sent
 from actions.validators import mask_mobile
+from spine_db import erasure
 from spine_db.store import StoreError
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ def receipt(counts: Dict[str, int], messages: int, policy: str) -> str:
     return " and ".join(parts) + "."
 
 
-def erasure_policy() -> str:
-    return os.environ.get("ERASURE_REQUESTS", "").strip().lower() or "anonymise"
+def user_messages(tracker: Tracker) -> int:
+    return sum(1 for e in tracker.events if e.get("event") == "user")
 
 
 class ActionEraseMyData(Action):
@@ -71,8 +71,8 @@ class ActionEraseMyData(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        policy = erasure_policy()
-        messages = sum(1 for e in tracker.events if e.get("event") == "user")
+        policy = erasure.policy()
+        messages = user_messages(tracker)
         channel = tracker.get_latest_input_channel() or "unknown"
         try:
             counts = await asyncio.to_thread(store().erase_requests, tracker.sender_id, policy)
@@ -99,7 +99,7 @@ class ActionEraseMyData(Action):
 def summary(tracker: Tracker, requests: List[Dict[str, Any]]) -> str:
     """What is stored for this conversation, readable and masked (the patient may not be the
     only one who sees the screen)."""
-    messages = sum(1 for e in tracker.events if e.get("event") == "user")
+    messages = user_messages(tracker)
     lines = [f"For this conversation we store your {messages} message{'s' * (messages != 1)}"]
     slots = tracker.slots
     held = []

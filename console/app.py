@@ -54,6 +54,7 @@ from spine_db.erasure import (
     erase_conversation,
     erase_requests,
     export_conversation,
+    policy,
 )
 
 COOKIE = "spine_console"
@@ -553,7 +554,7 @@ def create_console(url: str | None = None) -> Blueprint:
             if form.get("confirm") != "yes":
                 context["result"] = {"erased": False, "message": "Tick the confirmation first."}
             else:
-                counts = await asyncio.to_thread(_erase, engine, senders, erasure_policy())
+                counts = await asyncio.to_thread(_erase, engine, senders, policy())
                 detail = ", ".join(f"{t} {n}" for t, n in counts.items())
                 # what and how much, never whose: the erased data must not live on here
                 accounts.audit(session.staff, "erasure", "console", detail)
@@ -626,13 +627,6 @@ def create_console(url: str | None = None) -> Blueprint:
         )
 
     return console
-
-
-def erasure_policy() -> str:
-    """``ERASURE_REQUESTS`` (as in chat): anonymise (default) or delete the patient's requests."""
-    import os
-
-    return os.environ.get("ERASURE_REQUESTS", "").strip().lower() or "anonymise"
 
 
 def _senders(engine: sa.engine.Engine, mobile: str, key: str) -> List[str]:

@@ -8,6 +8,7 @@ hospital's records without name, number, notes or link to the conversation) or d
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any, Dict, List
 
@@ -28,6 +29,14 @@ REQUESTS = (Booking.__table__, Callback.__table__)
 # What an erased request keeps instead of the patient's name and number.
 ERASED = "(erased)"
 POLICIES = ("anonymise", "delete")
+
+
+def policy() -> str:
+    """``ERASURE_REQUESTS``: ``anonymise`` (default) or ``delete`` the patient's requests; the
+    same for an erasure asked in chat and one done from the console."""
+    return os.environ.get("ERASURE_REQUESTS", "").strip().lower() or "anonymise"
+
+
 EVENTS = RASA_EVENTS
 
 
