@@ -6,7 +6,7 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Dict, List, Type
+from typing import Any, Callable, Dict, List, Tuple, Type
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -40,6 +40,14 @@ def engine_options(url: str) -> Dict[str, Any]:
         "pool_pre_ping": True,
         "connect_args": postgres_timeouts(url, CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS),
     }
+
+
+# What makes two requests of one conversation the same request. Two identical open requests
+# would have staff call the patient twice.
+SAME_REQUEST: Dict[Type[Any], Tuple[str, ...]] = {
+    Booking: ("doctor_id", "consult_mode", "preferred_date", "preferred_time", "mobile"),
+    Callback: ("mobile", "reason", "booking_reference"),
+}
 
 
 class StoreError(RuntimeError):
@@ -88,9 +96,10 @@ class Store:
         self.engine = sa.create_engine(self.url, future=True, **engine_options(self.url))
 
     def save_booking(self, request: BookingRequest) -> str:
-        """Store the request and return its reference. A request with a ``form_run`` is made at
-        most once per conversation: saving it again (a retried submit) returns the reference of
-        the one already stored."""
+        """Store the request and return its reference. A request is made at most once per
+        conversation: saving it again returns the reference of the one already stored. "Again"
+        is the same ``form_run`` (a retried submit), or the same details while the first is still
+        open (the patient booked again because a fault lost the confirmation and the form)."""
         return self._insert(Booking, "BK", asdict(request))
 
     def save_callback(self, request: CallbackRequest) -> str:
@@ -126,14 +135,20 @@ class Store:
 
     @staticmethod
     def _made_before(conn: Any, table: Type[Any], values: Dict[str, Any]) -> str | None:
-        if not values.get("form_run"):
-            return None
         columns = table.__table__.c
+        mine = columns.conversation_id == values["conversation_id"]
+        if values.get("form_run"):
+            found = conn.execute(
+                sa.select(columns.reference).where(mine, columns.form_run == values["form_run"])
+            ).scalar_one_or_none()
+            if found is not None:
+                return found
+        same = [columns[name] == values[name] for name in SAME_REQUEST[table]]
         return conn.execute(
-            sa.select(columns.reference).where(
-                columns.conversation_id == values["conversation_id"],
-                columns.form_run == values["form_run"],
-            )
+            sa.select(columns.reference)
+            .where(mine, columns.status.in_(OPEN_STATUSES), *same)
+            .order_by(columns.id)
+            .limit(1)
         ).scalar_one_or_none()
 
     def _made_concurrently(self, table: Type[Any], values: Dict[str, Any]) -> str | None:

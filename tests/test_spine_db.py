@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Iterator
@@ -76,7 +77,35 @@ def test_booking_is_stored_with_a_unique_reference(store: Store) -> None:
     assert row["preferred_date"] == date(2026, 12, 5)
     assert row["status"] == "new"
     assert row["created_at"] is not None
-    assert store.save_booking(BOOKING) != reference
+
+
+@pytest.mark.parametrize(
+    ("again", "same"),
+    [
+        (BOOKING, True),  # booked again after a fault lost the confirmation and the form
+        (replace(BOOKING, form_run="booking_form@2"), True),
+        (replace(BOOKING, preferred_date=date(2026, 12, 6)), False),
+        (replace(BOOKING, doctor_id="other", doctor_name="Dr. Other"), False),
+        (replace(BOOKING, conversation_id="conv-other"), False),
+    ],
+)
+def test_the_same_open_request_is_stored_once(
+    store: Store, url: str, again: BookingRequest, same: bool
+) -> None:
+    first = store.save_booking(replace(BOOKING, form_run="booking_form@1"))
+    assert (store.save_booking(again) == first) is same
+    assert store.save_booking(replace(BOOKING, form_run="booking_form@1")) == first
+
+
+def test_a_closed_request_does_not_absorb_a_new_one(store: Store, url: str) -> None:
+    first = store.save_booking(BOOKING)
+    with sa.create_engine(url, future=True).begin() as conn:
+        conn.execute(
+            sa.text("UPDATE bookings SET status = 'done' WHERE reference = :r"), {"r": first}
+        )
+    assert store.save_booking(BOOKING) != first
+    callback = CallbackRequest("conv-2", "rest", "Ravi", "+919812345678", True)
+    assert store.save_callback(callback) == store.save_callback(callback)
 
 
 def test_callback_is_stored_linked_to_the_conversation(store: Store) -> None:
@@ -94,7 +123,7 @@ def test_a_reference_clash_is_retried_not_lost(store: Store, url: str) -> None:
     # A generator that repeats the first reference once: the store must pick another.
     picks = iter(first[3:] + "ABCDEF")
     unlucky = Store(url, reference=lambda prefix: new_reference(prefix, lambda _: next(picks)))
-    second = unlucky.save_booking(BOOKING)
+    second = unlucky.save_booking(replace(BOOKING, preferred_time="Evening"))
     assert second == "BK-ABCDEF"
     assert store.find_booking(first) is not None
     assert store.find_booking(second) is not None
