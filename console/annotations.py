@@ -11,7 +11,8 @@ import yaml
 
 from actions.content import topic_titles
 from console.indexer import EVENTS
-from console.review import mask_phone
+from console.masking import mask_text
+from console.review import known_names
 from spine_db.config import ROOT
 from spine_db.models import Annotation
 
@@ -71,15 +72,19 @@ def labels_for(engine: sa.engine.Engine, sender_id: str) -> Dict[int, str]:
 
 
 def export_nlu_yaml(engine: sa.engine.Engine) -> str:
-    """All annotations as Rasa NLU YAML (phone numbers masked; one block per label)."""
+    """All annotations as Rasa NLU YAML (numbers, e-mail addresses and names masked; one block
+    per label). Training data leaves the console, so it is masked for admins too."""
     table = Annotation.__table__
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(table.c.label, table.c.text).order_by(table.c.label, table.c.id)
+            sa.select(table.c.sender_id, table.c.label, table.c.text).order_by(
+                table.c.label, table.c.id
+            )
         ).all()
+        names = known_names(conn, {row.sender_id for row in rows})
     grouped: Dict[str, List[str]] = {}
     for row in rows:
-        text = " ".join(mask_phone(row.text).split())
+        text = " ".join(mask_text(row.text, names[row.sender_id]).split())
         if text not in grouped.setdefault(row.label, []):
             grouped[row.label].append(text)
     lines = ['version: "3.1"', "nlu:"]

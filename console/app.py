@@ -16,7 +16,7 @@ import logging
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Dict, List
+from typing import Any, Callable, Coroutine, Dict, List, Set
 
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -36,6 +36,7 @@ from console.indexer import (
     sender_for_key,
     update_summaries,
 )
+from console.masking import mask_id
 from console.metrics import compute
 from console.queues import (
     KINDS,
@@ -47,7 +48,7 @@ from console.queues import (
     update_request,
 )
 from console.ratelimit import FailureLimiter
-from console.review import IST, mark_reviewed, mask_id, transcript, when
+from console.review import IST, mark_reviewed, still_found_masked, transcript, when
 from spine_db.config import database_url
 from spine_db.erasure import (
     conversations_of,
@@ -194,6 +195,12 @@ def create_console(url: str | None = None) -> Blueprint:
             headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP},
         )
 
+    def _search_as_seen(session: Session) -> Callable[[List[str], str], Set[str]] | None:
+        """Agents search what they can see (masked); admins, who may reveal, search it all."""
+        if session.staff.is_admin:
+            return None
+        return lambda senders, text: still_found_masked(engine, senders, text)
+
     async def refresh() -> int:
         """Fold new events before a page is drawn (bounded, so a big backlog — e.g. right after
         an upgrade — does not hold the page up); returns how many events are still waiting."""
@@ -295,7 +302,9 @@ def create_console(url: str | None = None) -> Blueprint:
         rows, total = (
             ([], 0)
             if refused
-            else await asyncio.to_thread(list_conversations, engine, filters, page, PER_PAGE)
+            else await asyncio.to_thread(
+                list_conversations, engine, filters, page, PER_PAGE, _search_as_seen(session)
+            )
         )
         for row in rows:
             row["label"] = mask_id(row["sender_id"])
@@ -330,7 +339,14 @@ def create_console(url: str | None = None) -> Blueprint:
         rows, total = (
             ([], 0)
             if _searches_masked_data(filters, session)
-            else await asyncio.to_thread(list_conversations, engine, filters, 1, 10**7)
+            else await asyncio.to_thread(
+                list_conversations,
+                engine,
+                filters,
+                1,
+                10**7,
+                None if reveal else _search_as_seen(session),
+            )
         )
         accounts.audit(
             session.staff,
@@ -440,7 +456,8 @@ def create_console(url: str | None = None) -> Blueprint:
         session: Session = request.ctx.session
         sender_id = sender_for_key(engine, key)
         note = request.form.get("note") or ""
-        if sender_id is None or not mark_reviewed(engine, sender_id, note):
+        keep = request.form.get("keep_note") == "1" or request.form.get("note") is None
+        if sender_id is None or not mark_reviewed(engine, sender_id, note, keep_note=keep):
             return response.text("Unknown conversation", status=404)
         accounts.audit(session.staff, "review", f"conversation:{key}")
         return response.redirect(f"/console/conversations/{key}")

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Set, Tuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -361,10 +361,20 @@ class Filters:
     text: str | None = None
 
 
+# A text search seen masked checks each candidate's masked text: at most this many, newest first.
+MASKED_SEARCH_LIMIT = 2000
+
+
 def list_conversations(
-    engine: sa.engine.Engine, filters: Filters, page: int = 1, per_page: int = 50
+    engine: sa.engine.Engine,
+    filters: Filters,
+    page: int = 1,
+    per_page: int = 50,
+    visible: Callable[[List[str], str], Set[str]] | None = None,
 ) -> Tuple[List[Dict[str, Any]], int]:
-    """One page of conversations (newest first) and the number matching."""
+    """One page of conversations (newest first) and the number matching. With ``visible``, a
+    text search keeps only the conversations where ``visible`` still finds the text once the
+    messages are masked: a search for a hidden name must not say who wrote it."""
     table = ConversationSummary.__table__
     where: List[Any] = []
     if filters.flag in ("emergency", "crisis", "urgent", "callback", "booking"):
@@ -388,6 +398,18 @@ def list_conversations(
             EVENTS.c.type_name == "user", EVENTS.c.data.contains(filters.text, autoescape=True)
         )
         where.append(table.c.sender_id.in_(matching))
+        if visible is not None:
+            with engine.connect() as conn:
+                candidates = list(
+                    conn.execute(
+                        sa.select(table.c.sender_id)
+                        .where(*where)
+                        .order_by(table.c.started_at.desc(), table.c.sender_id)
+                        .limit(MASKED_SEARCH_LIMIT)
+                    ).scalars()
+                )
+            kept = visible(candidates, filters.text)
+            where.append(table.c.sender_id.in_([s for s in candidates if s in kept]))
     page = max(1, page)
     with engine.connect() as conn:
         total = conn.execute(

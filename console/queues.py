@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Tuple
 import sqlalchemy as sa
 
 from console.indexer import IST
-from console.review import mask_phone, mask_text
+from console.masking import mask_phone, mask_text
 from spine_db.models import (
     OPEN_STATUSES,
     STATUSES,

@@ -2,41 +2,44 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, Iterable, List, Set
 
 import sqlalchemy as sa
 
 from console.indexer import EVENTS, IST, form_answer, topics_of
+from console.masking import mask_phone, mask_text, names_in
 from spine_db.models import Booking, Callback, ConversationSummary
 
-PHONE = re.compile(r"\+?\d[\d\s\-().]{7,}\d")
 PERSONAL_SLOTS = {"patient_name", "mobile"}
 
 
-def mask_phone(text: str) -> str:
-    """Digits of phone-like numbers hidden but the last two ("+91 98765 43210" → "•••• ••10")."""
-
-    def hide(match: re.Match) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return "•••• ••" + digits[-2:] if len(digits) >= 8 else match.group(0)
-
-    return PHONE.sub(hide, text)
-
-
-def mask_text(text: str, names: Set[str]) -> str:
-    masked = mask_phone(text)
-    for name in sorted(names, key=len, reverse=True):
-        if len(name) >= 2:
-            masked = re.sub(re.escape(name), "[name]", masked, flags=re.IGNORECASE)
-    return masked
-
-
-def mask_id(sender_id: str) -> str:
-    """Conversation ids that are phone numbers (WhatsApp) are masked like the numbers."""
-    return mask_phone(sender_id)
+def known_names(conn: Any, sender_ids: Iterable[str]) -> Dict[str, Set[str]]:
+    """The names each conversation knows: the form's answers and its requests' names."""
+    wanted = list(sender_ids)
+    names: Dict[str, Set[str]] = {s: set() for s in wanted}
+    if not wanted:
+        return names
+    for sender, raw in conn.execute(
+        sa.select(EVENTS.c.sender_id, EVENTS.c.data).where(
+            EVENTS.c.sender_id.in_(wanted),
+            EVENTS.c.type_name == "slot",
+            EVENTS.c.data.contains('"patient_name"'),
+        )
+    ):
+        value = _json(raw).get("value")
+        if _json(raw).get("name") == "patient_name" and value:
+            names[sender].add(str(value))
+    for table in (Booking.__table__, Callback.__table__):
+        for sender, name in conn.execute(
+            sa.select(table.c.conversation_id, table.c.patient_name).where(
+                table.c.conversation_id.in_(wanted)
+            )
+        ):
+            if name:
+                names[sender].add(str(name))
+    return names
 
 
 def when(timestamp: float | None) -> str:
@@ -93,12 +96,11 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
                 )
             )
         ]
+        names = known_names(conn, [sender_id])[sender_id]
     events = [(row.id, row.type_name, row.timestamp, _json(row.data)) for row in rows]
-    names = {
-        str(data.get("value"))
-        for _, kind, _, data in events
-        if kind == "slot" and data.get("name") == "patient_name" and data.get("value")
-    } | {str(b["patient_name"]) for b in bookings + callbacks}
+    for _, kind, _, data in events:  # a name told in one message is hidden in all of them
+        if kind == "user":
+            names |= names_in(str(data.get("text") or ""))
 
     def show(text: str) -> str:
         return text if reveal else mask_text(text, names)
@@ -118,7 +120,8 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
                     form_answer=form_answer(parse) or "",
                     confidence=intent.get("confidence"),
                     entities=[
-                        f"{e.get('entity')}={e.get('value')}" for e in parse.get("entities") or []
+                        show(f"{e.get('entity')}={e.get('value')}")
+                        for e in parse.get("entities") or []
                     ],
                     event_id=event_id,
                 )
@@ -136,28 +139,63 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
             shown = json.dumps(value, ensure_ascii=False)
             if data.get("name") in PERSONAL_SLOTS and value and not reveal:
                 shown = "[hidden]" if data.get("name") == "patient_name" else mask_phone(str(value))
+            else:
+                shown = show(shown)
             turns.append(Turn("slot", at, f"{data.get('name')} = {shown}"))
     if not reveal:
         for record in bookings + callbacks:
             record["patient_name"] = "[hidden]"
             record["mobile"] = mask_phone(str(record["mobile"]))
+    found = dict(summary._mapping) if summary else None
+    if found is not None and found.get("note") and not reveal:
+        masked_note = mask_text(str(found["note"]), names)
+        found["note_masked"] = masked_note != found["note"]
+        found["note"] = masked_note
     return Transcript(
         sender_id,
         turns,
-        dict(summary._mapping) if summary else None,
+        found,
         bookings,
         callbacks,
         masked=not reveal,
     )
 
 
-def mark_reviewed(engine: sa.engine.Engine, sender_id: str, note: str) -> bool:
+def still_found_masked(engine: sa.engine.Engine, sender_ids: List[str], text: str) -> Set[str]:
+    """The conversations among ``sender_ids`` whose patient messages contain ``text`` (any case)
+    as an agent sees them, masked."""
+    needle = text.casefold()
+    if not sender_ids:
+        return set()
+    messages: Dict[str, List[str]] = {s: [] for s in sender_ids}
+    with engine.connect() as conn:
+        names = known_names(conn, sender_ids)
+        for sender, raw in conn.execute(
+            sa.select(EVENTS.c.sender_id, EVENTS.c.data).where(
+                EVENTS.c.sender_id.in_(sender_ids), EVENTS.c.type_name == "user"
+            )
+        ):
+            messages[sender].append(str(_json(raw).get("text") or ""))
+    found = set()
+    for sender, texts in messages.items():
+        told = names[sender].union(*(names_in(t) for t in texts))
+        if any(needle in mask_text(t, told).casefold() for t in texts):
+            found.add(sender)
+    return found
+
+
+def mark_reviewed(
+    engine: sa.engine.Engine, sender_id: str, note: str | None, keep_note: bool = False
+) -> bool:
+    """Mark reviewed with ``note``; ``keep_note`` leaves the note as it is (an agent saw it
+    masked, and saving the masked text would destroy it)."""
     table = ConversationSummary.__table__
+    values: Dict[str, Any] = {"reviewed": True}
+    if not keep_note:
+        values["note"] = (note or "").strip()[:2000] or None
     with engine.begin() as conn:
         result = conn.execute(
-            sa.update(table)
-            .where(table.c.sender_id == sender_id)
-            .values(reviewed=True, note=note.strip()[:2000] or None)
+            sa.update(table).where(table.c.sender_id == sender_id).values(**values)
         )
     return bool(result.rowcount)
 

@@ -64,6 +64,13 @@ def seed_conversation(engine: sa.engine.Engine) -> None:
         ("slot", {"name": "mobile", "value": "+919876543210"}),
         ("slot", {"name": "booking_reference", "value": "BK-7F3K2Q"}),
     ]
+    insert_events(engine, PATIENT, events)
+
+
+def insert_events(
+    engine: sa.engine.Engine, sender: str, events: List[Tuple[str, Dict[str, Any]]]
+) -> None:
+    """Events as Rasa's SQL tracker store writes them."""
     with engine.begin() as conn:
         for i, (kind, data) in enumerate(events):
             conn.execute(
@@ -72,7 +79,7 @@ def seed_conversation(engine: sa.engine.Engine) -> None:
                     "VALUES (:s, :t, :ts, NULL, :d)"
                 ),
                 {
-                    "s": PATIENT,
+                    "s": sender,
                     "t": kind,
                     "ts": 1795500000 + i,
                     "d": json.dumps({"event": kind, **data}),
