@@ -16,6 +16,8 @@ import logging
 import os
 from typing import Any, Awaitable, Callable, Dict, List
 
+from spine_db.config import require_tls
+
 logger = logging.getLogger(__name__)
 
 Replies = List[Dict[str, Any]]
@@ -48,6 +50,7 @@ def shared_redis() -> Any | None:
         return None
     import redis.asyncio
 
+    require_tls(url, "REDIS_URL")
     # A Redis that does not answer must not hold a patient's message (urgent ones included) for
     # long before the channel falls back to this process's memory.
     return redis.asyncio.from_url(url, socket_timeout=2, socket_connect_timeout=0.5)

@@ -1,9 +1,11 @@
 """Database settings from the environment (never from files in the repo)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Dict
+from urllib.parse import parse_qsl, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = ROOT / "var" / "spine.db"
@@ -19,11 +21,54 @@ def database_url() -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         # Heroku-style URLs use the scheme SQLAlchemy 1.4 no longer accepts.
-        return "postgresql://" + url[len("postgres://") :] if url.startswith("postgres://") else url
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        require_tls(url, "DATABASE_URL")
+        return url
     if production():
         raise RuntimeError("ENV=production: set DATABASE_URL (postgresql://user@host:5432/db)")
     DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+# libpq modes that encrypt the connection (PGSSLMODE or ?sslmode= in the URL).
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+# Schemes that are TLS; what to use instead of the plain one.
+TLS_SCHEMES = {"redis": "rediss", "amqp": "amqps"}
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:  # a Unix socket (PostgreSQL's ?host=/run/postgresql): never leaves the machine
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def require_tls(url: str, setting: str) -> None:
+    """``ENV=production``: health data crosses the network only encrypted. A PostgreSQL, Redis or
+    RabbitMQ URL whose host is not this machine (loopback, e.g. a TLS sidecar) must use TLS;
+    otherwise raise with what to change (the URL's password is never in the message)."""
+    if not production():
+        return
+    parsed = urlparse(url)
+    if _is_loopback(parsed.hostname):
+        return
+    scheme = parsed.scheme.split("+")[0]
+    if scheme == "postgresql":
+        mode = dict(parse_qsl(parsed.query)).get("sslmode") or os.environ.get("PGSSLMODE", "")
+        if mode in TLS_SSLMODES:
+            return
+        fix = "add ?sslmode=verify-full (or require) to it"
+    elif scheme in TLS_SCHEMES:
+        fix = f"use {TLS_SCHEMES[scheme]}:// instead of {scheme}://"
+    else:
+        return
+    raise RuntimeError(
+        f"ENV=production: {setting} reaches {parsed.hostname} without TLS; {fix}. Health data "
+        "must not cross the network unencrypted (a loopback address is accepted)."
+    )
 
 
 def redacted(url: str) -> str:

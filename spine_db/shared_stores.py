@@ -32,6 +32,8 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.shared.exceptions import ConnectionException
 from rasa.utils.endpoints import EndpointConfig
 
+from spine_db.config import require_tls
+
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 
@@ -64,6 +66,7 @@ class ProjectRedisLockStore(RedisLockStore):
             raise ConnectionException(
                 "The Redis lock store needs REDIS_URL (e.g. redis://127.0.0.1:6379/1)."
             )
+        require_tls(url, "REDIS_URL")
         kwargs = dict((endpoint_config.kwargs if endpoint_config else {}) or {})
         settings = redis_settings(url)
         timeout = float(kwargs.get("socket_timeout", 5))
@@ -133,6 +136,7 @@ class ProjectEventBroker(PikaEventBroker):
         parsed = urlparse(url)
         if parsed.scheme not in ("amqp", "amqps"):
             raise ConnectionException(f"RABBITMQ_URL must start with amqp:// ({_safe(url)})")
+        require_tls(url, "RABBITMQ_URL")
         kwargs = dict((broker_config.kwargs if broker_config else {}) or {})
         port = parsed.port or 5672
         vhost = parsed.path if parsed.path not in ("", "/") else ""

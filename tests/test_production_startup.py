@@ -63,6 +63,14 @@ def start_production_rasa(env: Dict[str, str]) -> subprocess.CompletedProcess:
         ({"REDIS_URL": "redis://:s3cret@127.0.0.1:1/1"}, "Cannot reach the Redis lock store"),
         ({"REDIS_URL": ""}, "The Redis lock store needs REDIS_URL"),
         (
+            {"DATABASE_URL": "postgresql://spine:s3cret@db.example.invalid:5432/spine"},
+            "DATABASE_URL reaches db.example.invalid without TLS",
+        ),
+        (
+            {"REDIS_URL": "redis://:s3cret@redis.example.invalid:6379/1"},
+            "REDIS_URL reaches redis.example.invalid without TLS; use rediss://",
+        ),
+        (
             {"RABBITMQ_URL": "amqp://guest:s3cret@127.0.0.1:1/"},
             "Cannot reach the RabbitMQ event broker amqp://127.0.0.1:1/",
         ),

@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from spine_db import migrate
-from spine_db.config import database_url, redacted
+from spine_db.config import database_url, redacted, require_tls
 from spine_db.models import Base
 from spine_db.store import (
     REFERENCE_ALPHABET,
@@ -152,3 +152,43 @@ def test_database_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://u:secret@db:5432/spine")
     assert database_url() == "postgresql://u:secret@db:5432/spine"
     assert "secret" not in redacted(database_url())
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("postgresql://u:s3cret@db.internal:5432/spine", False),
+        ("postgresql://u:s3cret@db.internal:5432/spine?sslmode=prefer", False),
+        ("postgresql://u:s3cret@db.internal:5432/spine?sslmode=verify-full", True),
+        ("postgresql+psycopg2://u@10.0.0.5/spine?sslmode=require", True),
+        ("postgresql://u:s3cret@127.0.0.1:5432/spine", True),  # loopback: a TLS sidecar, or dev
+        ("postgresql://u@/spine?host=/run/postgresql", True),  # a Unix socket
+        ("redis://:s3cret@redis.internal:6379/1", False),
+        ("rediss://:s3cret@redis.internal:6379/1", True),
+        ("redis://[::1]:6379/1", True),
+        ("amqp://guest:s3cret@mq.internal:5672/", False),
+        ("amqps://guest:s3cret@mq.internal:5671/", True),
+    ],
+)
+def test_production_reaches_stores_on_other_hosts_only_over_tls(
+    monkeypatch: pytest.MonkeyPatch, url: str, allowed: bool
+) -> None:
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    monkeypatch.delenv("ENV", raising=False)
+    require_tls(url, "STORE_URL")  # development: anything goes
+    monkeypatch.setenv("ENV", "production")
+    if allowed:
+        require_tls(url, "STORE_URL")
+        return
+    with pytest.raises(RuntimeError, match="STORE_URL reaches .* without TLS") as raised:
+        require_tls(url, "STORE_URL")
+    assert "s3cret" not in str(raised.value)
+
+
+def test_pgsslmode_from_the_environment_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.internal/spine")
+    with pytest.raises(RuntimeError, match="sslmode=verify-full"):
+        database_url()
+    monkeypatch.setenv("PGSSLMODE", "verify-full")
+    assert database_url() == "postgresql://u@db.internal/spine"
