@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install browser spacy train migrate retention staff-user run run-prod test lint eval bench lock lock-bench clean
+.PHONY: help install browser spacy train migrate retention rotate-keys staff-user run run-prod test lint eval bench lock lock-bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ migrate: $(STAMP) ## Apply the database migrations (DATABASE_URL, default var/sp
 
 retention: migrate ## Delete conversations and closed requests past their windows (RETENTION_*_DAYS; DRY_RUN=1 counts only)
 	$(BIN)/python -m spine_db.retention $(if $(DRY_RUN),--dry-run,)
+
+rotate-keys: migrate ## Re-encrypt names and numbers in requests with the first FIELD_ENCRYPTION_KEYS key
+	$(BIN)/python -m spine_db.crypto rotate
 
 staff-user: migrate ## Create a console account: make staff-user NAME=asha ROLE=agent|admin (asks the password)
 	@test -n "$(NAME)" || { echo "usage: make staff-user NAME=<username> [ROLE=agent|admin]"; exit 2; }

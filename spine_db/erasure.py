@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 
 import sqlalchemy as sa
 
+from spine_db.crypto import mobile_indexes
 from spine_db.models import RASA_EVENTS, Booking, Callback
 
 # (table, column holding the conversation's sender id). A WhatsApp conversation's sender id is
@@ -70,6 +71,7 @@ def erase_requests(
                 .values(
                     patient_name=ERASED,
                     mobile=ERASED,
+                    mobile_index=None,
                     notes=None,
                     conversation_id=sa.literal("erased:") + table.c.reference,
                     updated_at=sa.func.now(),
@@ -98,7 +100,9 @@ def conversations_of(conn: sa.engine.Connection, mobile: str) -> List[str]:
     found: List[str] = []
     for table in REQUESTS:
         rows = conn.execute(
-            sa.select(table.c.conversation_id).where(table.c.mobile.like(f"%{digits}"))
+            sa.select(table.c.conversation_id).where(
+                table.c.mobile_index.in_(mobile_indexes(digits))
+            )
         )
         found += [r[0] for r in rows if not str(r[0]).startswith("erased:")]
     whatsapp = f"91{digits}"

@@ -44,6 +44,14 @@ def main(argv: list | None = None) -> int:
     url = database_url()
     from sqlalchemy.exc import OperationalError
 
+    from spine_db.crypto import FieldKeyError, check
+
+    try:
+        check()  # production refuses to start without the field encryption keys
+    except FieldKeyError as error:
+        logger.error("%s", error)
+        return 1
+
     try:
         if args.command == "upgrade":
             upgrade(url, args.revision or "head")

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import declarative_base
 
+from spine_db.crypto import Encrypted
+
 Base = declarative_base()
 
 # Request lifecycle used by the support team (the staff console moves them on).
@@ -25,8 +27,10 @@ class RequestColumns:
     reference = sa.Column(sa.String(16), nullable=False, unique=True)
     conversation_id = sa.Column(sa.String(255), nullable=False, index=True)
     channel = sa.Column(sa.String(64))
-    patient_name = sa.Column(sa.String(128), nullable=False)
-    mobile = sa.Column(sa.String(20), nullable=False)
+    # Encrypted at rest (spine_db.crypto); mobile_index finds a request by its number.
+    patient_name = sa.Column(Encrypted, nullable=False)
+    mobile = sa.Column(Encrypted, nullable=False)
+    mobile_index = sa.Column(sa.String(64), index=True)
     contact_consent = sa.Column(sa.Boolean, nullable=False)
     status = sa.Column(
         sa.String(16), nullable=False, default="new", server_default="new", index=True

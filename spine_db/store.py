@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from spine_db.config import database_url, postgres_timeouts, redacted
+from spine_db.crypto import check as check_keys
+from spine_db.crypto import mobile_index, mobile_indexes
 from spine_db.erasure import erase_requests
 from spine_db.models import OPEN_STATUSES, AuditEntry, Booking, Callback
 
@@ -92,6 +94,7 @@ class Store:
         self, url: str | None = None, reference: Callable[[str], str] = new_reference
     ) -> None:
         self.url = url or database_url()
+        check_keys()
         self.new_reference = reference
         self.engine = sa.create_engine(self.url, future=True, **engine_options(self.url))
 
@@ -115,7 +118,13 @@ class Store:
                     if existing is not None:
                         logger.info("%s: retried submit, kept %s", table.__tablename__, existing)
                         return existing
-                    conn.execute(sa.insert(table.__table__).values(reference=reference, **values))
+                    conn.execute(
+                        sa.insert(table.__table__).values(
+                            reference=reference,
+                            mobile_index=mobile_index(values["mobile"]),
+                            **values,
+                        )
+                    )
                 return reference
             except IntegrityError as error:
                 made = self._made_concurrently(table, values)
@@ -143,7 +152,12 @@ class Store:
             ).scalar_one_or_none()
             if found is not None:
                 return found
-        same = [columns[name] == values[name] for name in SAME_REQUEST[table]]
+        same = [
+            columns.mobile_index.in_(mobile_indexes(values[name]))
+            if name == "mobile"  # stored encrypted: compared by its index
+            else columns[name] == values[name]
+            for name in SAME_REQUEST[table]
+        ]
         return conn.execute(
             sa.select(columns.reference)
             .where(mine, columns.status.in_(OPEN_STATUSES), *same)

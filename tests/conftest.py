@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -14,6 +15,8 @@ from tests.fake_graph import FakeGraph
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+# Every test and every server it starts stores names and numbers encrypted, as production does.
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "models" / "spine.tar.gz"

@@ -9,7 +9,7 @@ import os
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -77,3 +77,11 @@ def project_database(url: str) -> sa.engine.Engine:
     SQLTrackerStore(host=url)
     migrate.upgrade(url)
     return sa.create_engine(url, future=True)
+
+
+def plain(value: Any) -> Any:
+    """A stored cell as the application reads it: names and numbers (encrypted at rest,
+    spine_db/crypto.py) decrypted, anything else as it is."""
+    from spine_db.crypto import decrypt
+
+    return decrypt(value) if isinstance(value, str) else value

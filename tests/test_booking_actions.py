@@ -22,6 +22,7 @@ from actions.callback import ActionSubmitCallback, ValidateCallbackForm
 from actions.specialists import ActionShowSpecialists, ActionSpecialistDetail
 from spine_db import migrate
 from tests.conftest import TrackerFactory
+from tests.databases import plain
 
 FILLED = {
     "doctor_id": "sunit-mediratta",
@@ -250,7 +251,8 @@ async def test_submit_stores_the_booking_then_tells_the_reference(
             "WHERE reference = ?",
             (reference,),
         ).fetchone()
-    assert row == ("conv-book", "sunit-mediratta", "Asha Verma", "+919876543210")
+    assert "Asha" not in str(row)  # encrypted at rest
+    assert tuple(map(plain, row)) == ("conv-book", "sunit-mediratta", "Asha Verma", "+919876543210")
     assert events["booking_confirmed"] is None
     assert events["doctor_id"] is None
     assert "patient_name" not in events  # kept for a later call-back
@@ -312,7 +314,7 @@ async def test_callback_is_stored_linked_and_flagged(
             "SELECT conversation_id, patient_name FROM callbacks WHERE reference = ?",
             (events["callback_reference"],),
         ).fetchone()
-    assert row == ("conv-call", "Asha Verma")
+    assert tuple(map(plain, row)) == ("conv-call", "Asha Verma")
 
 
 async def test_callback_form_takes_call_me_again_as_no_interruption(

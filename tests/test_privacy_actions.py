@@ -21,6 +21,7 @@ from actions.privacy import (
 from actions.privacy_notice import NOTICE, notice, page, version
 from spine_db import migrate
 from tests.conftest import TrackerFactory
+from tests.databases import plain
 from tests.test_booking_actions import FILLED, responses, slot_events
 
 SENDER = "web:privacy-test"
@@ -37,8 +38,9 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def rows(database: Path, sql: str, *params: str) -> List[tuple]:
+    """Rows as stored, with encrypted cells decrypted: what the erasure left, not the cipher."""
     with sqlite3.connect(database) as conn:
-        return conn.execute(sql, params).fetchall()
+        return [tuple(map(plain, row)) for row in conn.execute(sql, params).fetchall()]
 
 
 def notice_event() -> Dict[str, Any]:
