@@ -30,6 +30,18 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield value
 
 
+def module(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m name args`` as an operator runs it, with only ``env`` set (no test key)."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", name, *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def raw_rows(url: str) -> str:
     with sa.create_engine(url, future=True).connect() as conn:
         return repr(conn.execute(sa.text("SELECT * FROM bookings")).all())
@@ -62,18 +74,8 @@ def test_rotation_moves_every_row_to_the_new_key(url: str, monkeypatch: pytest.M
     monkeypatch.setenv(crypto.SETTING, f"{NEW},{OLD}")  # the new key deployed first
     with sa.create_engine(url, future=True).connect() as conn:
         assert conversations_of(conn, "9876543210") == ["c2", "conv-1"]  # found meanwhile
-    result = subprocess.run(  # noqa: S603 - the operator's command
-        [sys.executable, "-m", "spine_db.crypto", "rotate"],
-        cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": url,
-            crypto.SETTING: f"{NEW},{OLD}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = module(
+        "spine_db.crypto", "rotate", DATABASE_URL=url, **{crypto.SETTING: f"{NEW},{OLD}"}
     )
     assert result.returncode == 0, result.stderr
     assert "re-encrypted 2 requests" in result.stderr
@@ -108,30 +110,14 @@ def test_production_refuses_to_store_contacts_without_keys(
     monkeypatch.delenv(crypto.SETTING, raising=False)
     with pytest.raises(crypto.FieldKeyError, match="ENV=production: set FIELD_ENCRYPTION_KEYS"):
         Store(f"sqlite:///{tmp_path / 'x.db'}")
-    result = subprocess.run(  # noqa: S603 - the start command (Procfile) refuses too
-        [sys.executable, "-m", "spine_db.migrate"],
-        cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT),
-            "ENV": "production",
-            "DATABASE_URL": "postgresql://u@127.0.0.1:1/x",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # the start command (Procfile) refuses too
+    result = module(
+        "spine_db.migrate", ENV="production", DATABASE_URL="postgresql://u@127.0.0.1:1/x"
     )
     assert result.returncode == 1
     assert "set FIELD_ENCRYPTION_KEYS" in result.stderr
 
 
 def test_a_new_key_is_a_working_fernet_key() -> None:
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "spine_db.crypto", "new-key"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = module("spine_db.crypto", "new-key")
     Fernet(result.stdout.strip().encode())
