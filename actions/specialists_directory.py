@@ -180,7 +180,7 @@ def card_text(specialist: Specialist) -> str:
 
 ORDERS = {
     "experience": r"most experienced|more experienced|less experienced|least experienced|"
-    r"experienced|experience|senior(?:\s?most)?|junior(?:\s?most)?|years|"
+    r"experi[ae]nced|experi[ae]nce|senior(?:\s?most)?|junior(?:\s?most)?|years|"
     r"practi[cs]\w* (?:the |for the )?longest|longest",
     "fee": r"cheap\w*|low(?:est)? (?:fee|cost|price)|least expensive|afford\w*|budget|"
     r"less expensive|lowest|costliest|most expensive|expensive|highest fee\w*|priciest|costly|"
@@ -190,7 +190,7 @@ ORDERS = {
     # before "recommendation": "recommended by the most patients" counts patients
     # a bare "patients" ("best rating from patients") does not decide the order: see parse_request
     "patients": r"(?:most|more|highest|maximum|max|largest|biggest|greatest) (?:number of )?"
-    r"patients",
+    r"patients?\b",
     "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
     r"highly rated",
 }
@@ -210,7 +210,7 @@ ORDER_LABELS = {
 _SUPERLATIVE = re.compile(
     r"\b(?:most|(?<!at )least|best|top|highest|lowest|cheapest|costliest|priciest|senior\s?most|"
     r"junior\s?most|youngest|newest|maximum|minimum|number one|no\.? ?1|fewest|longest|largest|"
-    r"biggest|greatest)\b",
+    r"biggest|greatest|sabse|sab se)\b",
     re.IGNORECASE,
 )
 _YEARS = r"\s*\+?\s*(?:years?|yrs?|saal)"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -203,6 +204,15 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         """A guide answer or a doctor query (not only "a doctor must decide")."""
         return "/" in label or label in DOCTOR_INTENTS
 
+    def _city(self, text: str) -> bool:
+        """Whether ``text`` names the city of a listed doctor."""
+        lowered = text.lower()
+        return any(
+            re.search(rf"\b{re.escape(n[5:])}\b", lowered)
+            for n in self.surnames
+            if n.startswith("city:")
+        )
+
     def read(self, pieces: Sequence[Segment]) -> List[Tuple[Segment, str, float]]:
         """Each piece with its most likely answer and that answer's probability."""
         assert self.model is not None
@@ -351,9 +361,17 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             doctor = doctor_question(text, self.surnames) if short else None
             # Over a guide answer only when a listed doctor is named: "which specialist should
             # I visit" and "has a doctor reviewed this guide" are the guide's questions.
-            if doctor == "find_specialist" and intent not in RESCUABLE:
+            # A listed doctor's city with a doctor word ("any spine doctor in kolkata") is a
+            # doctor query too.
+            if doctor == "find_specialist" and intent not in RESCUABLE and not self._city(text):
                 doctor = None
-            if doctor and intent in RESCUABLE + RETRIEVAL_INTENTS:
+            # A booking fee is never a request to cancel: "any booking charge on top?".
+            rescued = (
+                RESCUABLE
+                + RETRIEVAL_INTENTS
+                + (("cancel",) if doctor == "ask_specialist_detail" else ())
+            )
+            if doctor and intent in rescued:
                 # "dr gopal achari is ortho or neuro?", "which doctors have no booking fees":
                 # the cards answer it, whatever guide answer the words resembled.
                 override_intent(message, doctor, DOCTOR_CONFIDENCE)

@@ -97,12 +97,13 @@ def segments(text: str) -> List[Segment]:
 
 _DOCTOR_WORD = re.compile(
     r"\b(?:dr|doc|docs|doctor|doctors|surgeon|surgeons|specialist|specialists|neurosurgeons?|"
+    r"docters?|doctrs?|dactors?|daktars?|sergeons?|surgens?|"
     r"anyone|someone|somebody|which of (?:them|these|those)|among (?:them|these|those))\b",
     re.IGNORECASE,
 )
 _CARD_DETAIL = re.compile(
     r"\b(?:fee|fees|charge\w*|cost|consultation|rs|rupees|patients|rating|rated|"
-    r"recommendation|experience\w*|years|senior\w*|"
+    r"recommendation|experi[ae]nce\w*|years|senior\w*|sabse|"
     r"hospital|clinic|sit|sits|opd|qualif\w*|degree|mch|dnb|booking|cheap\w*|costl\w*|"
     r"expensive|best|top|list|available|online|city|where|practi[cs]\w*|longest)\b",
     re.IGNORECASE,
@@ -120,8 +121,13 @@ _PERSON_DETAIL = re.compile(
     re.IGNORECASE,
 )
 _BARE_DETAIL = re.compile(
-    r"^\W*(?:(?:and|ok|okay|so|also|then|but)\W+)*(?:(?:which|what) hospital\b|"
+    r"^\W*(?:(?:and|ok|okay|so|also|then|but|hmm)\W+)*(?:(?:which|what) hospital\b|"
     r"(?:based on )?how many patients\b|"
+    r"(?:his |her |their )?(?:ratings?|fees?|experience|qualifications?)\W*$|"
+    # "out of these the cheaper one?", "of those two who is more experienced"
+    r"(?:(?:out )?of (?:these|those|them|the two)|among (?:these|those|them)|between them)\b"
+    r"[^.?!]{0,40}\b(?:cheap\w*|costl\w*|fee\w*|experi[ae]nc\w*|senior\w*|rat(?:ing|ed)\w*|"
+    r"booking)|"
     r"(?:any |is there (?:a |any )?)?booking (?:fee|charge|amount)\w*)",
     re.IGNORECASE,
 )

@@ -138,6 +138,15 @@ SURNAMES = doctor_surnames(SPECIALISTS)
         ("which of them has been practising the longest", "find_specialist"),
         ("we are from asansol, anyone in kolkata we can go to?", "find_specialist"),
         ("based on how many patients", "ask_specialist_detail"),
+        # misspelt doctor words, bare details and comparisons between the doctors shown
+        ("any spine docter in kolkata??", "find_specialist"),
+        ("which docter has more than 15 year experiance", "find_specialist"),
+        ("rating?", "ask_specialist_detail"),
+        ("out of these the cheaper one?", "ask_specialist_detail"),
+        ("of those two who is having no booking fees", "ask_specialist_detail"),
+        ("any booking charge on top?", "ask_specialist_detail"),
+        ("of these, which would you rather see", None),
+        ("what is the rating of this surgery", None),
     ],
 )
 def test_doctor_questions(text: str, expected: str | None) -> None:

@@ -179,6 +179,16 @@ def test_formatting_never_invents() -> None:
             SearchRequest(order="patients", best_only=True),
         ),
         ("which doctors have 20 years experience", [], SearchRequest(min_years=20)),
+        (
+            "delhi mein sabse experienced kaun hai",
+            [],
+            SearchRequest(city="Delhi", order="experience", best_only=True),
+        ),
+        (
+            "which doctor has treated maximum number of patient",
+            [],
+            SearchRequest(order="patients", best_only=True),
+        ),
         ("a doctor with 100 percent rating", [], SearchRequest(min_rating=100)),
         (
             "more than 15 years experience who also has a patient rating shown",
