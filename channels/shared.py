@@ -11,6 +11,7 @@ spine_db/whatsapp_queue.py.)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -69,11 +70,18 @@ class SharedReplies:
     def __init__(self, client: Any, ttl: int = 900, wait: float = 60.0, claim: int = 30) -> None:
         self.redis, self.ttl, self.wait, self.claim = client, ttl, wait, claim
 
+    @staticmethod
+    def _name(sender: str, message_id: str = "*") -> str:
+        """A reply's key. The sender id is hashed: it is a bearer token for the conversation and
+        names the patient's conversation, and a receipt of an erasure stays for retries."""
+        digest = hashlib.sha256(sender.encode()).hexdigest()[:32]
+        return f"{_prefix()}webchat:{digest}:{message_id}"
+
     async def forget(self, sender: str, keep: str) -> None:
         """Delete the replies kept for ``sender``'s retries, but the one of message ``keep``.
         Best effort: they expire within ``ttl`` anyway."""
         try:
-            pattern = f"{_prefix()}webchat:{sender}:*"
+            pattern = self._name(sender)
             async for name in self.redis.scan_iter(match=pattern, count=500):
                 text = name.decode() if isinstance(name, bytes) else str(name)
                 if not text.endswith(f":{keep}"):
@@ -81,8 +89,11 @@ class SharedReplies:
         except Exception as error:  # noqa: BLE001 - an erasure is not undone by a Redis outage
             logger.warning("shared replies: could not forget a sender (%s)", type(error).__name__)
 
-    async def run_once(self, key: str, handle: Callable[[], Awaitable[Replies]]) -> Replies:
-        name = f"{_prefix()}webchat:{key}"
+    async def run_once(
+        self, sender: str, message_id: str, handle: Callable[[], Awaitable[Replies]]
+    ) -> Replies:
+        """Run ``handle`` once for ``sender``'s message ``message_id`` across all servers."""
+        name = self._name(sender, message_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait
         while True:
@@ -92,11 +103,13 @@ class SharedReplies:
                 except BaseException:
                     await self.redis.delete(name)  # not answered: a retry runs it again
                     raise
-                await self.redis.set(name, json.dumps(replies), ex=self.ttl)
+                kept = [{k: v for k, v in r.items() if k != "recipient_id"} for r in replies]
+                await self.redis.set(name, json.dumps(kept), ex=self.ttl)
                 return replies
             value = await self.redis.get(name)
             if value is not None and value != RUNNING:
-                return list(json.loads(value))
+                # kept without the sender id (see _name); a retry gets the replies as sent
+                return [{"recipient_id": sender, **r} for r in json.loads(value)]
             if loop.time() > deadline:
-                raise NotAnsweredYet(key)
+                raise NotAnsweredYet(message_id)
             await asyncio.sleep(0.1)  # value None: the claim just ended without an answer

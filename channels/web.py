@@ -159,7 +159,7 @@ class WebChatInput(InputChannel):
                     return answered[-1]
 
                 try:
-                    return await self.shared.run_once(f"{sender}:{message_id}", tracked)
+                    return await self.shared.run_once(sender, message_id, tracked)
                 except Exception as error:  # Redis down: answer here, never not at all
                     if answered:
                         return answered[-1]

@@ -132,12 +132,15 @@ async def test_an_erasure_forgets_the_shared_replies_in_redis() -> None:
         return [{"text": "Thank you, Ravindra"}]
 
     try:
-        for key in ("web:a:1", "web:a:2", "web:b:1"):
-            await shared.run_once(key, reply)
+        for sender, message_id in (("web:a", "1"), ("web:a", "2"), ("web:b", "1")):
+            await shared.run_once(sender, message_id, reply)
         await shared.forget("web:a", keep="2")
         prefix = f"spine:{os.environ['REDIS_KEY_PREFIX']}:webchat:"
         left = sorted([k.decode() async for k in client.scan_iter(match=prefix + "*")])
-        assert left == [prefix + "web:a:2", prefix + "web:b:1"]
+        assert left == sorted(
+            [SharedReplies._name("web:a", "2"), SharedReplies._name("web:b", "1")]
+        )
+        assert not any("web:" in key for key in left)  # no sender id in Redis
     finally:
         async for key in client.scan_iter(match=f"spine:{os.environ['REDIS_KEY_PREFIX']}:*"):
             await client.delete(key)
