@@ -4,7 +4,7 @@ machine, same run. Not part of `make test`.
 For each configuration: full training time; held-out accuracy and red-flag recall / false alarms
 (bench/quality.py), of the trained model and as the mean over several trainings of the
 configuration (``--draws``: a single training of an unseeded configuration is one draw from a
-spread wider than the differences being compared; bench/levers.md, eighth round); then the real
+spread wider than the differences being compared; bench/levers.md); then the real
 servers (the Procfile's action server and Rasa server, tracker store on PostgreSQL, Redis lock
 store) — time from start until the first answer over REST, memory, and locust (its own
 virtualenv and process, bench/locustfile.py) at 1, 10, 20 and 50 concurrent users for 60 s each:
@@ -115,7 +115,7 @@ def train(variant: Variant, workdir: Path) -> tuple[Path, float]:
         variant.name,
         workdir,
         # A fresh training cache per variant: a first training, as in a fresh clone (a full
-        # .rasa/cache was suspected of slowing training; bench/levers.md, fifth and sixth rounds).
+        # .rasa/cache was suspected of slowing training; bench/levers.md).
         workdir / f"rasa-cache-{variant.name}",
     )
     return workdir / f"{variant.name}.tar.gz", seconds

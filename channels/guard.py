@@ -101,7 +101,7 @@ def domain_responses(agent: Any, names: Tuple[str, ...]) -> List[Dict[str, Any]]
     try:
         responses = agent.domain.responses
         return [dict(responses[name][0]) for name in names]
-    except Exception:  # no model or no such response: the caller falls back
+    except Exception:  # noqa: BLE001 - no model or no such response: the caller falls back
         return []
 
 

@@ -13,7 +13,7 @@ intents, one for answers); the intent, the intent ranking and the selected answe
 from the blend. The two kinds of model err differently, so averaging them cancels many confident
 mistakes of either: on a development set (3-fold cross-validation of the training phrasings) the
 blend gives 89 more right answers and 16 fewer wrong ones (of 2,428) than DIET and the
-ResponseSelector alone, each with its best gates (bench/levers.md, fifth round). Training adds
+ResponseSelector alone, each with its best gates (bench/levers.md). Training adds
 ~15 s.
 
 Without sentence features (e.g. an empty message) a message is left as the neural models made it.

@@ -1,6 +1,6 @@
 """``RetrievalRouter``: a Rasa 3 NLU component placed after the classifiers.
 
-It does two things for the retrieval intents (``faq``, ``article``):
+It does three things for the retrieval intents (``faq``, ``article``):
 
 1. **Topic payloads.** Quick-reply buttons carry ``topic:<intent>/<key>`` (e.g.
    ``topic:faq/recovery_time``). Rasa's ``/intent`` payload syntax cannot address a retrieval

@@ -244,7 +244,7 @@ def test_talk_to_a_person_reuses_known_details(stack: Stack) -> None:
 
 
 def test_the_staff_console_reads_the_conversations_this_server_stored(stack: Stack) -> None:
-    """Issue 7 on the real thing: a Rasa server writes the conversations (SQLite / PostgreSQL),
+    """The console on the real thing: a Rasa server writes the conversations (SQLite / PostgreSQL),
     the website's console lists, filters and shows them, with the booking in the queue."""
     urgent, booker = f"urgent-{stack.rasa_port}", f"console-{stack.rasa_port}"
     assert "112" in texts(stack.say(urgent, "I can't control my bladder since this morning"))

@@ -21,7 +21,7 @@ async def report(agent: Any) -> Report:
     return result
 
 
-# Floors about two points under the seeded model's 0.963 / 0.947 (fifth round, bench/levers.md):
+# Floors about two points under the seeded model's 0.963 / 0.947 (bench/levers.md):
 # a change that costs more than seed noise fails here before it reaches the benchmark.
 def test_held_out_response_accuracy_is_at_least_93_percent(report: Report) -> None:
     assert report.response_total >= 150

@@ -1,4 +1,4 @@
-"""Issue 8: in the production profile a configured store that cannot be reached stops the Rasa
+"""In the production profile a configured store that cannot be reached stops the Rasa
 server at start with a clear message (Rasa itself would retry the database forever, or keep
 conversations in memory) — and the message never contains the password."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8: the production profile with two Rasa servers sharing PostgreSQL, Redis and RabbitMQ.
+"""The production profile with two Rasa servers sharing PostgreSQL, Redis and RabbitMQ.
 
 Alternate messages of one conversation go to each server (a whole booking form among them), two
 messages arrive at both servers at the same moment, and a retried message reaches the other

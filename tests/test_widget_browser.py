@@ -302,7 +302,7 @@ def _shots_dir() -> None:
 
 
 def test_staff_review_a_widget_conversation_in_the_console(browser: Any, stack: Stack) -> None:
-    """Issue 7 as a staff member sees it: a patient's emergency message from the widget is found
+    """The console as a staff member sees it: a patient's emergency message from the widget is found
     with the emergency filter, annotated, exported; the metrics page is drawn (screenshot)."""
     import sqlalchemy as sa
 
