@@ -55,8 +55,13 @@ _ASKS = re.compile(
     r"tell me|confused (?:about|whether)|not sure (?:if|whether)|my question|doubt (?:is|about)|"
     r"is it (?:true|possible|safe|ok|okay|normal)|possible to|is it|are there|do i|will i|"
     r"can i|should i|how long|how much|how many)\b|"
-    # a request or a question word at the end: "main benefits pls", "physio starts when"
-    r"\b(?:pls|please|plz|kindly|when|where|kab|kitna|kitni|kitne|kaise|kyun)\W*$",
+    # a question word with its verb anywhere: "and for fusion specifically wats the success rate"
+    rf"\b(?:{_WH})\s+(?:is|are|r|the|has|have|will|can|does|do)\b|\br (?:there|u|they)\b|"
+    # a request or a question word at the end: "main benefits pls", "physio starts when",
+    # "fee kitna hai", "compulsary after or optional"
+    r"\b(?:pls|please|plz|kindly|when|where|kab|kitna|kitni|kitne|kaise|kyun)\W*$|"
+    r"\b(?:kitna|kitni|kitne|kya|kaise|kab|kaun|kahan)\s+(?:hai|h|he|hain|hoga|hogi)\W*$|"
+    r"\bor (?:not|no|optional|what)\W*$",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_]+")

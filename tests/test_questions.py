@@ -51,6 +51,32 @@ from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
             "so i was wondering if three weeks leave is enough",
             [("so i was wondering if three weeks leave is enough", True)],
         ),
+        # a second question that does not start with a question word
+        (
+            "is infection less than open? and dr bhati consultation fee kitna hai",
+            [
+                ("is infection less than open?", True),
+                ("and dr bhati consultation fee kitna hai", True),
+            ],
+        ),
+        (
+            "does MISS treat stenosis? also r there any spine doctors in kolkata",
+            [
+                ("does MISS treat stenosis?", True),
+                ("also r there any spine doctors in kolkata", True),
+            ],
+        ),
+        (
+            "wat r the risks overall. and for fusion specifically wats the success rate",
+            [
+                ("wat r the risks overall", True),
+                ("and for fusion specifically wats the success rate", True),
+            ],
+        ),
+        (
+            "i am 45. physiotherapy is compulsary after or optional",
+            [("i am 45", False), ("physiotherapy is compulsary after or optional", True)],
+        ),
         ("", []),
     ],
 )
