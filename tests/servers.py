@@ -196,8 +196,13 @@ class Stack:
 
     def stop(self, timeout: float = 30) -> int | None:
         """Stop like a user pressing Ctrl-C: SIGINT to honcho, which stops both servers."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            # honcho killed (a fault test): its servers may live on in its process group
+            with contextlib_suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.returncode
         self.process.send_signal(signal.SIGINT)
         try:
             return self.process.wait(timeout=timeout)
