@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from contextlib import closing, contextmanager
 from contextlib import suppress as contextlib_suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -40,6 +40,16 @@ BOOKING_SCRIPT = [
     ("yes", "Dr. Sunit Mediratta"),
     ("yes", "BK-"),
 ]
+
+
+def _descendants(pid: int) -> List[int]:
+    """All processes below ``pid`` (Linux /proc)."""
+    found: List[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib_suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_descendants(int(child))]
+    return found
 
 
 def free_port() -> int:
@@ -110,6 +120,7 @@ class Stack:
     processes: Tuple[str, ...] = ()  # Procfile entries to start; () = all of them
     endpoints: Path | None = None  # default: endpoints.yml for this stack's ports
     process: subprocess.Popen | None = None
+    groups: List[int] = field(default_factory=list)  # process groups of its servers
 
     def __post_init__(self) -> None:
         self.web_port = self.web_port or free_port()
@@ -172,6 +183,9 @@ class Stack:
             if self.process.poll() is not None:
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
             if all(self._answers(url, who) for url, who in self._health_urls()):
+                # honcho starts each server in its own session: remember their groups, so a
+                # killed stack (kill(), or honcho gone) takes its servers with it
+                self.groups = sorted({os.getpgid(p) for p in _descendants(self.process.pid)})
                 return self
             time.sleep(0.5)
         self.stop()
@@ -199,9 +213,7 @@ class Stack:
         if self.process is None:
             return None
         if self.process.poll() is not None:
-            # honcho killed (a fault test): its servers may live on in its process group
-            with contextlib_suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            self.kill()  # honcho gone: its servers may live on in their own sessions
             return self.process.returncode
         self.process.send_signal(signal.SIGINT)
         try:
@@ -210,6 +222,14 @@ class Stack:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
             raise
+
+    def kill(self) -> None:
+        """SIGKILL the whole stack at once, servers included, as a crashed machine would."""
+        assert self.process is not None
+        for group in [self.process.pid, *self.groups]:
+            with contextlib_suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        self.process.wait()
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -14,7 +14,6 @@ The ledger's table is printed (pytest -s) and quoted in the README.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import threading
@@ -312,10 +311,7 @@ def timeline(world: Dict[str, Any], log: List[Tuple[float, str]], start: float) 
     at(33, "Graph API: 6 x 500 then 2 x 429", graph_failing)
 
     def kill_b() -> None:
-        process = replicas[1].process
-        assert process is not None
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        replicas[1].kill()  # honcho and its servers, not honcho alone
 
     at(38, "replica b killed (SIGKILL)", kill_b)
 
