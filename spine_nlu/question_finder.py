@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -49,6 +48,7 @@ from spine_nlu.questions import (
     decision_request,
     doctor_question,
     doctor_surnames,
+    names_a_city,
     segments,
 )
 from spine_nlu.retrieval_router import selected_response
@@ -204,15 +204,6 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         """A guide answer or a doctor query (not only "a doctor must decide")."""
         return "/" in label or label in DOCTOR_INTENTS
 
-    def _city(self, text: str) -> bool:
-        """Whether ``text`` names the city of a listed doctor."""
-        lowered = text.lower()
-        return any(
-            re.search(rf"\b{re.escape(n[5:])}\b", lowered)
-            for n in self.surnames
-            if n.startswith("city:")
-        )
-
     def read(self, pieces: Sequence[Segment]) -> List[Tuple[Segment, str, float]]:
         """Each piece with its most likely answer and that answer's probability."""
         assert self.model is not None
@@ -363,7 +354,11 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             # I visit" and "has a doctor reviewed this guide" are the guide's questions.
             # A listed doctor's city with a doctor word ("any spine doctor in kolkata") is a
             # doctor query too.
-            if doctor == "find_specialist" and intent not in RESCUABLE and not self._city(text):
+            if (
+                doctor == "find_specialist"
+                and intent not in RESCUABLE
+                and not names_a_city(text, self.surnames)
+            ):
                 doctor = None
             # A booking fee is never a request to cancel: "any booking charge on top?".
             rescued = (

@@ -158,6 +158,14 @@ def decision_request(text: str) -> bool:
     return bool(_DECISION.search(text or ""))
 
 
+def names_a_city(text: str, names: Sequence[str]) -> bool:
+    """Whether ``text`` names the city of a listed doctor (``names`` as doctor_surnames gives)."""
+    lowered = text.lower()
+    return any(
+        re.search(rf"\b{re.escape(n[5:])}\b", lowered) for n in names if n.startswith("city:")
+    )
+
+
 def doctor_question(text: str, names: Sequence[str]) -> str | None:
     """``ask_specialist_detail`` when a listed doctor is named, ``find_specialist`` when doctors
     are asked for by a detail their cards show ("which doctor charges the least", "any doctor
@@ -165,7 +173,6 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
     each marked by a prefix ("name:", "city:")."""
     lowered = text.lower()
     people = [n[5:] for n in names if n.startswith("name:")]
-    cities = [n[5:] for n in names if n.startswith("city:")]
     if any(re.search(rf"\b{re.escape(name)}\b", lowered) for name in people):
         return "ask_specialist_detail"
     if len(lowered.split()) <= FOLLOW_UP_MAX_WORDS and (
@@ -174,10 +181,7 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
         return "ask_specialist_detail"
     if re.search(r"\bbooking (?:fee|charge|amount)", lowered):
         return "ask_specialist_detail"
-    if _DOCTOR_WORD.search(lowered) and (
-        _CARD_DETAIL.search(lowered)
-        or any(re.search(rf"\b{re.escape(city)}\b", lowered) for city in cities)
-    ):
+    if _DOCTOR_WORD.search(lowered) and (_CARD_DETAIL.search(lowered) or names_a_city(text, names)):
         return "find_specialist"
     return None
 
