@@ -109,9 +109,10 @@ def sort_specialists(specialists: Sequence[Specialist], order: str) -> List[Spec
 def under_fee(
     specialists: Sequence[Specialist], limit: int, strict: bool = False
 ) -> List[Specialist]:
-    """Specialists whose every listed fee is at most ``limit`` (below it when ``strict``);
-    unlisted fees never qualify."""
-    return [s for s in specialists if s.fees and max(s.fees) < limit + (not strict)]
+    """Specialists whose lowest listed fee is at most ``limit`` (below it when ``strict``), as
+    "the cheapest" counts it; their cards then show every figure, since the page does not say
+    what two figures mean. Unlisted fees never qualify."""
+    return [s for s in specialists if s.fees and min(s.fees) < limit + (not strict)]
 
 
 def format_fees(specialist: Specialist) -> str:
@@ -179,18 +180,19 @@ def card_text(specialist: Specialist) -> str:
 # --- understanding a search request -------------------------------------------------------
 
 ORDERS = {
+    # first: "the most patients" decides even when "experience" is also said
+    "patients": r"(?:most|more|highest|maximum|max|largest|biggest|greatest) (?:number of )?"
+    r"patients?\b",
     "experience": r"most experienced|more experienced|less experienced|least experienced|"
     r"experi[ae]nced|experi[ae]nce|senior(?:\s?most)?|junior(?:\s?most)?|years|"
     r"practi[cs]\w* (?:the |for the )?longest|longest",
-    "fee": r"cheap\w*|low(?:est)? (?:fee|cost|price)|least expensive|afford\w*|budget|"
+    "fee": r"cheap\w*|sast[aeio]|kam (?:fee|fees)|low(?:est)? (?:fee|cost|price)|least expensive|"
+    r"afford\w*|budget|"
     r"less expensive|lowest|costliest|most expensive|expensive|highest fee\w*|priciest|costly|"
     r"charg\w* (?:the )?(?:least|most|lowest|highest|less|more)|"
     r"(?:least|lowest|minimum|highest|maximum|max|min) (?:(?:consultation|consulting|consult|opd|"
     r"visit) )?(?:fee|charge|cost)\w*",
-    # before "recommendation": "recommended by the most patients" counts patients
     # a bare "patients" ("best rating from patients") does not decide the order: see parse_request
-    "patients": r"(?:most|more|highest|maximum|max|largest|biggest|greatest) (?:number of )?"
-    r"patients?\b",
     "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
     r"highly rated",
 }
@@ -217,6 +219,11 @@ _YEARS = r"\s*\+?\s*(?:years?|yrs?|saal)"
 _MIN_YEARS = re.compile(
     rf"(?:(more than|over|above|greater than|at least|atleast|minimum|min\.?|>=?)\s*(\d{{1,2}})"
     rf"{_YEARS})|(?:(\d{{1,2}})\s*\+\s*(?:years?|yrs?))",
+    re.IGNORECASE,
+)
+# "15 saal se zyada": more than that many (Hinglish puts the comparison after the number)
+_MORE_YEARS_AFTER = re.compile(
+    rf"(\d{{1,2}}){_YEARS}\s*(?:se|say)\s*(?:zyada|jyada|zada|jada|adhik|upar|jyaada|zyaada)\b",
     re.IGNORECASE,
 )
 # "doctors having 20 years experience": at least that many
@@ -315,6 +322,8 @@ def _years(text: str) -> Tuple[int | None, int | None]:
             value = int(match.group(2))
             strict = match.group(1).lower() in ("more than", "over", "above", "greater than", ">")
             low = value + 1 if strict else value
+    elif (after := _MORE_YEARS_AFTER.search(text)) is not None:
+        low = int(after.group(1)) + 1
     elif (bare := _HAS_YEARS.search(text)) is not None:
         low = int(bare.group(1))
     match = _MAX_YEARS.search(text)
@@ -497,6 +506,8 @@ def search(request: SearchRequest, directory: Directory, shown: Sequence[str] = 
     if request.max_fee is not None:
         no_fee = [s for s in pool if not s.fees]
         pool = under_fee(pool, request.max_fee, request.fee_below)
+        if not request.order:
+            pool = sort_specialists(pool, "fee")  # within a budget, the cheapest first
     not_shown: List[Specialist] = []
     if request.order and request.best_only:
         not_shown = [s for s in pool if order_value(s, request.order) is None]

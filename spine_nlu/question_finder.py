@@ -45,9 +45,11 @@ from spine_nlu.questions import (
     SPECIALISTS,
     PassageIndex,
     Segment,
+    card_query,
     decision_request,
     doctor_question,
     doctor_surnames,
+    mode_question,
     names_a_city,
     segments,
 )
@@ -353,18 +355,27 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             # Over a guide answer only when a listed doctor is named: "which specialist should
             # I visit" and "has a doctor reviewed this guide" are the guide's questions.
             # A listed doctor's city with a doctor word ("any spine doctor in kolkata") is a
-            # doctor query too.
+            # doctor query too, and so is what only the cards answer ("the cheapest doctor").
             if (
                 doctor == "find_specialist"
                 and intent not in RESCUABLE
                 and not names_a_city(text, self.surnames)
+                and not card_query(text)
             ):
                 doctor = None
             # A booking fee is never a request to cancel: "any booking charge on top?".
+            # "cheapest consultation?" asks which doctor, not to book one yet, and what the cards
+            # answer is never outside the guide.
             rescued = (
                 RESCUABLE
                 + RETRIEVAL_INTENTS
                 + (("cancel",) if doctor == "ask_specialist_detail" else ())
+                + (("book_appointment", "not_in_guide") if doctor and card_query(text) else ())
+                + (
+                    ("book_appointment",)
+                    if doctor == "ask_specialist_detail" and mode_question(text)
+                    else ()
+                )
             )
             if doctor and intent in rescued:
                 # "dr gopal achari is ortho or neuro?", "which doctors have no booking fees":

@@ -138,6 +138,28 @@ _BARE_DETAIL = re.compile(
 )
 FOLLOW_UP_MAX_WORDS = 8
 
+# What only the cards answer, never the guide: the cheapest or most experienced doctor, a fee
+# or experience limit, the best rated, the most patients ("cheapest consultation?", "which
+# doctor's fee is less than 1000 rupees", "experience 15 saal se zyada").
+_CARD_ONLY = re.compile(
+    # "cheap" about a doctor, a visit or an option, not "the cheapest way to recover"
+    r"\b(?:(?:cheap\w*|sast[aeio]|costliest|priciest|most expensive)"
+    r"(?=[^.?!]{0,25}\b(?:consult\w*|fees?|charges?|doc\w*|dr|surgeon\w*|specialist\w*|"
+    r"one|option|kaun|hospital)\b|\W*$)|"
+    r"(?:lowest|least|minimum|highest|maximum|kam) (?:(?:consultation|consulting|opd) )?"
+    r"(?:fee|fees|charges?)|"
+    r"(?:fee|fees|charges?|consultation)\b[^.?!]{0,20}\b(?:under|below|less than|within|upto|"
+    r"up to)\s*(?:₹|rs\.?|inr)?\s*\d{3,}|"
+    r"(?:under|below|less than|within|upto|up to)\s*(?:₹|rs\.?|inr)?\s*\d{3,}\s*"
+    r"(?:₹|rs\.?|inr|rupees|fee|fees)|"
+    r"most experienced|(?:more|over) than \d{1,2}\s*(?:years|yrs|saal)|"
+    r"\d{1,2}\s*(?:years|yrs|saal)\s*(?:se|say)\s*(?:zyada|jyada|zada|adhik|upar|jada)|"
+    r"(?:best|highest|top)[ -]rated|(?:highest|best) rating|"
+    # "which doctor has seen the most patients", not "do most patients need a transfusion"
+    r"(?:seen|treated|operated|handled|has|have)\s+(?:the\s+)?most\s+patients)\b",
+    re.IGNORECASE,
+)
+
 # Asking the assistant to decide the treatment: "just tell me yes or no", "should i go for the
 # surgery or keep doing physio". Only a doctor can; the guide never answers it.
 _DECISION = re.compile(
@@ -166,6 +188,28 @@ def names_a_city(text: str, names: Sequence[str]) -> bool:
     )
 
 
+# "does dr achari do video consult?", "is he available online?": whether a doctor offers a mode
+# (a card detail, not listed on this page), unlike "book a video consult with dr achari".
+_MODE_QUESTION = re.compile(
+    r"\b(?:does|do|is|are|can i|can we|could i|available)\b[^.?!]{0,40}"
+    r"\b(?:online|video|tele\w*|whatsapp call)\b",
+    re.IGNORECASE,
+)
+
+
+def mode_question(text: str) -> bool:
+    """Whether ``text`` asks if a doctor consults online or by video (and does not ask to book)."""
+    return bool(_MODE_QUESTION.search(text or "")) and not re.search(
+        r"\b(?:book\w*|appointment|schedule)\b", text or "", re.IGNORECASE
+    )
+
+
+def card_query(text: str) -> bool:
+    """Whether ``text`` asks what only the doctors' cards answer (a fee or experience limit or
+    superlative, the best rated, the most patients): never a guide question."""
+    return bool(_CARD_ONLY.search(text or ""))
+
+
 def doctor_question(text: str, names: Sequence[str]) -> str | None:
     """``ask_specialist_detail`` when a listed doctor is named, ``find_specialist`` when doctors
     are asked for by a detail their cards show ("which doctor charges the least", "any doctor
@@ -183,6 +227,8 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
         return "ask_specialist_detail"
     if _DOCTOR_WORD.search(lowered) and (_CARD_DETAIL.search(lowered) or names_a_city(text, names)):
         return "find_specialist"
+    if len(lowered.split()) <= FOLLOW_UP_MAX_WORDS and card_query(lowered):
+        return "find_specialist"  # "cheapest consultation?"
     return None
 
 

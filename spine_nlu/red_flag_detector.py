@@ -253,7 +253,7 @@ class RedFlagDetector(GraphComponent, IntentClassifier):
             verdict = combine(
                 kind,
                 matcher.final(hits),
-                partial(matcher.rules_out, text),
+                partial(matcher.doubts, text),
                 probs,
                 self.thresholds,
                 word_count(text),

@@ -295,6 +295,18 @@ class RedFlagMatcher:
             )
         ) or any(YEAR.match(k) for k in keys)
 
+    def out_of_context(self, text: str) -> bool:
+        """True when the message names nothing this guide's patients speak about (the ``context``
+        cues: back and legs, the operation, bladder and bowel, chest and breathing, ...): a
+        classifier-only emergency or urgent guess then becomes the triage question."""
+        keys, _ = self.normalise(text)
+        return not self._has_cue(keys, "context")
+
+    def doubts(self, text: str) -> bool:
+        """Whether a classifier-only emergency or urgent guess must become the triage question:
+        the message rules itself out (:meth:`rules_out`) or is :meth:`out_of_context`."""
+        return self.rules_out(text) or self.out_of_context(text)
+
     @staticmethod
     def _clauses(keys: List[str]) -> List[int]:
         clause, out = 0, []

@@ -198,7 +198,8 @@ def combine(
     """The triage call for a message, rules and model together: ``rule`` is the strongest level
     the triage rules matched (``None``: none), ``final`` whether a ``final`` flag was among them,
     ``ruled_out`` says (asked only when it matters) whether the message rules itself out
-    (negated, past, hypothetical), ``probs`` the model's levels (``None`` without the model).
+    (negated, past, hypothetical) or names nothing this guide's patients speak about, ``probs``
+    the model's levels (``None`` without the model).
 
     A rule's level stands unless the model is at least ``veto`` sure the message is routine
     (then the question; never for a ``final`` flag). Without a rule the model decides

@@ -122,7 +122,7 @@ def main() -> None:
                 frozenset(h.kind for h in hits),
                 matcher.final(hits),
                 p,
-                matcher.rules_out(text),
+                matcher.doubts(text),
                 word_count(text),
             )
         )

@@ -1,0 +1,103 @@
+"""Fingerprints of the Rasa code our serving code replaces or overrides, as shipped in 3.6.21.
+
+A patch (spine_rasa/fixes.py) or an override of a private method (spine_rasa/components.py,
+spine_rasa/policies.py) is only right for the code it was written against. Each names the
+functions it replaces or relies on here; a fingerprint is the SHA-256 of the function's source.
+``fixes.apply()`` leaves out a patch whose function changed, the production start refuses to run
+without them, and ``tests/test_spine_rasa_guards.py`` fails on any change, so a Rasa update
+cannot silently change what runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from typing import Any, Dict, Iterable, List
+
+# "module:qualified.name" -> SHA-256 of its source as shipped with Rasa 3.6.21.
+SHIPPED: Dict[str, str] = {
+    "rasa.utils.tensorflow.models:RasaModel.load": (
+        "84fd81c0fdd01a8048de2d9b5b3022bdbf1e155f7b4d67737eb51ecb0787d292"
+    ),
+    "rasa.utils.tensorflow.models:RasaModel._rasa_predict": (
+        "7f745b0f9cb647c9df9e5b04b318a7b93709daf9460bad4373970c6cf9f04d8f"
+    ),
+    "rasa.utils.tensorflow.models:RasaModel.run_inference": (
+        "e628d03665d82d9df14e102b7b1757fc015b4caaec4fabcb6ee4b83125e296ac"
+    ),
+    "rasa.nlu.classifiers.diet_classifier:DIETClassifier._predict": (
+        "228b5091ebd1894b30d828ffe3f5e616c769f6fe1bc7161a3b7f9789244e3948"
+    ),
+    "rasa.nlu.classifiers.diet_classifier:DIETClassifier._load_model_class": (
+        "1f1f6ee6e1286f040c567e14db9e95e4e8da9c3403d1459fa8f4e3e5dff6a103"
+    ),
+    "rasa.nlu.selectors.response_selector:ResponseSelector._load_model_class": (
+        "32a22bd9195908a36dd9835f4556c5dc4aca01ea65868d9b36a3331cff7c88d4"
+    ),
+    "rasa.utils.tensorflow.data_generator:RasaBatchDataGenerator.prepare_batch": (
+        "6db38a978c11867feadfb74ecb811e697010679d82773370c881a1651eabc7a4"
+    ),
+    "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys": (
+        "2915fd81711e194c6d667728e00bd0e51e9c1c2791a0be14c55f0ef9938f9936"
+    ),
+    "rasa.core.actions.action:RemoteAction._validate_action_result": (
+        "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42"
+    ),
+    "rasa.core.actions.action:RemoteAction.action_response_format_spec": (
+        "091b74aa3738d1262cf3c028386aaf9dd4f0d5c1374b62392411d70a79104a46"
+    ),
+    "rasa.shared.core.events:Event.resolve_by_type": (
+        "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968"
+    ),
+    "rasa.shared.core.slots:Slot": (
+        "0a694d68aef367326f0d4714f862136245b05509efc5b037ab8c60fb3341e47e"
+    ),
+    "rasa.shared.nlu.training_data.features:Features._combine_sparse_features": (
+        "9837d864e5983243704cf14616ef9abe181c6f141cc0f9b324c4310629cc133d"
+    ),
+    "rasa.engine.runner.dask:DaskGraphRunner": (
+        "78a7d146c5c06d4cfd29638bbb20192183bfcd8cc69d2cb2be198c8e87a4c134"
+    ),
+    "rasa.core.run:load_agent_on_start": (
+        "b23e12447febeb64dfe0e78f545c37affae1059858280485b1094707a2704214"
+    ),
+}
+
+# What spine_rasa/components.py and spine_rasa/policies.py override or rely on.
+OVERRIDDEN = [
+    "rasa.utils.tensorflow.models:RasaModel.load",
+    "rasa.utils.tensorflow.models:RasaModel._rasa_predict",
+    "rasa.utils.tensorflow.models:RasaModel.run_inference",
+    "rasa.nlu.classifiers.diet_classifier:DIETClassifier._predict",
+    "rasa.nlu.classifiers.diet_classifier:DIETClassifier._load_model_class",
+    "rasa.nlu.selectors.response_selector:ResponseSelector._load_model_class",
+    "rasa.utils.tensorflow.data_generator:RasaBatchDataGenerator.prepare_batch",
+    "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys",
+]
+
+
+def resolve(target: str) -> Any:
+    module_name, _, qualified = target.partition(":")
+    found: Any = importlib.import_module(module_name)
+    for part in qualified.split("."):
+        found = (
+            inspect.getattr_static(found, part) if inspect.isclass(found) else getattr(found, part)
+        )
+    return getattr(found, "__func__", found)  # classmethod / staticmethod: the function
+
+
+def fingerprint(target: str) -> str:
+    return hashlib.sha256(inspect.getsource(resolve(target)).encode()).hexdigest()
+
+
+def changed(targets: Iterable[str], expected: Dict[str, str] | None = None) -> List[str]:
+    """The targets whose source is not the one recorded (or cannot be read any more)."""
+    expected = SHIPPED if expected is None else expected
+    different = []
+    for target in targets:
+        try:
+            if fingerprint(target) != expected.get(target):
+                different.append(target)
+        except (ImportError, AttributeError, OSError, TypeError):
+            different.append(target)
+    return different
