@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/$(VENV)/bin
 MODEL   := models/spine.tar.gz
 SPACY   := models/spacy/en_miss/meta.json
 STAMP   := $(VENV)/.installed
-TRAIN_INPUTS := config.yml domain.yml content/red_flags.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard spine_nlu/*.py)
+TRAIN_INPUTS := config.yml domain.yml content/red_flags.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard spine_nlu/*.py) spine_rasa/components.py spine_rasa/policies.py
 
 export PATH := $(BIN):$(PATH)
 export RASA_TELEMETRY_ENABLED := false
@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install browser spacy train migrate retention rotate-keys staff-user run run-prod test lint eval bench lock lock-bench clean
+.PHONY: help install browser spacy train migrate retention rotate-keys staff-user run run-prod test test-fast lint eval bench lock lock-bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ run-prod: train ## Production profile: PostgreSQL (DATABASE_URL), Redis (REDIS_U
 
 test: train ## Run the whole test suite (sets itself up first)
 	$(BIN)/pytest
+
+test-fast: $(STAMP) $(SPACY) ## Unit tests only: no model, no servers, no databases (seconds)
+	$(BIN)/pytest -q tests/unit
 
 lint: $(STAMP) ## ruff + black --check + mypy
 	$(BIN)/ruff check .

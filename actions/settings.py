@@ -9,6 +9,8 @@ from functools import cache
 from typing import FrozenSet
 from zoneinfo import ZoneInfo
 
+from spine_db.config import support_timezone_name
+
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -92,7 +94,7 @@ def settings() -> Settings:
     return Settings(
         support_hours=SupportHours.parse(
             os.environ.get("SUPPORT_HOURS", "Mon-Sat 09:00-18:00"),
-            os.environ.get("SUPPORT_TIMEZONE", "Asia/Kolkata"),
+            support_timezone_name(),
         ),
         booking_max_days=_int("BOOKING_MAX_DAYS", 60),
         max_invalid_answers=_int("MAX_INVALID_ANSWERS", 3),

@@ -103,11 +103,10 @@ def train(config: Path, train_file: Path, out: Path, name: str) -> float:
 
 
 async def predict(model: Path, held: List[Tuple[str, str]]) -> List[Tuple[str, str, str]]:
-    from rasa.core.agent import Agent
-
     from spine_nlu.evaluate import predicted_label
+    from spine_rasa import load_agent
 
-    agent = Agent.load(str(model))
+    agent = load_agent(str(model))
     return [(text, label, predicted_label(await agent.parse_message(text))) for text, label in held]
 
 

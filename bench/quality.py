@@ -16,13 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 async def measure(model: Path) -> Dict[str, Any]:
-    from rasa.core.agent import Agent
-
     from spine_nlu import triage_eval
     from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
-    from tests.safety_suites import URGENT, calm_messages, caught, red_flag_cases
+    from spine_nlu.safety_suites import URGENT, calm_messages, caught, red_flag_cases
+    from spine_rasa import load_agent
 
-    agent = Agent.load(str(model))
+    agent = load_agent(str(model))
     report = Report()
     for text, expected in load_examples(DEFAULT_HOLDOUT):
         report.add(text, expected, predicted_label(await agent.parse_message(text)))

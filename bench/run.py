@@ -31,8 +31,8 @@ from typing import Any, Dict, Iterator, List
 
 import yaml
 
-from tests.databases import fresh_database
-from tests.servers import ROOT, Stack, free_port, http
+from devstack.databases import fresh_database
+from devstack.servers import ROOT, Stack, free_port, http
 
 BIN = Path(sys.executable).parent
 LOCUST = ROOT / ".venv-bench" / "bin" / "locust"
@@ -62,6 +62,9 @@ class Variant:
     name: str
     config: Path
     env: Dict[str, str] = field(default_factory=dict)
+    # "production": PostgreSQL tracker store, Redis lock store; "default": what `make run`
+    # starts (a SQLite file, Rasa's in-memory lock store, one Sanic worker)
+    stores: str = "production"
 
 
 VARIANTS = {
@@ -70,7 +73,31 @@ VARIANTS = {
     # The stock configuration served like ours (same workers and TensorFlow threads): separates
     # what the configuration gains from what the serving settings gain.
     "stock-tuned": Variant("stock-tuned", ROOT / "bench" / "stock_config.yml", dict(OURS_ENV)),
+    # Ours as a clinic's `make run` starts it: the Procfile's defaults, nothing else running.
+    "default": Variant(
+        "default",
+        ROOT / "config.yml",
+        {
+            "TF_INTRA_OP_PARALLELISM_THREADS": "1",
+            "TF_INTER_OP_PARALLELISM_THREADS": "1",
+            "SANIC_WORKERS": "1",
+        },
+        stores="default",
+    ),
 }
+# One patient's conversation, message after message, as a long-lived WhatsApp sender writes:
+# the latency of messages around these positions (bench/results.md's curve).
+LONG_CONVERSATION = 300
+CURVE_AT = (1, 50, 100, 200, 300)
+CURVES = ("ours", "default", "stock")
+LONG_MESSAGES = (
+    "how long is the recovery after keyhole spine surgery?",
+    "how big is the incision?",
+    "what are the risks of minimally invasive spine surgery",
+    "how long will i stay in hospital",
+    "which conditions can be treated with MISS?",
+    "will i need physiotherapy afterwards",
+)
 
 
 def rasa_env() -> Dict[str, str]:
@@ -271,27 +298,57 @@ def locust(host: str, users: int, seconds: int, prefix: Path) -> Dict[str, float
     }
 
 
+def long_conversation(base_url: str, messages: int = LONG_CONVERSATION) -> Dict[str, float]:
+    """Median latency (ms) of the messages around each position of ``CURVE_AT`` in one
+    conversation of ``messages`` guide questions, in turn."""
+    sender = f"bench-long-{uuid.uuid4().hex[:8]}"
+    took: List[float] = []
+    for i in range(messages):
+        start = time.perf_counter()
+        status, _ = http(
+            "POST",
+            f"{base_url}/webhooks/rest/webhook",
+            {"sender": sender, "message": LONG_MESSAGES[i % len(LONG_MESSAGES)]},
+        )
+        took.append((time.perf_counter() - start) * 1000)
+        assert status == 200
+    curve = {}
+    for at in CURVE_AT:
+        window = sorted(took[max(0, at - 6) : min(messages, at + 5)])
+        curve[str(at)] = round(window[len(window) // 2], 1)
+    return curve
+
+
+@contextmanager
+def stores(variant: Variant, workdir: Path) -> Iterator[tuple[str, str]]:
+    """(database URL, endpoints.yml's stores) for the variant's stores."""
+    tracker = "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
+    if variant.stores == "default":
+        yield f"sqlite:///{workdir / 'spine.db'}", tracker
+        return
+    with database() as url:
+        yield url, tracker + "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
+
+
 def serve(variant: Variant, model: Path, users: List[int], seconds: int) -> Dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp, database() as url:
+    with tempfile.TemporaryDirectory() as tmp, stores(variant, Path(tmp)) as (url, kinds):
         workdir = Path(tmp)
         actions = free_port()
         endpoints = workdir / "endpoints.yml"
         endpoints.write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{actions}/webhook"\n'
-            "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
-            "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
+            f'action_endpoint:\n  url: "http://127.0.0.1:{actions}/webhook"\n{kinds}'
+        )
+        redis = (
+            {"REDIS_URL": REDIS, "REDIS_KEY_PREFIX": f"bench{uuid.uuid4().hex[:8]}"}
+            if variant.stores == "production"
+            else {}
         )
         stack = Stack(
             workdir,
             free_port(),
             actions,
             database_url=url,
-            extra_env={
-                "RASA_MODEL": str(model),
-                "REDIS_URL": REDIS,
-                "REDIS_KEY_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
-                **variant.env,
-            },
+            extra_env={"RASA_MODEL": str(model), **redis, **variant.env},
             processes=("actions", "rasa"),
             endpoints=endpoints,
         )
@@ -313,6 +370,7 @@ def serve(variant: Variant, model: Path, users: List[int], seconds: int) -> Dict
         try:
             for n in users:
                 load[n] = locust(stack.base_url, n, seconds, workdir / f"u{n}")
+            curve = long_conversation(stack.base_url) if variant.name in CURVES else {}
             # Peaks from the kernel (VmHWM), read once: polling /proc during the load would take
             # CPU from the servers being measured.
             peak = memory(stack, "VmHWM:")
@@ -323,6 +381,8 @@ def serve(variant: Variant, model: Path, users: List[int], seconds: int) -> Dict
             "rss_idle": idle,
             "rss_peak": peak,
             "load": load,
+            "long_conversation": curve,
+            "stores": variant.stores,
             "workers": int(variant.env.get("SANIC_WORKERS", "1")),
             "processes": processes,
         }
@@ -353,7 +413,7 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", default="ours,stock,stock-tuned")
+    parser.add_argument("--variants", default="ours,default,stock,stock-tuned")
     parser.add_argument("--users", default="1,10,20,50")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--out", type=Path, default=RESULTS)

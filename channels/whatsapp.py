@@ -23,7 +23,7 @@ four digits and shown to staff. Never with the token.
 The 24-hour customer service window: WhatsApp lets a business send free-form messages only within
 24 hours of the user's last message. The bot only ever replies to a user's message, so it stays
 inside the window; staff follow-ups on call-backs outside it would need approved templates and are
-out of scope here (see the README).
+out of scope here (see docs/product.md).
 
 Configuration (environment, never the repo): WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET,
 WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_GRAPH_URL (default Meta's Graph API).

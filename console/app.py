@@ -48,8 +48,8 @@ from console.queues import (
     update_request,
 )
 from console.ratelimit import FailureLimiter
-from console.review import IST, mark_reviewed, still_found_masked, transcript, when
-from spine_db.config import database_url
+from console.review import LOCAL_TZ, mark_reviewed, still_found_masked, transcript, when
+from spine_db.config import database_url, tune_sqlite
 from spine_db.erasure import (
     conversations_of,
     erase_conversation,
@@ -109,7 +109,7 @@ def _set_cookie(resp: HTTPResponse, request: Request, name: str, value: str, max
 def _day(value: str | None, end: bool = False) -> float | None:
     """A YYYY-MM-DD filter as a timestamp (start of that day, or of the next one for ``end``)."""
     try:
-        day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=IST)
+        day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=LOCAL_TZ)
     except ValueError:
         return None
     return day.timestamp() + (86400 if end else 0)
@@ -181,7 +181,7 @@ def conversations_csv(rows: List[Dict[str, Any]], reveal: bool) -> str:
 
 def create_console(url: str | None = None) -> Blueprint:
     console = Blueprint("console", url_prefix="/console")
-    engine = sa.create_engine(url or database_url(), future=True, pool_pre_ping=True)
+    engine = tune_sqlite(sa.create_engine(url or database_url(), future=True, pool_pre_ping=True))
     accounts = Accounts(engine)
     limiter = FailureLimiter()
     templates = Environment(
@@ -433,6 +433,7 @@ def create_console(url: str | None = None) -> Blueprint:
             session=request.ctx.session,
             m=numbers,
             days=days,
+            timezone=LOCAL_TZ.key,
             charts=charts,
             behind=behind,
         )

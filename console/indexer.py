@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Sequence, Set, Tuple
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from spine_db.config import support_timezone
 from spine_db.models import (
     RASA_EVENTS,
     ConversationSummary,
@@ -50,7 +50,8 @@ URGENT_REPLIES = {
     "utter_urgent": "urgent",
 }
 SUMMARY_FLAGS = ("emergency", "crisis", "urgent", "callback", "booking", "cards_shown")
-IST = ZoneInfo("Asia/Kolkata")
+# The clinic's days (SUPPORT_TIMEZONE), as the patient and the support team count them.
+LOCAL_TZ = support_timezone()
 # Intents that are not a topic a patient asks about (small talk, no understanding).
 NOT_TOPICS = {"greet", "goodbye", "thank", "bot_challenge", "nlu_fallback", "cancel"}
 SETTLE = 30.0  # seconds after which a gap in the event ids is taken as final
@@ -69,8 +70,8 @@ class Delta:
     flags: Dict[str, bool] = field(default_factory=dict)
 
 
-def ist_day(timestamp: float) -> str:
-    return datetime.fromtimestamp(float(timestamp), IST).strftime("%Y-%m-%d")
+def local_day(timestamp: float) -> str:
+    return datetime.fromtimestamp(float(timestamp), LOCAL_TZ).strftime("%Y-%m-%d")
 
 
 def topic_of(parse: Dict[str, Any]) -> str:
@@ -156,7 +157,7 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
             delta.channel = data.get("input_channel") or delta.channel
             parse = data.get("parse_data") or {}
             intent = parse.get("intent") or {}
-            day = ist_day(row.timestamp)
+            day = local_day(row.timestamp)
             text = str(data.get("text") or "")
             # "/intent{...}" and "topic:..." are button clicks, not typed messages; a form's
             # answer is typed but asks nothing: the fallback rate is over free questions only.

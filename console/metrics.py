@@ -1,5 +1,5 @@
-"""The metrics page's numbers: per day over a window (IST days), from the conversation summaries,
-the indexer's daily counts and the bookings/call-backs tables."""
+"""The metrics page's numbers: per day over a window (the clinic's days), from the conversation
+summaries, the indexer's daily counts and the bookings/call-backs tables."""
 from __future__ import annotations
 
 from collections import Counter
@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 import sqlalchemy as sa
 
 from actions.content import topic_titles
-from console.indexer import IST, ist_day
+from console.indexer import LOCAL_TZ, local_day
 from spine_db.models import Booking, Callback, ConversationSummary, DailyCount
 
 
@@ -42,7 +42,7 @@ class Metrics:
 
 
 def window(days: int, today: date | None = None) -> List[str]:
-    last = today or datetime.now(IST).date()
+    last = today or datetime.now(LOCAL_TZ).date()
     return [(last - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
@@ -54,7 +54,7 @@ def compute(
     engine: sa.engine.Engine, days: int = 30, today: date | None = None, top: int = 10
 ) -> Metrics:
     labels = window(days, today)
-    first = datetime.strptime(labels[0], "%Y-%m-%d").replace(tzinfo=IST)
+    first = datetime.strptime(labels[0], "%Y-%m-%d").replace(tzinfo=LOCAL_TZ)
     since = first.timestamp()
     index = {day: i for i, day in enumerate(labels)}
 
@@ -75,7 +75,7 @@ def compute(
                 summaries.c.booking,
             ).where(summaries.c.started_at >= since)
         ):
-            slot = index.get(ist_day(row.started_at))
+            slot = index.get(local_day(row.started_at))
             if slot is None:
                 continue  # after the window (clock skew)
             conversations[slot] += 1
@@ -100,7 +100,7 @@ def compute(
                     table.c.created_at >= first.astimezone(timezone.utc)
                 )
             ):
-                slot = index.get(_utc(created).astimezone(IST).date().isoformat())
+                slot = index.get(_utc(created).astimezone(LOCAL_TZ).date().isoformat())
                 if slot is not None:
                     series[slot] += 1
     titles = topic_titles()

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import sqlalchemy as sa
 
-from console.indexer import IST
+from console.indexer import LOCAL_TZ
 from console.masking import mask_phone, mask_text
 from spine_db.models import (
     OPEN_STATUSES,
@@ -133,7 +133,7 @@ def update_request(
             values["assignee"] = change.assignee or None
             changes.append(f"assignee {row.assignee or '-'}→{change.assignee or '-'}")
         if note:
-            entry = f"{now.astimezone(IST):%d %b %Y %H:%M} {by}: {note}"
+            entry = f"{now.astimezone(LOCAL_TZ):%d %b %Y %H:%M} {by}: {note}"
             notes = f"{row.notes}\n{entry}" if row.notes else entry
             if len(notes) > MAX_NOTES:
                 raise QueueError("This request has too many notes; ask an admin to archive it.")

@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Set
 
 import sqlalchemy as sa
 
-from console.indexer import EVENTS, IST, form_answer, topics_of
+from console.indexer import EVENTS, LOCAL_TZ, form_answer, topics_of
 from console.masking import mask_phone, mask_text, names_in
 from spine_db.models import Booking, Callback, ConversationSummary
 
@@ -45,7 +45,7 @@ def known_names(conn: Any, sender_ids: Iterable[str]) -> Dict[str, Set[str]]:
 def when(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(float(timestamp), IST).strftime("%d %b %Y, %H:%M IST")
+    return datetime.fromtimestamp(float(timestamp), LOCAL_TZ).strftime("%d %b %Y, %H:%M %Z")
 
 
 @dataclass

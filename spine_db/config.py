@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 from urllib.parse import parse_qsl, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,3 +87,45 @@ def postgres_timeouts(url: str, connect_s: int, statement_ms: int) -> Dict[str, 
     if not url.startswith("postgresql"):
         return {}
     return {"connect_timeout": str(connect_s), "options": f"-c statement_timeout={statement_ms}"}
+
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def tune_sqlite(engine: Any) -> Any:
+    """``engine`` with the settings a SQLite file shared by three processes needs (no-op for other
+    databases): write-ahead logging, so readers never wait for the writer and a commit is one
+    append; ``synchronous=NORMAL``, safe with WAL (a power cut can lose the last commits, never
+    corrupt the file); and a busy timeout, so a writer waits for another process's write instead
+    of failing with "database is locked"."""
+    import sqlalchemy as sa
+
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+
+
+def support_timezone_name() -> str:
+    """``SUPPORT_TIMEZONE``: the clinic's time zone, one setting for the support hours, "today" in
+    booking dates and the console's days (metrics, queues, date filters)."""
+    return os.environ.get("SUPPORT_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
+
+
+def support_timezone() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(support_timezone_name())

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Tuple, Type
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from spine_db.config import database_url, postgres_timeouts, redacted
+from spine_db.config import database_url, postgres_timeouts, redacted, tune_sqlite
 from spine_db.crypto import check as check_keys
 from spine_db.crypto import mobile_index, mobile_indexes
 from spine_db.erasure import erase_requests
@@ -96,7 +96,9 @@ class Store:
         self.url = url or database_url()
         check_keys()
         self.new_reference = reference
-        self.engine = sa.create_engine(self.url, future=True, **engine_options(self.url))
+        self.engine = tune_sqlite(
+            sa.create_engine(self.url, future=True, **engine_options(self.url))
+        )
 
     def save_booking(self, request: BookingRequest) -> str:
         """Store the request and return its reference. A request is made at most once per

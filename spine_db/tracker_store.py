@@ -20,8 +20,10 @@ POSTGRESQL_SCHEMA set, Rasa checks on every call that the schema exists; here on
 Rasa runs its SQL calls synchronously inside the server's event loop: while one conversation waits
 for PostgreSQL, no other message is processed by that server. Here the database round trips run in
 a small thread pool (one thread per pooled connection) and the loop goes on with other messages;
-the CPU work (JSON, rebuilding the tracker) stays in the loop. SQLite (the laptop default: a local
-file, no network wait) is called directly, as Rasa does.
+the CPU work (JSON, rebuilding the tracker) stays in the loop. SQLite (the `make run` default) runs
+on one thread of its own, in write-ahead-log mode with ``synchronous=NORMAL`` (a commit is one
+append, not two file syncs) and a busy timeout for the action server's writes
+(``spine_db.config.tune_sqlite``).
 
 A database that fails mid-service fails loudly. Rasa wraps every tracker store in
 ``FailSafeTrackerStore``, which turns any ``Exception`` into "no such conversation" (the patient
@@ -53,7 +55,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import ConnectionException
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from spine_db.config import database_url, postgres_timeouts, production, redacted
+from spine_db.config import database_url, postgres_timeouts, production, redacted, tune_sqlite
 from spine_db.erasure import erase_conversation
 
 CONNECT_TIMEOUT = 5  # seconds
@@ -106,8 +108,10 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         super().__init__(
             domain=domain, host=_with_timeouts(url), event_broker=event_broker, **kwargs
         )
+        tune_sqlite(self.engine)
         self._threads: ThreadPoolExecutor | None = None
-        self._off_loop = self.engine.dialect.name != "sqlite"
+        # SQLite: one thread, so this process's writes never wait on each other.
+        self._sqlite = self.engine.dialect.name == "sqlite"
         self._queries = _Queries(self.SQLEvent.__table__)
         if os.environ.get(POSTGRESQL_SCHEMA):
             with self.session_scope():  # Rasa's check of the schema (it checks per call): once
@@ -129,10 +133,8 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         raise AssertionError("unreachable")
 
     async def _call(self, call: Callable[..., T], *args: Any) -> T:
-        if not self._off_loop:
-            return call(*args)
         if self._threads is None:  # created in the serving process (Sanic workers fork)
-            size = getattr(self.engine.pool, "size", lambda: 5)()
+            size = 1 if self._sqlite else getattr(self.engine.pool, "size", lambda: 5)()
             self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tracker-db")
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
@@ -212,7 +214,7 @@ class _Queries:
 
     Rasa builds them per call through an ORM session: ~0.8 ms of CPU per read against ~0.2 ms
     for the same SQL built once (measured on PostgreSQL, a 24-event conversation). The SQL sent
-    is the same; tests/test_tracker_store.py reads back what Rasa's store reads.
+    is the same; tests/integration/test_tracker_store.py reads back what Rasa's store reads.
     """
 
     def __init__(self, events: sa.Table) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import sqlalchemy as sa
 
-from spine_db.config import database_url
+from spine_db.config import database_url, tune_sqlite
 from spine_db.models import WhatsAppDelivery, WhatsAppReply
 from spine_db.store import engine_options
 
@@ -103,7 +103,9 @@ def queue_for(url: str) -> WhatsAppQueue:
 class WhatsAppQueue:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
-        self.engine = sa.create_engine(self.url, future=True, **engine_options(self.url))
+        self.engine = tune_sqlite(
+            sa.create_engine(self.url, future=True, **engine_options(self.url))
+        )
 
     # ---- inbox ----------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Held-out evaluation: intent and response-selector accuracy on ``tests/nlu/holdout.yml``.
 
-``make eval`` prints the report; ``tests/test_nlu_quality.py`` asserts the thresholds with the
-same code. The expected label of a held-out message is its full key (``faq/recovery_time``) for
-retrieval intents and the plain intent otherwise. A message predicted as ``nlu_fallback`` counts
-as wrong for in-domain labels and as right for ``out_of_scope`` (the user gets the fallback).
+``make eval`` prints the report; ``tests/quality/test_nlu_quality.py`` asserts the thresholds
+with the same code. The expected label of a held-out message is its full key
+(``faq/recovery_time``) for retrieval intents and the plain intent otherwise. A message
+predicted as ``nlu_fallback`` counts as wrong for in-domain labels and as right for
+``out_of_scope`` (the user gets the fallback).
 """
 from __future__ import annotations
 
@@ -110,9 +111,9 @@ class Report:
 
 
 async def evaluate(model: Path = DEFAULT_MODEL, holdout: Path = DEFAULT_HOLDOUT) -> Report:
-    from rasa.core.agent import Agent
+    from spine_rasa import load_agent
 
-    agent = Agent.load(str(model))
+    agent = load_agent(str(model))
     report = Report()
     for text, expected in load_examples(holdout):
         parse = await agent.parse_message(text)
@@ -143,11 +144,10 @@ def main() -> None:
 
 async def triage(model: Path = DEFAULT_MODEL) -> str:
     """The blind triage corpus, development part then held-out part (spine_nlu/triage_eval.py)."""
-    from rasa.core.agent import Agent
-
     from spine_nlu import triage_eval
+    from spine_rasa import load_agent
 
-    agent = Agent.load(str(model))
+    agent = load_agent(str(model))
     reports = [await triage_eval.evaluate(agent, part) for part in ("dev", "heldout")]
     return "\n\n".join(report.format() for report in reports)
 

@@ -1,6 +1,6 @@
 """The independent safety suites (tests/safety/): red flags that must be caught and calm messages
-that must not raise an alarm, with the rule for "caught". Used by tests/test_safety_suites.py and
-the benchmark (bench/quality.py)."""
+that must not raise an alarm, with the rule for "caught". Read by their test and by the
+benchmark (bench/quality.py), which must not need the test package."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 import yaml
 
-SAFETY = Path(__file__).resolve().parent / "safety"
+SAFETY = Path(__file__).resolve().parent.parent / "tests" / "safety"
 # "emergency_crisis": both replies at once (spine_nlu.triage_model.with_both).
 URGENT = ("emergency", "crisis", "emergency_crisis")
 ESCALATED = (*URGENT, "urgent")

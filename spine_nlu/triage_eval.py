@@ -10,7 +10,7 @@ crisis only by the crisis reply (the helpline); an urgent message by any of the 
 clarifying question that adds the urgent-help numbers (``possible_red_flag``) is counted apart:
 it is not a catch, and not a false alarm.
 
-``make eval`` prints both parts; tests/test_nlu_quality.py holds the development part to its
+``make eval`` prints both parts; tests/quality/test_nlu_quality.py holds the development part to its
 measured floor. The held-out part only reports.
 """
 from __future__ import annotations

@@ -309,10 +309,11 @@ class ActionServer:
 
 
 def load_agent(model: Path, action_url: str) -> Any:
-    from rasa.core.agent import Agent
     from rasa.utils.endpoints import EndpointConfig
 
-    return Agent.load(str(model), action_endpoint=EndpointConfig(url=action_url))
+    from spine_rasa import load_agent as load_served_agent
+
+    return load_served_agent(str(model), action_endpoint=EndpointConfig(url=action_url))
 
 
 def reports(parts: Sequence[str], model: Path = DEFAULT_MODEL) -> Iterator[Report]:

@@ -19,12 +19,14 @@ They train exactly as Rasa's own classes do (same code, same seeds); only servin
   message's text features and the featurizers a component reads, so when both read the same
   featurizers the second gets the first's batch and tensors, remembered on the message itself.
 
-``SPINE_RASA_FIXES=0`` makes them behave exactly as Rasa's classes; ``tests/test_spine_rasa.py``
-checks that every held-out parse and conversation is the same either way.
+``SPINE_RASA_FIXES=0`` makes them behave exactly as Rasa's classes;
+``tests/quality/test_spine_rasa.py`` checks that every held-out parse and conversation is the
+same either way.
 """
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Dict, List, Tuple, Type
 
 import tensorflow as tf
@@ -41,6 +43,13 @@ from rasa.utils.tensorflow.models import RasaModel
 from spine_rasa.fixes import enabled
 
 logger = logging.getLogger(__name__)
+
+# Rasa's recipe validator looks for the ResponseSelector class by exact type, so with the
+# subclass below it warns that the retrieval intents have no selector; they do.
+warnings.filterwarnings(
+    "ignore",
+    message="You have defined training data with examples for training a response selector",
+)
 
 # SPINE_RASA_FIXES=0: the classes behave exactly as their parents (to compare with, and to measure).
 LEAN = enabled()
@@ -80,6 +89,7 @@ class LeanModel(RasaModel):
             status = model.load_weights(model_file_name)  # restored as variables get created
             model.run_inference(predict_data_example)  # creates the prediction variables
             status.assert_existing_objects_matched()  # each of them came from the checkpoint
+            status.expect_partial()  # the optimizer's state stays unread: nothing trains here
             return model
         except Exception as error:  # noqa: BLE001 - any surprise: Rasa's own way
             logger.warning("inference-only load failed (%s); using Rasa's load", error)

@@ -56,7 +56,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Tuple, Type
 
-from spine_rasa.shipped import changed
+from spine_rasa.shipped import changed, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,9 @@ def apply(expected: Dict[str, str] | None = None) -> Report:
     for name, (install, targets) in known.items():
         if name in skipped:
             report.skipped.append(name)
+            continue
+        if any(getattr(resolve(target), "_spine", False) for target in targets):
+            report.applied.append(name)  # installed by an earlier call in this process
             continue
         different = changed(targets, expected)
         if different:

@@ -4,7 +4,7 @@ A patch (spine_rasa/fixes.py) or an override of a private method (spine_rasa/com
 spine_rasa/policies.py) is only right for the code it was written against. Each names the
 functions it replaces or relies on here; a fingerprint is the SHA-256 of the function's source.
 ``fixes.apply()`` leaves out a patch whose function changed, the production start refuses to run
-without them, and ``tests/test_spine_rasa_guards.py`` fails on any change, so a Rasa update
+without them, and ``tests/unit/test_spine_rasa_guards.py`` fails on any change, so a Rasa update
 cannot silently change what runs.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from tests.fake_graph import FakeGraph
+from tests.support.fake_graph import FakeGraph
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -75,14 +75,16 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 async def agent(model_path: Path) -> Any:
-    """The trained model loaded once for NLU-level tests (no servers)."""
+    """The trained model loaded once for NLU-level tests (no servers), as the server loads it
+    (with the serving fixes)."""
     import logging
 
-    from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
+    from spine_rasa import load_agent
+
     configure_structlog(logging.WARNING)
-    return Agent.load(str(model_path))
+    return load_agent(str(model_path))
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def context() -> Any:
 
 @pytest.fixture(scope="module")
 def graph() -> Iterator[FakeGraph]:
-    """A fake WhatsApp Graph API on loopback (tests/fake_graph.py), one per test module."""
+    """A fake WhatsApp Graph API on loopback (tests/support/fake_graph.py), one per test module."""
     fake = FakeGraph().start()
     yield fake
     fake.stop()

@@ -9,7 +9,7 @@ restarted (mid-booking for the widget patients), Redis stopped, the Graph API an
 - every message is stored at most once in the conversation, and each WhatsApp message once;
 - bookings made equal bookings confirmed to patients, none twice.
 
-The ledger's table is printed (pytest -s) and quoted in the README.
+The ledger's table is printed (pytest -s) and quoted in docs/operations.md.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 import pytest
 import sqlalchemy as sa
 
+from devstack.servers import BOOKING_SCRIPT, ActionServer, Stack, free_port, http, texts
 from spine_db import migrate
-from tests.fake_graph import FakeGraph, delivery, signed_post, text_message, texts_of
-from tests.servers import BOOKING_SCRIPT, ActionServer, Stack, free_port, http, texts
-from tests.services import OwnPostgres, OwnRedis, running
+from tests.support.fake_graph import FakeGraph, delivery, signed_post, text_message, texts_of
+from tests.support.services import OwnPostgres, OwnRedis, running
 
 pytestmark = pytest.mark.e2e
 

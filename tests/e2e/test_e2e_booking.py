@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from console.accounts import Accounts
 from console.indexer import key_for_sender
-from tests.console_client import PASSWORD, Client
-from tests.databases import BACKENDS, database_url, plain
-from tests.servers import Stack, free_port, texts
+from devstack.servers import Stack, free_port, texts
+from tests.support.console_client import PASSWORD, Client
+from tests.support.databases import BACKENDS, database_url, plain
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from tests.servers import UNCLEAR_RED_FLAG, Stack, free_port, http, texts
+from devstack.servers import UNCLEAR_RED_FLAG, Stack, free_port, http, texts
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,9 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from devstack.servers import ROOT, ActionServer, Stack, ask, chromium, free_port, open_chat, webchat
 from spine_db import migrate
-from tests.fake_graph import FakeGraph
-from tests.servers import ROOT, ActionServer, Stack, ask, chromium, free_port, open_chat, webchat
+from tests.support.fake_graph import FakeGraph
 
 pytestmark = pytest.mark.e2e
 

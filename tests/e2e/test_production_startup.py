@@ -10,8 +10,8 @@ from typing import Dict
 
 import pytest
 
-from tests.databases import require_postgres
-from tests.servers import BIN, ROOT, free_port
+from devstack.servers import BIN, ROOT, free_port
+from tests.support.databases import require_postgres
 
 pytestmark = pytest.mark.e2e
 

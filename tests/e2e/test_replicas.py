@@ -18,9 +18,9 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import sqlalchemy as sa
 
-from tests.databases import fresh_postgres_database, plain
-from tests.servers import BOOKING_SCRIPT, ROOT, Stack, free_port, http, texts
-from tests.services import RABBITMQ_URL, REDIS_URL, require
+from devstack.servers import BOOKING_SCRIPT, ROOT, Stack, free_port, http, texts
+from tests.support.databases import fresh_postgres_database, plain
+from tests.support.services import RABBITMQ_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.e2e
 

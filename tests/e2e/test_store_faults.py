@@ -15,9 +15,9 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from tests.fake_graph import FakeGraph, delivery, signed_post, text_message, texts_of
-from tests.servers import Stack, free_port, webchat
-from tests.services import OwnPostgres, OwnRedis, running
+from devstack.servers import Stack, free_port, webchat
+from tests.support.fake_graph import FakeGraph, delivery, signed_post, text_message, texts_of
+from tests.support.services import OwnPostgres, OwnRedis, running
 
 pytestmark = pytest.mark.e2e
 

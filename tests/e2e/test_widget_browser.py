@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.servers import ROOT, UNCLEAR_RED_FLAG, Stack, ask, chromium, free_port, open_chat
+from devstack.servers import ROOT, UNCLEAR_RED_FLAG, Stack, ask, chromium, free_port, open_chat
 
 pytestmark = pytest.mark.e2e
 
@@ -307,7 +307,7 @@ def test_staff_review_a_widget_conversation_in_the_console(browser: Any, stack: 
     import sqlalchemy as sa
 
     from console.accounts import Accounts
-    from tests.console_client import PASSWORD
+    from tests.support.console_client import PASSWORD
 
     patient = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = patient.new_page()

@@ -22,7 +22,7 @@ from actions.callback import ActionSubmitCallback, ValidateCallbackForm
 from actions.specialists import ActionShowSpecialists, ActionSpecialistDetail
 from spine_db import migrate
 from tests.conftest import TrackerFactory
-from tests.databases import plain
+from tests.support.databases import plain
 
 FILLED = {
     "doctor_id": "sunit-mediratta",
@@ -434,7 +434,8 @@ async def test_a_retried_submit_makes_the_request_once(
 ) -> None:
     """The turn that submitted is sent again (its conversation could not be saved): the same
     form run gets the same reference; the next run of the form makes a new request (another
-    number: the same details again would be the same open request, see tests/test_spine_db.py)."""
+    number: the same details again would be the same open request, see
+    tests/integration/test_spine_db.py)."""
     first_run = [{"event": "active_loop", "name": form, "timestamp": 1765000000.25}]
     second_run = [*first_run, {"event": "active_loop", "name": None, "timestamp": 1765000100.5}]
     second_run.append({"event": "active_loop", "name": form, "timestamp": 1765000200.75})

@@ -7,9 +7,9 @@ from typing import Iterator
 import pytest
 
 from console.accounts import Accounts
-from tests.console_client import PASSWORD, Client, csrf_of
-from tests.databases import project_database
-from tests.servers import website
+from devstack.servers import website
+from tests.support.console_client import PASSWORD, Client, csrf_of
+from tests.support.databases import project_database
 
 
 @pytest.fixture(scope="module")

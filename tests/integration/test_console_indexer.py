@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from console.indexer import Filters, list_conversations, update_summaries
 from spine_db.models import ConversationSummary, WhatsAppReply
-from tests.databases import BACKENDS, database_url, project_database
+from tests.support.databases import BACKENDS, database_url, project_database
 
 
 @pytest.fixture

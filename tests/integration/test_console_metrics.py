@@ -12,14 +12,16 @@ from console.charts import bar_chart, hbar_chart
 from console.indexer import update_summaries
 from console.metrics import compute, window
 from spine_db.models import Booking, Callback
-from tests.databases import project_database
-from tests.test_console_indexer import add_events, slot, user
+from tests.support.databases import project_database
+from tests.integration.test_console_indexer import add_events, slot, user
 
 SVG = "{http://www.w3.org/2000/svg}"
 TODAY = date(2026, 11, 24)
 DAY = 86400.0
-NOON_TODAY = datetime(2026, 11, 24, 6, 30, tzinfo=timezone.utc).timestamp()  # 12:00 IST
-AFTER_MIDNIGHT_IST = datetime(2026, 11, 23, 18, 45, tzinfo=timezone.utc).timestamp()  # 00:15 IST
+NOON_TODAY = datetime(2026, 11, 24, 6, 30, tzinfo=timezone.utc).timestamp()  # 12:00 in India
+AFTER_MIDNIGHT_IST = datetime(
+    2026, 11, 23, 18, 45, tzinfo=timezone.utc
+).timestamp()  # 00:15 in India
 
 
 def faq(text: str, key: str) -> dict:
@@ -66,7 +68,7 @@ def engine(tmp_path: Path) -> sa.engine.Engine:
         ],
         NOON_TODAY - DAY,
     )
-    # 00:15 IST today is still yesterday in UTC: counted today; a button click is not a message
+    # 00:15 in India today is still yesterday in UTC: counted today; a button click is not a message
     add_events(
         engine,
         "late",

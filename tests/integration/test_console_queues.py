@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from console.queues import Change, QueueError, list_requests, masked, update_request
 from spine_db import migrate
 from spine_db.store import BookingRequest, CallbackRequest, Store
-from tests.databases import BACKENDS, database_url
+from tests.support.databases import BACKENDS, database_url
 
 STAFF = ["asha", "ravi"]
 BOOKING = BookingRequest(

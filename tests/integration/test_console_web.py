@@ -19,10 +19,10 @@ from rasa.core.tracker_store import SQLTrackerStore
 from console.accounts import Accounts
 from console.app import create_console
 from console.indexer import key_for_sender, update_summaries
+from devstack.servers import ROOT, website
 from spine_db import migrate
 from spine_db.store import BookingRequest, Store
-from tests.console_client import PASSWORD, Client, csrf_of
-from tests.servers import ROOT, website
+from tests.support.console_client import PASSWORD, Client, csrf_of
 
 PATIENT = "919876543210"  # a WhatsApp conversation id is the user's number
 

@@ -1,5 +1,6 @@
 """channels/guard.py with stand-ins for Rasa around it: what the patient gets when Rasa answers,
-fails, hangs or says nothing, and for urgent messages (tests/test_faults.py: the real servers)."""
+fails, hangs or says nothing, and for urgent messages (tests/e2e/test_faults.py: the real
+servers)."""
 from __future__ import annotations
 
 import asyncio

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from spine_db.shared_stores import ProjectRedisLockStore
-from tests.loop_ticks import loop_ticks
-from tests.services import REDIS_URL, require
+from tests.support.loop_ticks import loop_ticks
+from tests.support.services import REDIS_URL, require
 
 
 @pytest.fixture

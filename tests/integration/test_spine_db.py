@@ -23,8 +23,8 @@ from spine_db.store import (
     StoreError,
     new_reference,
 )
-from tests.databases import BACKENDS
-from tests.databases import database_url as backend_url
+from tests.support.databases import BACKENDS
+from tests.support.databases import database_url as backend_url
 
 BOOKING = BookingRequest(
     conversation_id="conv-1",

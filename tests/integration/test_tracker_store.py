@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
@@ -25,9 +26,9 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from spine_db.tracker_store import ProjectSQLTrackerStore
-from tests.databases import BACKENDS, fresh_postgres_database
-from tests.databases import database_url as backend_url
-from tests.loop_ticks import loop_ticks
+from tests.support.databases import BACKENDS, fresh_postgres_database
+from tests.support.databases import database_url as backend_url
+from tests.support.loop_ticks import loop_ticks
 
 DOMAIN = Domain.from_yaml(
     "version: '3.1'\nintents: [greet, faq]\n"
@@ -177,6 +178,38 @@ async def _one_statement(url: str) -> None:
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     await store.save(tracker)
     assert [s.split()[0] for s in statements] == ["INSERT"]  # no count query, one insert
+
+
+async def test_sqlite_waits_off_the_loop_for_another_process_write(tmp_path: Path) -> None:
+    """The default stack's SQLite file is shared with the action server and the console: a save
+    that waits for another connection's write transaction waits on the store's own thread, the
+    loop keeps serving, and the file is in write-ahead-log mode (readers never wait)."""
+    url = f"sqlite:///{tmp_path / 'spine.db'}"
+    store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+    await store.save(await store.get_or_create_tracker("patient-5"))
+    tracker = await store.retrieve("patient-5")
+    assert tracker is not None
+    for event in _turn("hello", 3):
+        tracker.update(event)
+    other = sqlite3.connect(
+        str(tmp_path / "spine.db"), isolation_level=None, timeout=1, check_same_thread=False
+    )
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.execute("BEGIN IMMEDIATE")  # another process writing (the action server, say)
+    release = threading.Timer(1.0, other.rollback)
+    release.start()
+    async with loop_ticks() as ticks:
+        saving = asyncio.create_task(store.save(tracker))
+        await asyncio.sleep(0.5)
+        waiting, ticked = not saving.done(), ticks[0]
+        release.join()
+        await asyncio.wait_for(saving, 10)
+    other.close()
+    assert waiting  # the save waited for the other writer (busy timeout, not "locked") ...
+    assert ticked >= 20  # ... and the loop ran meanwhile
+    again = await store.retrieve("patient-5")
+    assert again is not None
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["hello"]
 
 
 async def test_other_messages_go_on_while_postgresql_keeps_one_waiting() -> None:

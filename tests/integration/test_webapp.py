@@ -8,7 +8,7 @@ from typing import Dict, Iterator, Tuple
 
 import pytest
 
-from tests.servers import ROOT, post_sized, website
+from devstack.servers import ROOT, post_sized, website
 from webapp.app import WEB_MAX_BODY
 from webapp.article import article
 

@@ -33,11 +33,11 @@ from channels.whatsapp import (
     stored_replies,
     whatsapp_markdown,
 )
+from devstack.servers import Stack, free_port, post_sized, texts, webchat
 from spine_db import migrate
 from spine_db.whatsapp_queue import WhatsAppQueue
-from tests.databases import plain
-from tests.fake_graph import FakeGraph, delivery, text_message, texts_of
-from tests.servers import Stack, free_port, post_sized, texts, webchat
+from tests.support.databases import plain
+from tests.support.fake_graph import FakeGraph, delivery, text_message, texts_of
 
 SECRET = "app-secret-for-tests-7f3k"
 VERIFY = "verify-token-for-tests-2q9z"

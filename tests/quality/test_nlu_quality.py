@@ -70,15 +70,15 @@ async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
 
 # Replied to, or asked the triage question (with the numbers), at least; routine escalated at most.
 # - dev: the development part trains the triage classifier (data/triage/), so these are regression
-#   floors, not measurements (all 978 emergencies and 407 crises, 5 of 1,707 routine messages
+#   floors, not measurements (all 1,174 emergencies and 491 crises, 6 of 2,042 routine messages
 #   escalated when they were set).
 # - heldout: never tuned on; floors a little under what was measured when they were set
-#   (emergency 194/196, crisis 84/84, routine 6/335 escalated; writers heldout5_*), so a change
+#   (emergency 195/196, crisis 84/84, routine 3/335 escalated; writers heldout6_*), so a change
 #   that loses ground fails. They are not the bar (every emergency and crisis, at most 2 %
 #   escalated); when one fails, fix what the development part shows, never the held-out wording.
 FLOORS = {
     "dev": {"emergency": 0.98, "crisis": 0.98, "routine": 0.01},
-    "heldout": {"emergency": 0.97, "crisis": 0.96, "routine": 0.025},
+    "heldout": {"emergency": 0.98, "crisis": 0.97, "routine": 0.02},
 }
 
 

@@ -14,7 +14,7 @@ from spine_nlu.question_finder import FOLLOW_UP_INTENT, MULTI_INTENT, PASSAGE_IN
 from spine_nlu.red_flags import CHECK_INTENTS
 from spine_nlu.triage_model import BOTH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RASA = str(Path(sys.executable).parent / "rasa")
 ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
 # Rasa 3.6 notices that are not problems in this project:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.safety_suites import ESCALATED, URGENT, calm_messages, caught, red_flag_cases
+from spine_nlu.safety_suites import ESCALATED, URGENT, calm_messages, caught, red_flag_cases
 
 pytestmark = pytest.mark.model
 

@@ -1,8 +1,9 @@
-"""spine_rasa's serving fixes change no result: the same predictions as Rasa's own model load on
+"""spine_rasa's serving code changes no result: the lean components and the indexed rule search
+(named in config.yml) and the fixes give the same parses and conversations as Rasa's own code on
 every held-out message, the same validation of action-server replies, the same event classes.
 
-The fixed Rasa runs in its own process (as `python -m spine_rasa` does), so this test process
-keeps Rasa as shipped to compare with.
+Both run in their own processes, as `python -m spine_rasa` starts them: the served way, and Rasa
+as shipped (``SPINE_RASA_FIXES=0``: no fix, the components behave as their parents).
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any, Dict, List
 
 import pytest
 
+from devstack.servers import ROOT
 from spine_nlu.evaluate import DEFAULT_HOLDOUT, load_examples
-from tests.servers import ROOT
 
 pytestmark = pytest.mark.model
 
@@ -25,7 +26,8 @@ SCRIPT = textwrap.dedent(
     import asyncio, json, logging, os, sys
     logging.disable(logging.WARNING)
     from spine_rasa import fixes
-    fixes.before_import()
+    if fixes.enabled():
+        fixes.before_import()
     from rasa.core.actions.action import RemoteAction
     from rasa.core.agent import Agent
     from rasa.shared.core.events import Event, SlotSet, UserUttered
@@ -33,7 +35,13 @@ SCRIPT = textwrap.dedent(
     from spine_nlu.evaluate import DEFAULT_HOLDOUT, load_examples
 
     import gc
-    out = {"applied": fixes.apply(), "jax": repr(sys.modules.get("jax", "missing"))}
+    served = fixes.enabled()
+    report = fixes.apply() if served else None
+    out = {
+        "applied": report.applied if report else [],
+        "failed": report.failed if report else {},
+        "jax": repr(sys.modules.get("jax", "missing")),
+    }
 
     async def predict():
         agent = Agent.load(sys.argv[1])
@@ -41,7 +49,7 @@ SCRIPT = textwrap.dedent(
 
     out["parses"] = asyncio.run(predict())
 
-    from tests.conversation_digest import conversations
+    from tests.support.conversation_digest import conversations
 
     async def converse():
         agent = Agent.load(sys.argv[1])
@@ -49,6 +57,9 @@ SCRIPT = textwrap.dedent(
         return agent, await conversations(agent, texts)
 
     talking_agent, out["conversations"] = asyncio.run(converse())
+    if not served:
+        print("RESULT " + json.dumps(out, default=str))
+        sys.exit(0)
     from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
     batches = []
     prepare = RasaBatchDataGenerator.prepare_batch
@@ -80,17 +91,15 @@ SCRIPT = textwrap.dedent(
         len(o.__dict__.get("_spine_plans", {})) for o in gc.get_objects()
         if isinstance(o, DaskGraphRunner)
     )
-    from rasa.core.policies.rule_policy import RulePolicy
+    from spine_rasa.policies import IndexedRulePolicy
     out["rule_indexes"] = sum(
-        len(o.__dict__.get("_spine_rule_index", {})) for o in gc.get_objects()
-        if isinstance(o, RulePolicy)
+        len(o.__dict__.get("_spine_index") or {}) for o in gc.get_objects()
+        if isinstance(o, IndexedRulePolicy)
     )
-    from rasa.shared.nlu.training_data.message import Message
-    from rasa.utils.tensorflow.models import RasaModel
-    out["features_once"] = getattr(Message.get_all_features, "_spine", False)
+    from spine_rasa.components import LeanModel
     out["direct_models"] = sorted(
         type(o).__name__ for o in gc.get_objects()
-        if isinstance(o, RasaModel) and "_spine_direct" in o.__dict__
+        if isinstance(o, LeanModel) and o.__dict__.get("_spine_graph")
     )
     action = RemoteAction("action_show_specialists", None)
     out["valid_reply"] = action._validate_action_result(
@@ -138,7 +147,7 @@ SKIP_SCRIPT = textwrap.dedent(
     handler.emit = lambda record: warnings.append(record.getMessage())
     logging.getLogger("spine_rasa.fixes").addHandler(handler)
     logging.getLogger("spine_rasa.fixes").setLevel(logging.INFO)
-    applied = fixes.apply()
+    applied = fixes.apply().applied
     from rasa.core import run as rasa_run
     from rasa.engine.runner.dask import DaskGraphRunner
     print("RESULT " + json.dumps({
@@ -154,6 +163,11 @@ SKIP_SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def fixed(model_path: Path) -> Dict[str, Any]:
     return run_script(SCRIPT, str(model_path))
+
+
+@pytest.fixture(scope="module")
+def shipped(model_path: Path) -> Dict[str, Any]:
+    return run_script(SCRIPT, str(model_path), SPINE_RASA_FIXES="0")
 
 
 def run_script(script: str, *args: str, **env: str) -> Dict[str, Any]:
@@ -189,35 +203,35 @@ def _essentials(parse: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-async def test_fixed_serving_predicts_exactly_like_rasa_as_shipped(
-    fixed: Dict[str, Any], agent: Any
+def test_fixed_serving_predicts_exactly_like_rasa_as_shipped(
+    fixed: Dict[str, Any], shipped: Dict[str, Any]
 ) -> None:
-    """Inference-only load, direct graph calls, features combined once: same parse for every
+    """Inference-only load, direct graph calls, one batch per message: the same parse for every
     held-out message."""
-    assert fixed["applied"] is True
-    assert fixed["features_once"] is True
-    assert fixed["direct_models"] == ["DIET", "DIET2BOW"]  # DIETClassifier, ResponseSelector
+    assert fixed["failed"] == {}
+    assert len(fixed["applied"]) >= 6
+    assert shipped["applied"] == []
+    assert fixed["direct_models"] == ["LeanDIET", "LeanDIET2BOW"]  # the two lean components
     texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
     assert len(fixed["parses"]) == len(texts) >= 300
-    shipped: List[Dict[str, Any]] = [_essentials(await agent.parse_message(text)) for text in texts]
-    assert [_essentials(p) for p in fixed["parses"]] == shipped
+    theirs: List[Dict[str, Any]] = [_essentials(p) for p in shipped["parses"]]
+    assert [_essentials(p) for p in fixed["parses"]] == theirs
 
 
-async def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
-    fixed: Dict[str, Any], agent: Any
+def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
+    fixed: Dict[str, Any], shipped: Dict[str, Any]
 ) -> None:
-    """Graph runs in the recorded order (and every other fix): the same events — actions with
-    their policies and confidences, replies, slots — in conversations of four held-out messages."""
-    from tests.conversation_digest import conversations
-
+    """Graph runs in the recorded order, the indexed rule search (and every other fix): the same
+    events — actions with their policies and confidences, replies, slots — in conversations of
+    four held-out messages."""
     assert fixed["planned_runs"] >= 2  # the parse and the action prediction took the fast path
     assert fixed["rule_indexes"] >= 1  # the rules were looked up by their index
     texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)]
-    shipped = json.loads(json.dumps(await conversations(agent, texts), default=str))
-    assert len(shipped) == len(fixed["conversations"]) >= 75
-    assert sum(len(events) for events in shipped) > 4 * len(texts)
-    for mine, theirs in zip(fixed["conversations"], shipped, strict=True):
-        assert mine == theirs
+    theirs = shipped["conversations"]
+    assert len(theirs) == len(fixed["conversations"]) >= 75
+    assert sum(len(events) for events in theirs) > 4 * len(texts)
+    for mine, their in zip(fixed["conversations"], theirs, strict=True):
+        assert mine == their
 
 
 def test_diet_and_the_selector_share_one_prediction_batch(fixed: Dict[str, Any]) -> None:
@@ -254,11 +268,12 @@ def test_the_loaded_model_is_frozen_for_the_garbage_collector(fixed: Dict[str, A
 
 def test_single_fixes_can_be_left_out_to_measure_them() -> None:
     result = run_script(SKIP_SCRIPT, SPINE_RASA_SKIP=" gc_freeze, no_such_fix")
-    assert result["applied"] is True
+    assert "graph_runs" in result["applied"]
+    assert "gc_freeze" not in result["applied"]
     assert result["gc_freeze"] is False
     assert result["graph_runs"] is True
     assert "SPINE_RASA_SKIP: no fix named no_such_fix" in result["log"]
-    assert any("applied except gc_freeze" in line for line in result["log"])
+    assert any("left out: gc_freeze" in line for line in result["log"])
 
 
 def test_jax_stays_out_of_the_server_process(fixed: Dict[str, Any]) -> None:

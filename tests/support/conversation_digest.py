@@ -1,5 +1,5 @@
 """A conversation's events without timestamps, to compare two ways of serving the same model
-(tests/test_spine_rasa.py runs it with and without spine_rasa's fixes)."""
+(tests/quality/test_spine_rasa.py runs it with and without spine_rasa's fixes)."""
 from __future__ import annotations
 
 from typing import Any, List, Sequence

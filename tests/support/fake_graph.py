@@ -11,7 +11,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List
 
-from tests.servers import free_port
+from devstack.servers import free_port
 
 
 class FakeGraph:

@@ -1,5 +1,5 @@
-"""The message services tests use besides PostgreSQL (tests/databases.py): Redis and RabbitMQ on
-this machine, or where TEST_REDIS_URL / TEST_RABBITMQ_URL point."""
+"""The message services tests use besides PostgreSQL (tests/support/databases.py): Redis and
+RabbitMQ on this machine, or where TEST_REDIS_URL / TEST_RABBITMQ_URL point."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.servers import free_port
+from devstack.servers import free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")

@@ -14,7 +14,7 @@ from console.accounts import AccountError, Accounts, Staff, csrf_ok
 from console.ratelimit import FailureLimiter
 from spine_db import migrate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from actions.content import topic_titles
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="utf-8")
 # Emergency numbers are clinical-safety content required by the product (not from the article).
 SAFETY_NUMBERS = {"112", "108", "14416", "1-800-891-4416", "1-800", "891-4416", "800-891"}

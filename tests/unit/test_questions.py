@@ -17,6 +17,7 @@ from spine_nlu.questions import (
     doctor_question,
     doctor_surnames,
     guide_sections,
+    mode_question,
     segments,
 )
 from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
@@ -173,10 +174,30 @@ SURNAMES = doctor_surnames(SPECIALISTS)
         ("any booking charge on top?", "ask_specialist_detail"),
         ("of these, which would you rather see", None),
         ("what is the rating of this surgery", None),
+        # what only the cards answer, even with no doctor word
+        ("cheapest consultation?", "find_specialist"),
+        ("delhi me sabse sasta docter kaun hai", "find_specialist"),
+        ("consultation fee under 1000 rupees?", "find_specialist"),
+        ("what is the cheapest way to recover faster", None),
+        ("how much does the surgery cost", None),
+        ("do most patients need blood transfusion", None),
     ],
 )
 def test_doctor_questions(text: str, expected: str | None) -> None:
     assert doctor_question(text, SURNAMES) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("does dr gopal achari do video consult", True),
+        ("can i do video call with dr gopal achari? is he available for online consult", True),
+        ("book a video consult with dr achari", False),
+        ("what is dr achari's fee", False),
+    ],
+)
+def test_asking_whether_a_doctor_consults_online(text: str, asks: bool) -> None:
+    assert mode_question(text) is asks
 
 
 def test_guide_sections_skip_the_cards_and_keep_the_faq() -> None:

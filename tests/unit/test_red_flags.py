@@ -427,10 +427,17 @@ def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDete
     [
         # No rule matches these wordings; the model decides.
         (
-            "something is very off since this morning",
+            "something is very off with my legs since this morning",
             {"emergency": 0.8, "routine": 0.2},
             "emergency",
             None,
+        ),
+        # ... but not about anything this guide concerns: the question, with the numbers
+        (
+            "something is very off since this morning",
+            {"emergency": 0.8, "routine": 0.2},
+            "triage_check",
+            "emergency",
         ),
         ("something is very off", {"emergency": 0.5, "routine": 0.5}, "triage_check", "emergency"),
         ("whats the point of anything now", {"crisis": 0.85, "routine": 0.15}, "crisis", None),
@@ -505,3 +512,23 @@ def test_a_rule_match_the_model_is_sure_is_routine_is_asked_about(
     assert kept.get("intent")["name"] == "emergency"
     [plain] = _trained(storage, context).process([_message(text)])
     assert plain.get("intent")["name"] == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("text", "outside"),
+    [
+        ("my child has fever and cough what to do", True),
+        ("is it safe to take the flu vaccine this year", True),
+        ("fever 101 since yesterday after my back operation", False),
+        ("kamar me bahut dard hai aur bukhar hai", False),
+        ("पैर सुन्न हो गए हैं", False),
+        ("i cant breathe properly", False),
+    ],
+)
+def test_the_classifier_alone_acts_only_on_what_this_guide_concerns(
+    matcher: RedFlagMatcher, text: str, outside: bool
+) -> None:
+    """A classifier-only emergency guess about nothing of the back, legs, operation, bladder,
+    chest or breathing becomes the triage question (with the numbers), not the emergency reply."""
+    assert matcher.out_of_context(text) is outside
+    assert matcher.doubts(text) is (outside or matcher.rules_out(text))

@@ -26,7 +26,7 @@ from actions.specialists_directory import (
     under_fee,
 )
 
-SOURCE = (Path(__file__).resolve().parent.parent / "content/source/miss_guide.txt").read_text()
+SOURCE = (Path(__file__).resolve().parents[2] / "content/source/miss_guide.txt").read_text()
 DIRECTORY = load_directory()
 BY_ID = {s.id: s for s in DIRECTORY.specialists}
 
@@ -94,7 +94,13 @@ def test_sorting_and_fee_filter() -> None:
     assert sort_specialists(everyone, "fee")[-1].id == "gopal-achari"  # no fee listed: last
     ranked = [s.id for s in sort_specialists(everyone, "recommendation")]
     assert ranked[:2] == ["mayank-nakipuria", "aditendraditya-singh-bhati"]
-    assert {s.id for s in under_fee(everyone, 1000)} == {"mayank-nakipuria", "debnath-dwaipayan"}
+    # the lowest listed figure counts, as for "the cheapest" (Dr Bhati's card shows 1000 and 1500)
+    assert {s.id for s in under_fee(everyone, 1000)} == {
+        "mayank-nakipuria",
+        "debnath-dwaipayan",
+        "aditendraditya-singh-bhati",
+    }
+    assert {s.id for s in under_fee(everyone, 1000, strict=True)} == {"mayank-nakipuria"}
     with pytest.raises(ValueError, match="unknown order"):
         sort_specialists(everyone, "height")
 
@@ -197,6 +203,21 @@ def test_formatting_never_invents() -> None:
         ),
         ("show me doctors", [], SearchRequest()),
         (
+            "delhi me sabse sasta docter kaun hai",
+            [],
+            SearchRequest(city="Delhi", order="fee", best_only=True),
+        ),
+        (
+            "kya koi docter hai jinka experience 15 saal se zyada ho",
+            [],
+            SearchRequest(min_years=16),
+        ),
+        (
+            "which docter has seen the most patients, experience of many patients matters",
+            [],
+            SearchRequest(order="patients", best_only=True),
+        ),
+        (
             "which of these is cheapest?",
             [],
             SearchRequest(order="fee", refers_to_shown=True, best_only=True),
@@ -215,9 +236,14 @@ def test_search_results() -> None:
     assert len(_ids(SearchRequest())) == 5
     assert _ids(SearchRequest(city="Rudrapur")) == ["mayank-nakipuria"]
     assert _ids(SearchRequest(other_place="Chennai")) == []
-    # Fee filter: every listed fee at most the limit; unlisted fees never qualify, and are reported.
+    # Fee filter: the lowest listed fee at most the limit, cheapest first; unlisted fees never
+    # qualify, and are reported.
     result = search(SearchRequest(max_fee=1000), DIRECTORY)
-    assert [s.id for s in result.specialists] == ["mayank-nakipuria", "debnath-dwaipayan"]
+    assert [s.id for s in result.specialists] == [
+        "mayank-nakipuria",
+        "aditendraditya-singh-bhati",
+        "debnath-dwaipayan",
+    ]
     assert [s.id for s in result.no_fee_listed] == ["gopal-achari"]
     # "under 1000" leaves a fee of exactly 1000 out
     assert _ids(SearchRequest(max_fee=1000, fee_below=True)) == ["mayank-nakipuria"]

@@ -11,9 +11,9 @@ import textwrap
 
 import pytest
 
+from devstack.servers import ROOT
 from spine_rasa.fixes import RASA_VERSION, fixes
 from spine_rasa.shipped import OVERRIDDEN, SHIPPED, changed, fingerprint
-from tests.servers import ROOT
 
 TARGETS = sorted(set(OVERRIDDEN) | {t for _, targets in fixes().values() for t in targets})
 
@@ -100,3 +100,18 @@ def test_production_refuses_to_start_without_every_fix(env: dict, message: str) 
     )
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_the_indexed_rule_policy_passes_rasas_domain_check() -> None:
+    """Rasa runs this check only for RulePolicy by exact type; it must hold for the subclass."""
+    import yaml
+    from rasa.shared.core.domain import Domain
+
+    from spine_rasa.policies import IndexedRulePolicy
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
+    [policy] = [p for p in config["policies"] if p["name"].endswith("IndexedRulePolicy")]
+    settings = {**IndexedRulePolicy.get_default_config(), **policy}
+    IndexedRulePolicy.raise_if_incompatible_with_domain(
+        settings, Domain.load(str(ROOT / "domain.yml"))
+    )

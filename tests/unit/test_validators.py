@@ -257,18 +257,18 @@ def test_which_answer_to_change(text: str, expected: str | None) -> None:
     assert field_to_change(text) == expected
 
 
-IST = ZoneInfo("Asia/Kolkata")
+LOCAL_TZ = ZoneInfo("Asia/Kolkata")
 HOURS = SupportHours.parse("Mon-Sat 09:00-18:00", "Asia/Kolkata")
 
 
 @pytest.mark.parametrize(
     ("now", "expected"),
     [
-        (datetime(2026, 11, 24, 11, 0, tzinfo=IST), "today before 18:00"),  # Tuesday
-        (datetime(2026, 11, 24, 7, 30, tzinfo=IST), "today from 09:00"),
-        (datetime(2026, 11, 24, 19, 0, tzinfo=IST), "tomorrow from 09:00"),
-        (datetime(2026, 11, 28, 18, 30, tzinfo=IST), "on Monday from 09:00"),  # Saturday night
-        (datetime(2026, 11, 29, 12, 0, tzinfo=IST), "tomorrow from 09:00"),  # Sunday
+        (datetime(2026, 11, 24, 11, 0, tzinfo=LOCAL_TZ), "today before 18:00"),  # Tuesday
+        (datetime(2026, 11, 24, 7, 30, tzinfo=LOCAL_TZ), "today from 09:00"),
+        (datetime(2026, 11, 24, 19, 0, tzinfo=LOCAL_TZ), "tomorrow from 09:00"),
+        (datetime(2026, 11, 28, 18, 30, tzinfo=LOCAL_TZ), "on Monday from 09:00"),  # Saturday night
+        (datetime(2026, 11, 29, 12, 0, tzinfo=LOCAL_TZ), "tomorrow from 09:00"),  # Sunday
     ],
 )
 def test_when_support_calls_back(now: datetime, expected: str) -> None:

@@ -1,0 +1,2 @@
+"""Helpers shared by the tests: databases per backend, message services, fake third-party APIs,
+the console client, conversation digests."""
