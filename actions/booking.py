@@ -25,7 +25,8 @@ from actions.specialists_directory import (
     load_directory,
     short_name,
 )
-from actions.validators import CONSULT_MODES, Parsed, format_date, mask_mobile
+from actions.validators import CONSULT_MODES, Parsed, format_date
+from spine_db.masking import mask_mobile
 from spine_db.store import BookingRequest, StoreError
 
 logger = logging.getLogger(__name__)

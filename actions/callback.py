@@ -16,7 +16,7 @@ from actions.forms import ALWAYS_INTERRUPT, GuidedFormValidation, form_run
 from actions.persistence import store
 from actions.privacy_notice import consent_record
 from actions.settings import local_now, settings
-from actions.validators import mask_mobile
+from spine_db.masking import mask_mobile
 from spine_db.store import CallbackRequest, StoreError
 
 logger = logging.getLogger(__name__)

@@ -72,14 +72,6 @@ def parse_mobile(text: str) -> Parsed:
     return Parsed(f"+91{match.group(1)}")
 
 
-def mask_mobile(mobile: str) -> str:
-    """``+91 98XXXXXX10`` style: enough for the user to recognise it, not to read it out."""
-    digits = re.sub(r"\D", "", mobile)[-10:]
-    if len(digits) != 10:
-        return "your number"
-    return f"+91 {digits[:2]}XXXXXX{digits[-2:]}"
-
-
 # --- preferred date -----------------------------------------------------------------------
 
 _TOMORROW_TYPOS = re.compile(r"\b(tmrw|tmr|tmrow|tomorow|tommorow|tommorrow|tomorro)\b")

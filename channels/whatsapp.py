@@ -53,6 +53,7 @@ from sanic.response import HTTPResponse
 from channels.guard import ReplyGuard
 from channels.shared import WHATSAPP_MAX_BODY, receive_body
 from spine_db.config import database_url
+from spine_db.masking import mask_for_logs
 from spine_db.tracker_store import ConversationStoreUnavailable
 from spine_db.whatsapp_queue import Delivery, Reply, WhatsAppQueue, queue_for
 
@@ -329,14 +330,14 @@ class GraphAPI:
                         logger.error(
                             "WhatsApp send (%s to %s) refused: %s",
                             message.get("type"),
-                            _mask(to),
+                            mask_for_logs(to),
                             error,
                         )
                         return SendResult(False, permanent=True, error=error)
                     logger.warning(
                         "WhatsApp send (%s to %s) failed: HTTP %s",
                         message.get("type"),
-                        _mask(to),
+                        mask_for_logs(to),
                         reply.status,
                     )
                     return SendResult(
@@ -348,7 +349,7 @@ class GraphAPI:
             logger.warning(
                 "WhatsApp send (%s to %s) failed: %s",
                 message.get("type"),
-                _mask(to),
+                mask_for_logs(to),
                 type(error).__name__,
             )
             return SendResult(False, error=type(error).__name__)
@@ -379,10 +380,6 @@ class RecordedReplies:
     async def send(self, to: str, message: Dict[str, Any]) -> SendResult:
         self.messages.append(message)
         return SendResult(True)
-
-
-def _mask(number: str) -> str:
-    return ("…" + number[-4:]) if len(number) > 4 else "…"
 
 
 class WhatsAppOutput(OutputChannel):
@@ -711,14 +708,16 @@ class WhatsAppCloudInput(InputChannel):
             await asyncio.to_thread(self.queue.reply_sent, reply)
         elif result.permanent:
             await asyncio.to_thread(self.queue.reply_failed, reply, result.error)
-            logger.error("WhatsApp reply NOT delivered (%s to %s)", kind, _mask(reply.recipient))
+            logger.error(
+                "WhatsApp reply NOT delivered (%s to %s)", kind, mask_for_logs(reply.recipient)
+            )
         else:
             delay = max(result.retry_after or 0.0, backoff(reply.attempts))
             await asyncio.to_thread(self.queue.reply_retry, reply, delay, result.error)
             logger.warning(
                 "WhatsApp reply (%s to %s) try %d failed; next in %.0fs",
                 kind,
-                _mask(reply.recipient),
+                mask_for_logs(reply.recipient),
                 reply.attempts + 1,
                 delay,
             )

@@ -17,8 +17,10 @@ from typing import Iterable, Set
 
 import spacy_lookups_data
 
-PHONE = re.compile(r"\+?\d[\d\s\-().]{7,}\d")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+from spine_db.masking import EMAIL, PHONE, mask_id, mask_phone
+
+__all__ = ["EMAIL", "PHONE", "mask_id", "mask_phone", "mask_text", "names_in"]
+
 NAME = "[name]"
 
 # Rarer than this (natural log of a word's frequency in English text) is no common word.
@@ -163,16 +165,6 @@ def names_in(text: str) -> Set[str]:
     return found
 
 
-def mask_phone(text: str) -> str:
-    """Digits of phone-like numbers hidden but the last two ("+91 98765 43210" → "•••• ••10")."""
-
-    def hide(match: re.Match) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return "•••• ••" + digits[-2:] if len(digits) >= 8 else match.group(0)
-
-    return PHONE.sub(hide, text)
-
-
 def mask_text(text: str, names: Iterable[str] = ()) -> str:
     """``text`` with numbers, e-mail addresses, the conversation's known ``names`` and any name
     introduced in the text itself hidden."""
@@ -181,13 +173,3 @@ def mask_text(text: str, names: Iterable[str] = ()) -> str:
     for name in sorted(every, key=len, reverse=True):
         masked = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", NAME, masked, flags=re.IGNORECASE)
     return masked
-
-
-def mask_id(sender_id: str) -> str:
-    """A conversation's id as agents see it. A web id is a bearer token for the conversation
-    (whoever has it can write as the patient), a WhatsApp id is the patient's number: neither is
-    shown whole."""
-    channel, _, rest = sender_id.rpartition(":")
-    if sum(c.isdigit() for c in rest) >= 8 and not re.search(r"[a-zA-Z]", rest):
-        return (channel + ":" if channel else "") + mask_phone(rest)
-    return (channel + ":" if channel else "") + "…" + rest[-4:]

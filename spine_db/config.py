@@ -72,13 +72,13 @@ def require_tls(url: str, setting: str) -> None:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for log lines and error messages."""
+    """The URL (database, Redis, RabbitMQ) without its password, for log lines and errors."""
     from sqlalchemy.engine import make_url
 
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - never leak a malformed URL either
-        return "<unparseable database URL>"
+        return "<unparseable URL>"
 
 
 def postgres_timeouts(url: str, connect_s: int, statement_ms: int) -> Dict[str, str]:

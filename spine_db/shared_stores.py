@@ -32,22 +32,18 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.shared.exceptions import ConnectionException
 from rasa.utils.endpoints import EndpointConfig
 
-from spine_db.config import require_tls
+from spine_db.config import redacted, require_tls
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 
 
-def _safe(url: str) -> str:
-    parsed = urlparse(url)
-    host = parsed.hostname or "?"
-    return f"{parsed.scheme}://{host}:{parsed.port or ''}{parsed.path}"
-
-
 def redis_settings(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):
-        raise ConnectionException(f"REDIS_URL must start with redis:// or rediss:// ({_safe(url)})")
+        raise ConnectionException(
+            f"REDIS_URL must start with redis:// or rediss:// ({redacted(url)})"
+        )
     db = parsed.path.strip("/")
     return {
         "host": parsed.hostname or "localhost",
@@ -82,11 +78,11 @@ class ProjectRedisLockStore(RedisLockStore):
             self.red.ping()
         except Exception as error:  # noqa: BLE001 - redis raises several kinds
             raise ConnectionException(
-                f"Cannot reach the Redis lock store {_safe(url)} ({type(error).__name__}: "
+                f"Cannot reach the Redis lock store {redacted(url)} ({type(error).__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else ''}). Not starting: without "
                 "it two servers could answer the same conversation at once. Check REDIS_URL."
             ) from None
-        logger.info("Lock store: Redis at %s", _safe(url))
+        logger.info("Lock store: Redis at %s", redacted(url))
 
     @asynccontextmanager
     async def lock(
@@ -135,7 +131,7 @@ class ProjectEventBroker(PikaEventBroker):
             return None
         parsed = urlparse(url)
         if parsed.scheme not in ("amqp", "amqps"):
-            raise ConnectionException(f"RABBITMQ_URL must start with amqp:// ({_safe(url)})")
+            raise ConnectionException(f"RABBITMQ_URL must start with amqp:// ({redacted(url)})")
         require_tls(url, "RABBITMQ_URL")
         kwargs = dict((broker_config.kwargs if broker_config else {}) or {})
         port = parsed.port or 5672
@@ -156,9 +152,9 @@ class ProjectEventBroker(PikaEventBroker):
             await broker.connect()
         except Exception as error:  # noqa: BLE001 - aio-pika raises several kinds
             raise ConnectionException(
-                f"Cannot reach the RabbitMQ event broker {_safe(url)} ({type(error).__name__}). "
+                f"Cannot reach the RabbitMQ event broker {redacted(url)} ({type(error).__name__}). "
                 "Not starting: events for analytics would be lost. Check RABBITMQ_URL or unset "
                 "it to run without a broker."
             ) from None
-        logger.info("Event broker: RabbitMQ at %s", _safe(url))
+        logger.info("Event broker: RabbitMQ at %s", redacted(url))
         return broker

@@ -50,6 +50,7 @@ Rasa's own code runs there. The production start refuses to run with any fix mis
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -141,7 +142,7 @@ def apply(expected: Dict[str, str] | None = None) -> Report:
         if name in skipped:
             report.skipped.append(name)
             continue
-        if any(getattr(resolve(target), "_spine", False) for target in targets):
+        if any(getattr(resolve(target, shipped=False), "_spine", False) for target in targets):
             report.applied.append(name)  # installed by an earlier call in this process
             continue
         different = changed(targets, expected)
@@ -172,8 +173,10 @@ def _installed(owner: Any, name: str) -> bool:
 def _install(
     owner: Any, name: str, function: Callable[..., Any], kind: Callable[..., Any] | None = None
 ) -> None:
-    """Put ``function`` in place of ``owner.name`` (as a classmethod/staticmethod if ``kind``)."""
+    """Put ``function`` in place of ``owner.name`` (as a classmethod/staticmethod if ``kind``),
+    keeping Rasa's own on it: the guards fingerprint the code as shipped, even once replaced."""
     function._spine = True  # type: ignore[attr-defined]
+    function._spine_original = inspect.getattr_static(owner, name, None)  # type: ignore[attr-defined]
     setattr(owner, name, kind(function) if kind else function)
 
 

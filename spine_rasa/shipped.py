@@ -76,14 +76,20 @@ OVERRIDDEN = [
 ]
 
 
-def resolve(target: str) -> Any:
+def resolve(target: str, shipped: bool = True) -> Any:
+    """The function (or class) ``target`` names; with ``shipped``, Rasa's own even where a fix
+    has replaced it (spine_rasa/fixes.py keeps it on the replacement)."""
     module_name, _, qualified = target.partition(":")
     found: Any = importlib.import_module(module_name)
     for part in qualified.split("."):
         found = (
             inspect.getattr_static(found, part) if inspect.isclass(found) else getattr(found, part)
         )
-    return getattr(found, "__func__", found)  # classmethod / staticmethod: the function
+    found = getattr(found, "__func__", found)  # classmethod / staticmethod: the function
+    if shipped:
+        found = getattr(found, "_spine_original", found)
+        found = getattr(found, "__func__", found)
+    return found
 
 
 def fingerprint(target: str) -> str:

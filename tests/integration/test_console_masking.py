@@ -19,8 +19,8 @@ from console.masking import mask_id, mask_text, names_in
 from devstack.servers import website
 from spine_db import migrate
 from spine_db.store import BookingRequest, CallbackRequest, Store
-from tests.support.console_client import PASSWORD, Client, csrf_of
 from tests.integration.test_console_web import insert_events
+from tests.support.console_client import PASSWORD, Client, csrf_of
 
 SENDER = "web:5f0c3a9e2b7d41c8a6e9f0b1c2d3e4f5"  # a web id is the conversation's bearer token
 MESSAGES = [

@@ -12,8 +12,8 @@ from console.charts import bar_chart, hbar_chart
 from console.indexer import update_summaries
 from console.metrics import compute, window
 from spine_db.models import Booking, Callback
-from tests.support.databases import project_database
 from tests.integration.test_console_indexer import add_events, slot, user
+from tests.support.databases import project_database
 
 SVG = "{http://www.w3.org/2000/svg}"
 TODAY = date(2026, 11, 24)

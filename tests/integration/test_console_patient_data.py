@@ -14,9 +14,9 @@ from console.accounts import Accounts
 from console.indexer import update_summaries
 from devstack.servers import website
 from spine_db.store import Store
+from tests.integration.test_console_web import PATIENT, save_booking, seed_conversation
 from tests.support.console_client import PASSWORD, Client, csrf_of
 from tests.support.databases import project_database
-from tests.integration.test_console_web import PATIENT, save_booking, seed_conversation
 
 OTHER = "web:0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5"
 

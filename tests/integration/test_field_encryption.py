@@ -16,9 +16,9 @@ from devstack.servers import ROOT
 from spine_db import crypto
 from spine_db.erasure import conversations_of
 from spine_db.store import Store
+from tests.integration.test_spine_db import BOOKING
 from tests.support.databases import BACKENDS, project_database
 from tests.support.databases import database_url as backend_url
-from tests.integration.test_spine_db import BOOKING
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

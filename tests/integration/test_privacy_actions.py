@@ -21,8 +21,8 @@ from actions.privacy import (
 from actions.privacy_notice import NOTICE, notice, page, version
 from spine_db import migrate
 from tests.conftest import TrackerFactory
-from tests.support.databases import plain
 from tests.integration.test_booking_actions import FILLED, responses, slot_events
+from tests.support.databases import plain
 
 SENDER = "web:privacy-test"
 TABLE_DUMPS = ("SELECT * FROM bookings", "SELECT * FROM callbacks", "SELECT * FROM audit_log")

@@ -16,8 +16,8 @@ from console.indexer import update_summaries
 from devstack.servers import ROOT
 from spine_db.models import Annotation, Booking, Callback, WhatsAppDelivery
 from spine_db.retention import Windows, apply
-from tests.support.databases import BACKENDS, database_url, project_database
 from tests.integration.test_console_indexer import add_events, user
+from tests.support.databases import BACKENDS, database_url, project_database
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 WINDOWS = Windows(conversation_days=90, request_days=365, delivery_days=7)

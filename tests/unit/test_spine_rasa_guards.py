@@ -38,9 +38,10 @@ def test_a_changed_function_is_reported_and_unreadable_ones_count_as_changed() -
     ]
 
 
-def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """This Python with ``args`` in a fresh process (fixes applied there, not in the tests')."""
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, *args],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **env},
         capture_output=True,
@@ -51,7 +52,9 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_fix_whose_function_changed_is_left_out_and_rasa_runs_there() -> None:
     done = _run(
-        """
+        "-c",
+        textwrap.dedent(
+            """
         import json
         from spine_rasa import fixes
         from spine_rasa.shipped import SHIPPED
@@ -63,6 +66,7 @@ def test_a_fix_whose_function_changed_is_left_out_and_rasa_runs_there() -> None:
             "graph_runs": fixes._installed(DaskGraphRunner, "run"),
         }))
         """
+        ),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = __import__("json").loads(done.stdout.split("RESULT ", 1)[1])
@@ -84,20 +88,7 @@ def test_a_fix_whose_function_changed_is_left_out_and_rasa_runs_there() -> None:
 def test_production_refuses_to_start_without_every_fix(env: dict, message: str) -> None:
     """The pods' memory limits are sized for the fixed process: a production server must not
     start as shipped. (The refusal comes before the model or any store is touched.)"""
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "spine_rasa", "run", "--enable-api"],
-        cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(ROOT),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "ENV": "production",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _run("-m", "spine_rasa", "run", "--enable-api", ENV="production", **env)
     assert done.returncode != 0
     assert message in done.stderr
 
@@ -115,3 +106,23 @@ def test_the_indexed_rule_policy_passes_rasas_domain_check() -> None:
     IndexedRulePolicy.raise_if_incompatible_with_domain(
         settings, Domain.load(str(ROOT / "domain.yml"))
     )
+
+
+def test_fingerprints_describe_rasas_code_also_once_the_fixes_are_in() -> None:
+    """The test process applies the fixes when it loads the model (tests/conftest.py); the
+    guards must still read Rasa's own functions, and a second apply() must count them as
+    applied, not as changed."""
+    done = _run(
+        "-c",
+        "import json\n"
+        "from spine_rasa import fixes\n"
+        "from spine_rasa.shipped import OVERRIDDEN, changed\n"
+        "first, second = fixes.apply(), fixes.apply()\n"
+        "targets = [t for _, ts in fixes.fixes().values() for t in ts] + OVERRIDDEN\n"
+        "print('RESULT ' + json.dumps([first.failed, second.applied, changed(targets)]))\n",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    failed, applied, different = __import__("json").loads(done.stdout.split("RESULT ", 1)[1])
+    assert failed == {}
+    assert sorted(applied) == sorted(fixes())
+    assert different == []

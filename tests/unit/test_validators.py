@@ -11,7 +11,6 @@ from actions.settings import SupportHours
 from actions.validators import (
     field_to_change,
     format_date,
-    mask_mobile,
     parse_consult_mode,
     parse_date,
     parse_mobile,
@@ -19,6 +18,7 @@ from actions.validators import (
     parse_time,
     parse_yes_no,
 )
+from spine_db.masking import mask_mobile
 
 TODAY = date(2026, 11, 24)  # a Tuesday
 
