@@ -212,9 +212,51 @@ def render(results: Dict[str, Any]) -> str:
                     f"{_ratio(o['p50'], s['p50'])} | {_ratio(o['p95'], s['p95'])} | "
                     f"{_ratio(o['p99'], s['p99'])} | |"
                 )
+    lines += long_conversations(variants)
     lines += ["", f"## {TARGETS}", ""]
     lines += [f"- {'✅' if ok else '❌'} {text}" for ok, text in check(ours, stock)]
+    lines += [f"- {'✅' if ok else '❌'} {text}" for ok, text in default_stack(variants)]
     return "\n".join(lines) + "\n"
+
+
+def long_conversations(variants: Dict[str, Any]) -> List[str]:
+    """One patient's messages, one after another: latency by position in the conversation."""
+    curves = {n: v["long_conversation"] for n, v in variants.items() if v.get("long_conversation")}
+    if not curves:
+        return []
+    positions = sorted({int(p) for curve in curves.values() for p in curve})
+    lines = [
+        "",
+        "## One long conversation (median ms around each message number)",
+        "",
+        "| config | " + " | ".join(str(p) for p in positions) + " |",
+        "|---|" + "---|" * len(positions),
+    ]
+    for name, curve in curves.items():
+        lines.append(
+            f"| {name} | " + " | ".join(_fmt(curve.get(str(p)), 0) for p in positions) + " |"
+        )
+    return lines
+
+
+def default_stack(variants: Dict[str, Any], users: int = 20) -> List[Tuple[bool, str]]:
+    """`make run`'s stack at ``users`` patients: at least half the production profile's messages/s
+    per worker, p95 under 500 ms."""
+    ours, default = variants.get("ours"), variants.get("default")
+    o = _load(ours, users) if ours else None
+    d = _load(default, users) if default else None
+    if not (o and d and ours and default):
+        return []
+    per_worker = o["rps"] / max(1, int(ours.get("workers", 1)))
+    own = d["rps"] / max(1, int(default.get("workers", 1)))
+    return [
+        (
+            own >= per_worker / 2,
+            f"default stack at {users} users: {own:.1f} messages/s per worker, at least half the "
+            f"production profile's {per_worker:.1f}",
+        ),
+        (d["p95"] < 500, f"default stack at {users} users: p95 {d['p95']:.0f} ms, under 500 ms"),
+    ]
 
 
 def _load(variant: Dict[str, Any], users: int) -> Dict[str, float] | None:

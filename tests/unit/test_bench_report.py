@@ -161,3 +161,19 @@ def test_markdown_lists_every_training_with_its_seed() -> None:
         "| held-out intent accuracy, mean over trainings (lowest–highest) "
         "| 0.970 (0.965–0.975, 3 trainings) | 0.962 (0.953–0.973, 3 trainings) |" in text
     )
+
+
+def test_the_default_stack_is_held_to_half_the_production_throughput_per_worker() -> None:
+    from bench.report import default_stack, long_conversations
+
+    load = {"rps": 120.0, "p50": 160.0, "p95": 260.0, "p99": 300.0, "requests": 1, "failures": 0}
+    variants: Dict[str, Any] = {
+        "ours": {"workers": 2, "load": {"20": load}, "long_conversation": {"1": 21.0, "300": 98.4}},
+        "default": {"workers": 1, "load": {"20": dict(load, rps=29.0, p95=440.0)}},
+    }
+    checks = default_stack(variants)
+    assert [ok for ok, _ in checks] == [False, True]  # 29 < 60 / 2
+    variants["default"]["load"]["20"]["rps"] = 63.6
+    assert all(ok for ok, _ in default_stack(variants))
+    table = "\n".join(long_conversations(variants))
+    assert "| ours | 21 | 98 |" in table
