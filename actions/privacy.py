@@ -2,7 +2,7 @@
 "delete my data", "what do you know about me" and "withdraw consent".
 
 The conversation itself is erased by the tracker store when it saves the turn in which
-``erasure_requested`` was set (spine_db/tracker_store.py), so this turn is not kept either; the
+``erasure_requested`` was set (spine_rasa/tracker_store.py), so this turn is not kept either; the
 requests (bookings, call-backs) are erased here, per ``ERASURE_REQUESTS`` (``anonymise``, the
 default, keeps each request without name, number and notes; ``delete`` removes it).
 """

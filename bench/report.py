@@ -62,7 +62,7 @@ def render(results: Dict[str, Any]) -> str:
         f"time, {results['seconds']} s per level, over Rasa's REST webhook; each simulated "
         "patient asks 8 questions (one connection per message, as through a load balancer), then "
         "starts a new conversation. All variants use the same stores (PostgreSQL tracker store "
-        "class spine_db.tracker_store, Redis lock store) and action server.",
+        "class spine_rasa.tracker_store, Redis lock store) and action server.",
         "",
         "*ours* = config.yml (spaCy lookups + DIET without transformer + ResponseSelector + "
         "red-flag detector; MemoizationPolicy + RulePolicy) served by `python -m spine_rasa` "

@@ -322,12 +322,12 @@ def long_conversation(base_url: str, messages: int = LONG_CONVERSATION) -> Dict[
 @contextmanager
 def stores(variant: Variant, workdir: Path) -> Iterator[tuple[str, str]]:
     """(database URL, endpoints.yml's stores) for the variant's stores."""
-    tracker = "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
+    tracker = "tracker_store:\n  type: spine_rasa.tracker_store.ProjectSQLTrackerStore\n"
     if variant.stores == "default":
         yield f"sqlite:///{workdir / 'spine.db'}", tracker
         return
     with database() as url:
-        yield url, tracker + "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
+        yield url, tracker + "lock_store:\n  type: spine_rasa.shared_stores.ProjectRedisLockStore\n"
 
 
 def serve(variant: Variant, model: Path, users: List[int], seconds: int) -> Dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Set, Tuple
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from spine_db.tracker_store import ConversationStoreUnavailable
+from spine_rasa.tracker_store import ConversationStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from sanic.response import HTTPResponse
 from channels.guard import ReplyGuard
 from channels.shared import TWILIO_MAX_BODY, receive_body
 from spine_db.config import database_url
-from spine_db.tracker_store import ConversationStoreUnavailable
 from spine_db.whatsapp_queue import WhatsAppQueue, queue_for
+from spine_rasa.tracker_store import ConversationStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

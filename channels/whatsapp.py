@@ -54,8 +54,8 @@ from channels.guard import ReplyGuard
 from channels.shared import WHATSAPP_MAX_BODY, receive_body
 from spine_db.config import database_url
 from spine_db.masking import mask_for_logs
-from spine_db.tracker_store import ConversationStoreUnavailable
 from spine_db.whatsapp_queue import Delivery, Reply, WhatsAppQueue, queue_for
+from spine_rasa.tracker_store import ConversationStoreUnavailable
 
 logger = logging.getLogger(__name__)
 

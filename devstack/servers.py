@@ -149,7 +149,7 @@ class Stack:
         path = self.workdir / "endpoints.yml"
         path.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
-            "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
+            "tracker_store:\n  type: spine_rasa.tracker_store.ProjectSQLTrackerStore\n"
         )
         return path
 

@@ -57,8 +57,8 @@ def stack(
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        "tracker_store:\n  type: spine_db.tracker_store.ProjectSQLTrackerStore\n"
-        "lock_store:\n  type: spine_db.shared_stores.ProjectRedisLockStore\n"
+        "tracker_store:\n  type: spine_rasa.tracker_store.ProjectSQLTrackerStore\n"
+        "lock_store:\n  type: spine_rasa.shared_stores.ProjectRedisLockStore\n"
     )
     env = {
         "REDIS_URL": redis.url,

@@ -511,7 +511,7 @@ def test_agents_cannot_search_for_masked_numbers_or_addresses(
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
-    from console.app import _csv_cell
+    from console.pages.conversations import _csv_cell
 
     assert _csv_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _csv_cell("+91 98") == "'+91 98"

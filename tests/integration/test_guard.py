@@ -12,7 +12,7 @@ import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from channels.guard import LAST_RESORT, GuardSettings, ReplyGuard
-from spine_db.tracker_store import ConversationStoreUnavailable
+from spine_rasa.tracker_store import ConversationStoreUnavailable
 
 RESPONSES = {
     name: [{"text": f"<{name}>"}]

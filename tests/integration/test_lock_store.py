@@ -9,7 +9,7 @@ from typing import List
 import pytest
 import redis
 
-from spine_db.shared_stores import ProjectRedisLockStore
+from spine_rasa.shared_stores import ProjectRedisLockStore
 from tests.support.loop_ticks import loop_ticks
 from tests.support.services import REDIS_URL, require
 

@@ -25,7 +25,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from spine_db.tracker_store import ProjectSQLTrackerStore
+from spine_rasa.tracker_store import ProjectSQLTrackerStore
 from tests.support.databases import BACKENDS, fresh_postgres_database
 from tests.support.databases import database_url as backend_url
 from tests.support.loop_ticks import loop_ticks
@@ -206,7 +206,7 @@ async def test_sqlite_waits_off_the_loop_for_another_process_write(tmp_path: Pat
         await asyncio.wait_for(saving, 10)
     other.close()
     assert waiting  # the save waited for the other writer (busy timeout, not "locked") ...
-    assert ticked >= 20  # ... and the loop ran meanwhile
+    assert ticked >= 10  # ... and the loop ran meanwhile (a blocked loop: 0 or 1 tick)
     again = await store.retrieve("patient-5")
     assert again is not None
     assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["hello"]

@@ -1,6 +1,6 @@
 """Rasa's SQL tracker store on the project database (``DATABASE_URL`` or var/spine.db).
 
-Used from endpoints.yml as ``type: spine_db.tracker_store.ProjectSQLTrackerStore`` so that the
+Used from endpoints.yml as ``type: spine_rasa.tracker_store.ProjectSQLTrackerStore`` so that the
 conversations live in the same database as bookings and call-backs, whatever the environment.
 
 Unlike Rasa's own SQLTrackerStore it does not wait forever for an unreachable database: it checks
