@@ -15,9 +15,10 @@ from rasa_sdk.types import DomainDict
 from actions import validators
 from actions.forms import GuidedFormValidation, Parser, contact_parsers, form_run
 from actions.persistence import store
-from actions.privacy_notice import consent_record
 from actions.settings import local_now, settings
-from actions.specialists_directory import (
+from actions.validators import CONSULT_MODES, Parsed, format_date
+from spine_content.privacy_notice import consent_record
+from spine_content.specialists_directory import (
     Specialist,
     booking_payload,
     cards_message,
@@ -25,7 +26,6 @@ from actions.specialists_directory import (
     load_directory,
     short_name,
 )
-from actions.validators import CONSULT_MODES, Parsed, format_date
 from spine_db.masking import mask_mobile
 from spine_db.store import BookingRequest, StoreError
 

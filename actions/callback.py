@@ -14,8 +14,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.forms import ALWAYS_INTERRUPT, GuidedFormValidation, form_run
 from actions.persistence import store
-from actions.privacy_notice import consent_record
 from actions.settings import local_now, settings
+from spine_content.privacy_notice import consent_record
 from spine_db.masking import mask_mobile
 from spine_db.store import CallbackRequest, StoreError
 

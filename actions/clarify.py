@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.content import topic_button, topic_titles
+from spine_content.topics import topic_button, topic_titles
 from spine_nlu.red_flags import POSSIBLE_RED_FLAG_KEY
 
 RETRIEVAL_INTENTS = ("faq", "article")

@@ -17,7 +17,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.content import CONTENT_DIR
+from spine_content.topics import CONTENT_DIR
 
 FOLLOW_UP_KEY = "follow_up"
 ANSWER_PREFIXES = ("utter_faq/", "utter_article/")

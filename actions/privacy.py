@@ -19,7 +19,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.booking import BOOKING_SLOTS, CONTACT_SLOTS
 from actions.persistence import store
-from actions.privacy_notice import NOTICE, fill, notice, notice_was_sent
+from spine_content.privacy_notice import NOTICE, fill, notice, notice_was_sent
 from spine_db import erasure
 from spine_db.masking import mask_mobile
 from spine_db.store import StoreError

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.specialists_directory import (
+from spine_content.specialists_directory import (
     ORDER_LABELS,
     Directory,
     SearchRequest,

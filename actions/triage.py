@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.clarify import RETRIEVAL_INTENTS, candidate_topics
-from actions.content import topic_button, topic_titles
+from spine_content.topics import topic_button, topic_titles
 from spine_nlu.red_flags import CHECK_INTENTS, POSSIBLE_RED_FLAG_KEY
 
 QUESTIONS = set(CHECK_INTENTS.values())

@@ -9,10 +9,10 @@ from typing import Dict, List, Tuple
 import sqlalchemy as sa
 import yaml
 
-from actions.content import topic_titles
 from console.indexer import EVENTS
 from console.masking import mask_text
 from console.review import known_names
+from spine_content.topics import topic_titles
 from spine_db.config import ROOT
 from spine_db.models import Annotation
 

@@ -9,8 +9,8 @@ from typing import Dict, List, Tuple
 
 import sqlalchemy as sa
 
-from actions.content import topic_titles
 from console.indexer import LOCAL_TZ, local_day
+from spine_content.topics import topic_titles
 from spine_db.models import Booking, Callback, ConversationSummary, DailyCount
 
 

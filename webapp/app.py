@@ -13,8 +13,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.privacy_notice import page, version
-from actions.specialists_directory import card_payload, load_directory
+from spine_content.privacy_notice import page, version
+from spine_content.specialists_directory import card_payload, load_directory
 from webapp.article import article
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import List, Tuple
 
-from actions.content import CONTENT_DIR
-from actions.specialists_directory import load_directory
+from spine_content.specialists_directory import load_directory
+from spine_content.topics import CONTENT_DIR
 
 SOURCE = CONTENT_DIR / "source" / "miss_guide.txt"
 TITLE_PREFIX = "Guide to Minimally Invasive Spine Surgery"

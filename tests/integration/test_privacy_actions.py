@@ -18,7 +18,7 @@ from actions.privacy import (
     ActionWithdrawConsent,
     receipt,
 )
-from actions.privacy_notice import NOTICE, notice, page, version
+from spine_content.privacy_notice import NOTICE, notice, page, version
 from spine_db import migrate
 from tests.conftest import TrackerFactory
 from tests.integration.test_booking_actions import FILLED, responses, slot_events

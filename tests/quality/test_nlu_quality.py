@@ -5,7 +5,7 @@ from typing import Any, Dict
 
 import pytest
 
-from actions.content import topic_titles
+from spine_content.topics import topic_titles
 from spine_nlu import triage_eval
 from spine_nlu.evaluate import DEFAULT_HOLDOUT, Report, load_examples, predicted_label
 

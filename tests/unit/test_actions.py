@@ -7,7 +7,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import ActionClarifyTopic, candidate_topics, looks_on_topic
-from actions.content import topic_button, topic_titles
+from spine_content.topics import topic_button, topic_titles
 from tests.conftest import TrackerFactory
 
 

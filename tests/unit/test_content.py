@@ -8,7 +8,7 @@ from typing import Dict, List, Tuple
 import pytest
 import yaml
 
-from actions.content import topic_titles
+from spine_content.topics import topic_titles
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = (ROOT / "content" / "source" / "miss_guide.txt").read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ from typing import List
 
 import pytest
 
-from actions.specialists_directory import (
+from spine_content.specialists_directory import (
     NOT_LISTED,
     SearchRequest,
     booking_payload,

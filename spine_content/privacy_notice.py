@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, List, Tuple
 
 import yaml
 
-from actions.content import CONTENT_DIR
+from spine_content.topics import CONTENT_DIR
 from spine_db.retention import Windows
 
 

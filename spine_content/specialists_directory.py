@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import yaml
 
-from actions.content import CONTENT_DIR
+from spine_content.topics import CONTENT_DIR
 
 NOT_LISTED = "not listed"
 
