@@ -72,7 +72,7 @@ def start_production_rasa(env: Dict[str, str]) -> subprocess.CompletedProcess:
         ),
         (
             {"RABBITMQ_URL": "amqp://guest:s3cret@127.0.0.1:1/"},
-            "Cannot reach the RabbitMQ event broker amqp://127.0.0.1:1/",
+            "Cannot reach the RabbitMQ event broker amqp://guest:***@127.0.0.1:1/",
         ),
     ],
 )
