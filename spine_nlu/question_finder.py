@@ -356,11 +356,12 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             # I visit" and "has a doctor reviewed this guide" are the guide's questions.
             # A listed doctor's city with a doctor word ("any spine doctor in kolkata") is a
             # doctor query too, and so is what only the cards answer ("the cheapest doctor").
+            cards_only = doctor is not None and card_query(text)
             if (
                 doctor == "find_specialist"
                 and intent not in RESCUABLE
                 and not names_a_city(text, self.surnames)
-                and not card_query(text)
+                and not cards_only
             ):
                 doctor = None
             # A booking fee is never a request to cancel: "any booking charge on top?".
@@ -370,7 +371,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 RESCUABLE
                 + RETRIEVAL_INTENTS
                 + (("cancel",) if doctor == "ask_specialist_detail" else ())
-                + (("book_appointment", "not_in_guide") if doctor and card_query(text) else ())
+                + (("book_appointment", "not_in_guide") if doctor and cards_only else ())
                 + (
                     ("book_appointment",)
                     if doctor == "ask_specialist_detail" and mode_question(text)

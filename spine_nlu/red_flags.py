@@ -283,6 +283,9 @@ class RedFlagMatcher:
         ("last year"), resolved, reassuring ("normal") or hypothetical/risk talk. Used to overrule a
         classifier-only emergency guess; a pattern match is never overruled."""
         keys, _ = self.normalise(text)
+        return self._rules_out(keys)
+
+    def _rules_out(self, keys: List[str]) -> bool:
         return any(
             self._has_cue(keys, name)
             for name in (
@@ -305,7 +308,8 @@ class RedFlagMatcher:
     def doubts(self, text: str) -> bool:
         """Whether a classifier-only emergency or urgent guess must become the triage question:
         the message rules itself out (:meth:`rules_out`) or is :meth:`out_of_context`."""
-        return self.rules_out(text) or self.out_of_context(text)
+        keys, _ = self.normalise(text)
+        return self._rules_out(keys) or not self._has_cue(keys, "context")
 
     @staticmethod
     def _clauses(keys: List[str]) -> List[int]:

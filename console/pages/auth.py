@@ -17,15 +17,12 @@ from console.web import (
 
 
 def register(console: Blueprint, web: Console) -> None:
-    accounts = web.accounts
-    limiter = web.limiter
-    render = web.render
-    login_required = web.login_required
+    """Mounts this page's routes on ``console``, over the console's shared state ``web``."""
 
     @console.get("/login")
     async def login_form(request: Request) -> HTTPResponse:
         token = secrets.token_urlsafe(32)
-        resp = render("login.html", csrf=token, error=None)
+        resp = web.render("login.html", csrf=token, error=None)
         _set_cookie(resp, request, LOGIN_COOKIE, token, 3600)
         return resp
 
@@ -36,37 +33,37 @@ def register(console: Blueprint, web: Console) -> None:
         keys = (f"ip:{request.remote_addr or request.ip}", f"user:{username}")
         if not csrf_ok(request.cookies.get(LOGIN_COOKIE) or "", request.form.get("csrf")):
             return response.text("CSRF check failed", status=403)
-        if limiter.blocked(*keys):
-            return render(
+        if web.limiter.blocked(*keys):
+            return web.render(
                 "login.html",
                 status=429,
                 csrf=request.form.get("csrf"),
                 error="Too many failed attempts. Try again in 15 minutes.",
             )
-        staff = accounts.authenticate(username, password)
+        staff = web.accounts.authenticate(username, password)
         if staff is None:
-            limiter.failed(*keys)
-            return render(
+            web.limiter.failed(*keys)
+            return web.render(
                 "login.html",
                 status=401,
                 csrf=request.form.get("csrf"),
                 error="Wrong username or password.",
             )
-        limiter.succeeded(*keys)
-        token, _ = accounts.open_session(staff)
+        web.limiter.succeeded(*keys)
+        token, _ = web.accounts.open_session(staff)
         resp = response.redirect("/console/")
         _set_cookie(resp, request, COOKIE, token, 8 * 3600)
         return resp
 
     @console.post("/logout")
-    @login_required
+    @web.login_required
     async def logout(request: Request) -> HTTPResponse:
-        accounts.close_session(request.cookies.get(COOKIE))
+        web.accounts.close_session(request.cookies.get(COOKIE))
         resp = response.redirect("/console/login")
         del resp.cookies[COOKIE]
         return resp
 
     @console.get("/")
-    @login_required
+    @web.login_required
     async def home(request: Request) -> HTTPResponse:
         return response.redirect("/console/conversations")

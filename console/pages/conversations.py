@@ -119,35 +119,29 @@ def conversations_csv(rows: List[Dict[str, Any]], reveal: bool) -> str:
 
 
 def register(console: Blueprint, web: Console) -> None:
-    engine = web.engine
-    accounts = web.accounts
-    render = web.render
-    refresh = web.refresh
-    login_required = web.login_required
-    admin_only = web.admin_only
-    _search_as_seen = web.search_as_seen
+    """Mounts this page's routes on ``console``, over the console's shared state ``web``."""
 
     @console.get("/conversations")
-    @login_required
+    @web.login_required
     async def conversations(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
         args = request.args
         filters = _filters(args)
         page = page_number(args)
-        behind = await refresh()
+        behind = await web.refresh()
         refused = _searches_masked_data(filters, session)
         rows, total = (
             ([], 0)
             if refused
             else await asyncio.to_thread(
-                list_conversations, engine, filters, page, PER_PAGE, _search_as_seen(session)
+                list_conversations, web.engine, filters, page, PER_PAGE, web.search_as_seen(session)
             )
         )
         for row in rows:
             row["label"] = mask_id(row["sender_id"])
             row["started"] = when(row["started_at"])
         query = {k: v for k, v in args.items() if k != "page"}
-        return render(
+        return web.render(
             "conversations.html",
             session=session,
             rows=rows,
@@ -163,7 +157,7 @@ def register(console: Blueprint, web: Console) -> None:
         )
 
     @console.route("/conversations.csv", methods=["GET", "POST"])
-    @login_required
+    @web.login_required
     async def export_conversations(request: Request) -> HTTPResponse:
         """The filtered list as CSV: masked; an admin may ask for it unmasked (a POST, logged)."""
         session: Session = request.ctx.session
@@ -172,20 +166,20 @@ def register(console: Blueprint, web: Console) -> None:
             return response.text("Only an admin can export patient data.", status=403)
         args = request.form if request.method == "POST" else request.args
         filters = _filters(args)
-        await refresh()
+        await web.refresh()
         rows, total = (
             ([], 0)
             if _searches_masked_data(filters, session)
             else await asyncio.to_thread(
                 list_conversations,
-                engine,
+                web.engine,
                 filters,
                 1,
                 10**7,
-                None if reveal else _search_as_seen(session),
+                None if reveal else web.search_as_seen(session),
             )
         )
-        accounts.audit(
+        web.accounts.audit(
             session.staff,
             "export",
             "conversations.csv",
@@ -202,41 +196,41 @@ def register(console: Blueprint, web: Console) -> None:
         )
 
     @console.get("/conversations/<key>")
-    @login_required
+    @web.login_required
     async def conversation(request: Request, key: str) -> HTTPResponse:
         return await _transcript_page(request, key, reveal=False)
 
     @console.post("/conversations/<key>/reveal")
-    @login_required
-    @admin_only("reveal patient data")
+    @web.login_required
+    @web.admin_only("reveal patient data")
     async def reveal(request: Request, key: str) -> HTTPResponse:
         session: Session = request.ctx.session
-        accounts.audit(session.staff, "reveal", f"conversation:{key}")
+        web.accounts.audit(session.staff, "reveal", f"conversation:{key}")
         return await _transcript_page(request, key, reveal=True)
 
     @console.post("/conversations/<key>/review")
-    @login_required
+    @web.login_required
     async def review(request: Request, key: str) -> HTTPResponse:
         session: Session = request.ctx.session
-        sender_id = sender_for_key(engine, key)
+        sender_id = sender_for_key(web.engine, key)
         note = request.form.get("note") or ""
         keep = request.form.get("keep_note") == "1" or request.form.get("note") is None
-        if sender_id is None or not mark_reviewed(engine, sender_id, note, keep_note=keep):
+        if sender_id is None or not mark_reviewed(web.engine, sender_id, note, keep_note=keep):
             return response.text("Unknown conversation", status=404)
-        accounts.audit(session.staff, "review", f"conversation:{key}")
+        web.accounts.audit(session.staff, "review", f"conversation:{key}")
         return response.redirect(f"/console/conversations/{key}")
 
     @console.post("/conversations/<key>/annotate")
-    @login_required
+    @web.login_required
     async def annotate_message(request: Request, key: str) -> HTTPResponse:
         session: Session = request.ctx.session
-        sender_id = sender_for_key(engine, key)
+        sender_id = sender_for_key(web.engine, key)
         event = request.form.get("event_id") or ""
         if sender_id is None or not event.isdigit():
             return response.text("Unknown message", status=404)
         try:
             annotate(
-                engine,
+                web.engine,
                 sender_id,
                 int(event),
                 request.form.get("label") or "",
@@ -247,35 +241,37 @@ def register(console: Blueprint, web: Console) -> None:
         return response.redirect(f"/console/conversations/{key}#e{event}")
 
     @console.get("/annotations.yml")
-    @login_required
+    @web.login_required
     async def export_annotations(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
-        accounts.audit(session.staff, "export", "annotations")
+        web.accounts.audit(session.staff, "export", "annotations")
         return response.text(
-            export_nlu_yaml(engine),
+            export_nlu_yaml(web.engine),
             content_type="text/yaml; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="annotations.yml"'},
         )
 
     async def _transcript_page(request: Request, key: str, reveal: bool) -> HTTPResponse:
-        await refresh()
-        sender_id = sender_for_key(engine, key)
+        await web.refresh()
+        sender_id = sender_for_key(web.engine, key)
         found = (
-            await asyncio.to_thread(transcript, engine, sender_id, reveal) if sender_id else None
+            await asyncio.to_thread(transcript, web.engine, sender_id, reveal)
+            if sender_id
+            else None
         )
         if found is None:
-            return render(
+            return web.render(
                 "message.html",
                 status=404,
                 session=request.ctx.session,
                 message="No conversation with that id.",
             )
-        return render(
+        return web.render(
             "transcript.html",
             session=request.ctx.session,
             t=found,
             labels=labels(),
-            annotated=labels_for(engine, found.sender_id),
+            annotated=labels_for(web.engine, found.sender_id),
             label=found.sender_id if reveal else mask_id(found.sender_id),
             url=f"/console/conversations/{key}",
         )

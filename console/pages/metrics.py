@@ -16,17 +16,14 @@ from console.web import (
 
 
 def register(console: Blueprint, web: Console) -> None:
-    engine = web.engine
-    render = web.render
-    refresh = web.refresh
-    login_required = web.login_required
+    """Mounts this page's routes on ``console``, over the console's shared state ``web``."""
 
     @console.get("/metrics")
-    @login_required
+    @web.login_required
     async def metrics(request: Request) -> HTTPResponse:
         days = {"7": 7, "30": 30, "90": 90}.get(request.args.get("days") or "30", 30)
-        behind = await refresh()
-        numbers = await asyncio.to_thread(compute, engine, days)
+        behind = await web.refresh()
+        numbers = await asyncio.to_thread(compute, web.engine, days)
         short = [day[5:] for day in numbers.days]  # MM-DD under the bars
         charts = {
             "conversations": bar_chart(short, numbers.conversations, "Conversations per day"),
@@ -38,7 +35,7 @@ def register(console: Blueprint, web: Console) -> None:
             ),
             "topics": hbar_chart(numbers.top_topics, "Top asked topics"),
         }
-        return render(
+        return web.render(
             "metrics.html",
             session=request.ctx.session,
             m=numbers,

@@ -76,36 +76,33 @@ def _described_senders(engine: sa.engine.Engine, senders: List[str]) -> List[Dic
 
 
 def register(console: Blueprint, web: Console) -> None:
-    engine = web.engine
-    accounts = web.accounts
-    render = web.render
-    refresh = web.refresh
-    login_required = web.login_required
-    admin_only = web.admin_only
+    """Mounts this page's routes on ``console``, over the console's shared state ``web``."""
 
     @console.get("/patient-data")
-    @login_required
-    @admin_only("handle patient data requests")
+    @web.login_required
+    @web.admin_only("handle patient data requests")
     async def patient_data_form(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
-        return render("patient_data.html", session=session, found=None, result=None)
+        return web.render("patient_data.html", session=session, found=None, result=None)
 
     @console.post("/patient-data")
-    @login_required
-    @admin_only("handle patient data requests")
+    @web.login_required
+    @web.admin_only("handle patient data requests")
     async def patient_data(request: Request) -> HTTPResponse:
         """Find, export or erase one patient's conversations by mobile number or conversation
         id, for requests that arrive by phone or e-mail (admin only, audited)."""
         session: Session = request.ctx.session
         form = request.form
         mobile, key = (form.get("mobile") or "").strip(), (form.get("key") or "").strip()
-        await refresh()  # conversations are listed by their console key
-        senders = await asyncio.to_thread(_senders, engine, mobile, key)
+        await web.refresh()  # conversations are listed by their console key
+        senders = await asyncio.to_thread(_senders, web.engine, mobile, key)
         context: Dict[str, Any] = {"session": session, "mobile": mobile, "key": key, "result": None}
         do = form.get("do") or "find"
         if do == "export" and senders:
-            export = await asyncio.to_thread(_export, engine, senders)
-            accounts.audit(session.staff, "export", "patient data", f"{len(senders)} conversations")
+            export = await asyncio.to_thread(_export, web.engine, senders)
+            web.accounts.audit(
+                session.staff, "export", "patient data", f"{len(senders)} conversations"
+            )
             return response.text(
                 json.dumps(export, ensure_ascii=False, indent=2, default=str),
                 content_type="application/json; charset=utf-8",
@@ -118,16 +115,16 @@ def register(console: Blueprint, web: Console) -> None:
             if form.get("confirm") != "yes":
                 context["result"] = {"erased": False, "message": "Tick the confirmation first."}
             else:
-                counts = await asyncio.to_thread(_erase, engine, senders, policy())
+                counts = await asyncio.to_thread(_erase, web.engine, senders, policy())
                 detail = ", ".join(f"{t} {n}" for t, n in counts.items())
                 # what and how much, never whose: the erased data must not live on here
-                accounts.audit(session.staff, "erasure", "console", detail)
+                web.accounts.audit(session.staff, "erasure", "console", detail)
                 context["result"] = {
                     "erased": True,
                     "message": f"Erased {len(senders)} conversation(s): {detail}.",
                 }
                 senders = []
-        found = await asyncio.to_thread(_described_senders, engine, senders)
+        found = await asyncio.to_thread(_described_senders, web.engine, senders)
         if not senders and context["result"] is None:
             context["result"] = {"erased": False, "message": "No conversation found."}
-        return render("patient_data.html", found=found, **context)
+        return web.render("patient_data.html", found=found, **context)

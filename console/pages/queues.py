@@ -26,19 +26,15 @@ from console.web import (
 
 
 def register(console: Blueprint, web: Console) -> None:
-    engine = web.engine
-    accounts = web.accounts
-    render = web.render
-    login_required = web.login_required
-    admin_only = web.admin_only
+    """Mounts this page's routes on ``console``, over the console's shared state ``web``."""
 
     @console.get("/queues/<kind>")
-    @login_required
+    @web.login_required
     async def queue(request: Request, kind: str) -> HTTPResponse:
         return await _queue_page(request, kind)
 
     @console.post("/queues/<kind>/<reference>")
-    @login_required
+    @web.login_required
     async def change_request(request: Request, kind: str, reference: str) -> HTTPResponse:
         session: Session = request.ctx.session
         if kind not in KINDS:
@@ -53,30 +49,32 @@ def register(console: Blueprint, web: Console) -> None:
         try:
             await asyncio.to_thread(
                 update_request,
-                engine,
+                web.engine,
                 kind,
                 reference,
                 int(seen) if seen.isascii() and seen.isdigit() else -1,
                 change,
                 session.staff.username,
-                accounts.usernames(),
+                web.accounts.usernames(),
             )
         except QueueError as error:
             return await _queue_page(request, kind, error=str(error), status=409)
         return response.redirect(f"/console/queues/{kind}?{request.query_string}#r-{reference}")
 
     @console.post("/queues/<kind>/<reference>/reveal")
-    @login_required
-    @admin_only("reveal patient data")
+    @web.login_required
+    @web.admin_only("reveal patient data")
     async def reveal_request(request: Request, kind: str, reference: str) -> HTTPResponse:
         """One request with its contact details, for an admin (audited)."""
         session: Session = request.ctx.session
         if (
             kind not in KINDS
-            or not (await asyncio.to_thread(list_requests, engine, kind, reference=reference))[1]
+            or not (await asyncio.to_thread(list_requests, web.engine, kind, reference=reference))[
+                1
+            ]
         ):
             return response.text("No such request", status=404)
-        accounts.audit(session.staff, "reveal", f"{kind[:-1]}:{reference}")
+        web.accounts.audit(session.staff, "reveal", f"{kind[:-1]}:{reference}")
         return await _queue_page(request, kind, revealed=reference)
 
     async def _queue_page(
@@ -87,16 +85,16 @@ def register(console: Blueprint, web: Console) -> None:
         revealed: str | None = None,
     ) -> HTTPResponse:
         if kind not in KINDS:
-            return render(
+            return web.render(
                 "message.html", status=404, session=request.ctx.session, message="No such queue."
             )
         args = request.args
         wanted = args.get("status") or "open"
         mine = args.get("assignee")
         rows, total = await asyncio.to_thread(
-            list_requests, engine, kind, wanted, mine, page_number(args), PER_PAGE, revealed
+            list_requests, web.engine, kind, wanted, mine, page_number(args), PER_PAGE, revealed
         )
-        return render(
+        return web.render(
             "queue.html",
             status=status,
             session=request.ctx.session,
@@ -108,7 +106,7 @@ def register(console: Blueprint, web: Console) -> None:
             total=total,
             wanted=wanted,
             assignee=mine,
-            staff=accounts.usernames(),
+            staff=web.accounts.usernames(),
             transitions=TRANSITIONS,
             error=error,
             query=request.query_string,
