@@ -70,10 +70,10 @@ async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
 
 # Replied to, or asked the triage question (with the numbers), at least; routine escalated at most.
 # - dev: the development part trains the triage classifier (data/triage/), so these are regression
-#   floors, not measurements (all 1,174 emergencies and 491 crises, 6 of 2,042 routine messages
-#   escalated when they were set).
+#   floors, not measurements (all 1,370 emergencies and 575 crises, 7 of 2,377 routine messages
+#   escalated when last checked).
 # - heldout: never tuned on; floors a little under what was measured when they were set
-#   (emergency 195/196, crisis 84/84, routine 3/335 escalated; writers heldout6_*), so a change
+#   (emergency 194/196, crisis 84/84, routine 4/335 escalated; writers heldout7_*), so a change
 #   that loses ground fails. They are not the bar (every emergency and crisis, at most 2 %
 #   escalated); when one fails, fix what the development part shows, never the held-out wording.
 FLOORS = {

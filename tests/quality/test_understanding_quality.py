@@ -22,14 +22,14 @@ def reports(model_path: Path) -> Dict[str, understanding_eval.Report]:
 
 
 # - dev: thresholds, NLU examples and doctor-query parsing were chosen on it, and its messages
-#   train the triage classifier as routine: a regression floor, not a measurement (91.5 % right,
-#   2.8 % wrong when set, 1,210 items).
-# - heldout: never tuned on; floors a little under what was measured when they were set (83.0 %
-#   right, 3.7 % wrong, writers u12-u14), so a change that loses ground fails. They are not the
+#   train the triage classifier as routine: a regression floor, not a measurement (89.7 % right,
+#   3.1 % wrong when set, 1,540 items).
+# - heldout: never tuned on; floors a little under what was measured when they were set (84.7 %
+#   right, 5.9 % wrong, writers u15-u17), so a change that loses ground fails. They are not the
 #   targets (90 % right, 2 % wrong).
 FLOORS = {
-    "dev": {"right": 0.90, "wrong": 0.03},
-    "heldout": {"right": 0.81, "wrong": 0.045},
+    "dev": {"right": 0.88, "wrong": 0.04},
+    "heldout": {"right": 0.83, "wrong": 0.07},
 }
 
 
