@@ -61,9 +61,22 @@ SHIPPED: Dict[str, str] = {
     "rasa.core.run:load_agent_on_start": (
         "b23e12447febeb64dfe0e78f545c37affae1059858280485b1094707a2704214"
     ),
+    "rasa.shared.core.domain:Domain.states_for_tracker_history": (
+        "035111ce73ac90ba50e143abf556f924af07d9f452893f5a96a62895d44df8b7"
+    ),
+    "rasa.shared.core.trackers:DialogueStateTracker.generate_all_prior_trackers": (
+        "a1f6954347b52649a7b1054741338997d2369197d91acb2eab7f6b11d3855ed1"
+    ),
+    "rasa.shared.core.trackers:DialogueStateTracker.past_states": (
+        "5463eefb5c69d27f82cdc7eca84e23b4b82851e9a5ff575bd02447d4d987103b"
+    ),
+    "rasa.core.tracker_store:TrackerStore.init_tracker": (
+        "2089b91e90d881a19791b340d58261835fb2fb8ed96cda89cd471f8571221a63"
+    ),
 }
 
-# What spine_rasa/components.py and spine_rasa/policies.py override or rely on.
+# What spine_rasa/components.py, spine_rasa/policies.py, spine_rasa/trackers.py and
+# spine_rasa/tracker_store.py override or rely on.
 OVERRIDDEN = [
     "rasa.utils.tensorflow.models:RasaModel.load",
     "rasa.utils.tensorflow.models:RasaModel._rasa_predict",
@@ -73,6 +86,10 @@ OVERRIDDEN = [
     "rasa.nlu.selectors.response_selector:ResponseSelector._load_model_class",
     "rasa.utils.tensorflow.data_generator:RasaBatchDataGenerator.prepare_batch",
     "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys",
+    "rasa.shared.core.domain:Domain.states_for_tracker_history",
+    "rasa.shared.core.trackers:DialogueStateTracker.generate_all_prior_trackers",
+    "rasa.shared.core.trackers:DialogueStateTracker.past_states",
+    "rasa.core.tracker_store:TrackerStore.init_tracker",
 ]
 
 

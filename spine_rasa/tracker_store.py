@@ -25,6 +25,17 @@ on one thread of its own, in write-ahead-log mode with ``synchronous=NORMAL`` (a
 append, not two file syncs) and a busy timeout for the action server's writes
 (``spine_db.config.tune_sqlite``).
 
+The next message of a conversation costs the same at the 300th message as at the first. Rasa
+reads and replays every event of the session for every message, and its policies rebuild the
+dialogue states from the first event. Here the tracker handed out is a ConversationTracker
+(spine_rasa/trackers.py: it remembers the states it computed), and after a save this process
+keeps it: the next message of that conversation gets the same object back when the database
+holds exactly the rows it was saved with (one count-and-max query on the sender's index),
+otherwise the session is read as Rasa reads it. A deletion (erasure, retention), another
+process's write, an unsaved change or a new session all make that check fail. At most
+``SPINE_TRACKER_MEMORY_EVENTS`` events (20,000 by default) are kept, least recently used first
+out.
+
 A database that fails mid-service fails loudly. Rasa wraps every tracker store in
 ``FailSafeTrackerStore``, which turns any ``Exception`` into "no such conversation" (the patient
 silently starts over, a half-filled form is lost) or "keep it in memory" (a copy nobody reads
@@ -42,8 +53,10 @@ import itertools
 import json
 import os
 import weakref
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Tuple, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
@@ -57,6 +70,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from spine_db.config import database_url, postgres_timeouts, production, redacted, tune_sqlite
 from spine_db.erasure import erase_conversation
+from spine_rasa.trackers import ConversationTracker
 
 CONNECT_TIMEOUT = 5  # seconds
 STATEMENT_TIMEOUT_MS = 5000  # under the guard's reply deadline (10 s)
@@ -69,6 +83,17 @@ class ConversationStoreUnavailable(BaseException):
 
 STORED = "_spine_stored_events"  # (weak reference to the tracker, its events in the database)
 T = TypeVar("T")
+MEMORY_EVENTS = 20_000  # default of SPINE_TRACKER_MEMORY_EVENTS
+_Summary = Tuple[int, int]  # the sender's rows in the events table: (how many, highest id)
+
+
+@dataclass
+class _Kept:
+    """A saved tracker and what the database held right after its save."""
+
+    tracker: DialogueStateTracker
+    events: int
+    summary: _Summary
 
 
 def check_database(url: str) -> None:
@@ -113,6 +138,9 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         # SQLite: one thread, so this process's writes never wait on each other.
         self._sqlite = self.engine.dialect.name == "sqlite"
         self._queries = _Queries(self.SQLEvent.__table__)
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._kept_events = 0
+        self._memory_events = int(os.environ.get("SPINE_TRACKER_MEMORY_EVENTS", MEMORY_EVENTS))
         if os.environ.get(POSTGRESQL_SCHEMA):
             with self.session_scope():  # Rasa's check of the schema (it checks per call): once
                 pass
@@ -138,11 +166,23 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tracker-db")
         return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
 
-    def _read(self, sender_id: str, fetch_events_from_all_sessions: bool) -> List[str]:
+    def _read(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> Tuple[List[str], _Summary]:
         queries = self._queries
         query = queries.all_sessions if fetch_events_from_all_sessions else queries.latest
         with self.engine.connect() as conn:
-            return [data for (data,) in conn.execute(query, {"sender_id": sender_id})]
+            summary = self._summarise(conn, sender_id)
+            rows = [data for (data,) in conn.execute(query, {"sender_id": sender_id})]
+        return rows, summary
+
+    def _summary(self, sender_id: str) -> _Summary:
+        with self.engine.connect() as conn:
+            return self._summarise(conn, sender_id)
+
+    def _summarise(self, conn: Any, sender_id: str) -> _Summary:
+        rows, top = conn.execute(self._queries.summary, {"sender_id": sender_id}).one()
+        return int(rows), int(top or 0)
 
     def _count(self, sender_id: str) -> int:
         with self.engine.connect() as conn:
@@ -153,22 +193,58 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         with self.engine.begin() as conn:
             erase_conversation(conn, sender_id)
 
-    def _insert(self, rows: List[Dict[str, Any]]) -> None:
+    def _insert(self, sender_id: str, rows: List[Dict[str, Any]]) -> _Summary:
         with self.engine.begin() as conn:
             conn.execute(self._queries.insert, rows)
+            return self._summarise(conn, sender_id)
+
+    def init_tracker(self, sender_id: str) -> DialogueStateTracker:
+        return ConversationTracker(
+            sender_id, self.domain.slots, max_event_history=self.max_event_history
+        )
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
     ) -> DialogueStateTracker | None:
-        """Rasa's SQLTrackerStore._retrieve, with the query off the event loop."""
-        stored = await self._database(self._read, sender_id, fetch_events_from_all_sessions)
+        """Rasa's SQLTrackerStore._retrieve, with the query off the event loop; the tracker kept
+        from this conversation's last save when the database still holds just what it saved."""
+        if not fetch_events_from_all_sessions:
+            kept = self._kept.pop(sender_id, None)
+            if kept is not None:
+                self._kept_events -= kept.events
+                if len(kept.tracker.events) == kept.events == _stored(kept.tracker):
+                    if await self._database(self._summary, sender_id) == kept.summary:
+                        self._keep(sender_id, kept)
+                        return kept.tracker
+        stored, summary = await self._database(
+            self._read, sender_id, fetch_events_from_all_sessions
+        )
         if not self.domain or not stored:
             return None
         events = [json.loads(data) for data in stored]
-        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = ConversationTracker.from_dict(sender_id, events, self.domain.slots)
         if not fetch_events_from_all_sessions:
             _remember_stored(tracker, len(tracker.events))
+            self._keep(sender_id, _Kept(tracker, len(tracker.events), summary))
         return tracker
+
+    def _keep(self, sender_id: str, kept: _Kept) -> None:
+        """Remember ``kept`` as the conversation's latest tracker, within the memory bound."""
+        old = self._kept.pop(sender_id, None)
+        if old is not None:
+            self._kept_events -= old.events
+        if kept.events > self._memory_events:
+            return
+        self._kept[sender_id] = kept
+        self._kept_events += kept.events
+        while self._kept_events > self._memory_events:
+            _, out = self._kept.popitem(last=False)
+            self._kept_events -= out.events
+
+    def _forget(self, sender_id: str) -> None:
+        old = self._kept.pop(sender_id, None)
+        if old is not None:
+            self._kept_events -= old.events
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the tracker's events that are not in the database yet; erase the
@@ -177,6 +253,8 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         if stored is None:  # not read by this store: ask the database, as Rasa does
             stored = await self._database(self._count, tracker.sender_id)
         new = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+        kept = self._kept.get(tracker.sender_id)
+        self._forget(tracker.sender_id)
         if any(_erasure(event) for event in new):
             await self._database(self._erase, tracker.sender_id)
             if self.event_broker is not None:
@@ -188,8 +266,21 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             await self._stream_new_events(self.event_broker, new, tracker.sender_id)
         if new:
             rows = [_row(tracker.sender_id, event) for event in new]
-            await self._database(self._insert, rows)
+            summary = await self._database(self._insert, tracker.sender_id, rows)
+        elif kept is not None and kept.tracker is tracker:
+            summary = kept.summary
+        else:
+            summary = None
         _remember_stored(tracker, stored + len(new))
+        # Kept for the next message when it is the tracker this store read (a new session is
+        # read afresh: Rasa reads only the latest one).
+        if (
+            summary is not None
+            and isinstance(tracker, ConversationTracker)
+            and _stored(tracker) == len(tracker.events)
+            and not any(isinstance(event, SessionStarted) for event in new)
+        ):
+            self._keep(tracker.sender_id, _Kept(tracker, len(tracker.events), summary))
 
 
 def _with_timeouts(url: str) -> str:
@@ -240,6 +331,10 @@ class _Queries:
             sa.select(events).where(events.c.sender_id == sender, in_latest_session).subquery()
         )
         self.insert = events.insert()
+        # Every session's rows: a deletion anywhere in the conversation changes it.
+        self.summary = sa.select(sa.func.count(), sa.func.max(events.c.id)).where(
+            events.c.sender_id == sender
+        )
 
 
 ERASURE_SLOT = "erasure_requested"  # set by action_erase_my_data ("delete my data")

@@ -177,7 +177,99 @@ async def _one_statement(url: str) -> None:
     statements: List[str] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     await store.save(tracker)
-    assert [s.split()[0] for s in statements] == ["INSERT"]  # no count query, one insert
+    # no count query before; one insert, then the sender's row count and highest id (the
+    # check that lets the next message reuse this tracker)
+    assert [s.split()[0] for s in statements] == ["INSERT", "SELECT"]
+    assert "count" in statements[1].lower()
+    assert "max" in statements[1].lower()
+
+
+async def _conversation(store: ProjectSQLTrackerStore, sender: str) -> DialogueStateTracker:
+    tracker = await store.get_or_create_tracker(sender)
+    for second in (5, 6):
+        tracker = await store.retrieve(sender)
+        assert tracker is not None
+        for event in _turn(f"message {second}", second):
+            tracker.update(event)
+        await store.save(tracker)
+    return tracker
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_the_next_message_gets_the_saved_tracker_back(backend: str, tmp_path: Path) -> None:
+    """The conversation is not read and replayed again: one small query checks that the database
+    holds just what was saved, and the same tracker (with the states it computed) comes back."""
+    with backend_url(backend, tmp_path) as url:
+        store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        tracker = await _conversation(store, "patient-3")
+        statements: List[str] = []
+        sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        again = await store.retrieve("patient-3")
+        assert again is tracker
+        assert len(statements) == 1
+        assert "data" not in statements[0]
+        # what a fresh store reads is the same conversation
+        fresh = await ProjectSQLTrackerStore(domain=DOMAIN, host=url).retrieve("patient-3")
+        assert _read_back(fresh) == _read_back(again)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_anything_the_saved_tracker_does_not_hold_means_a_fresh_read(
+    backend: str, tmp_path: Path
+) -> None:
+    with backend_url(backend, tmp_path) as url:
+        store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        # another process (a second worker, another pod) wrote to the conversation
+        tracker = await _conversation(store, "patient-4")
+        other = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        elsewhere = await other.retrieve("patient-4")
+        assert elsewhere is not None
+        assert elsewhere is not tracker
+        for event in _turn("written elsewhere", 9):
+            elsewhere.update(event)
+        await other.save(elsewhere)
+        read = await store.retrieve("patient-4")
+        assert read is not tracker
+        assert read is not None
+        assert read.latest_message.text == "written elsewhere"
+
+        # a turn that changed the tracker but was not saved (the database failed mid-turn)
+        read.update(UserUttered("never saved", {"name": "greet"}))
+        again = await store.retrieve("patient-4")
+        assert again is not read
+        assert again is not None
+        assert again.latest_message.text == "written elsewhere"
+
+        # rows deleted outside this store (erasure from the console, the retention job)
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM events WHERE sender_id = 'patient-4'"))
+        assert await store.retrieve("patient-4") is None
+
+        # a new session is read as Rasa reads it: from its start
+        tracker = await _conversation(store, "patient-5")
+        for event in _session(30) + _turn("after a break", 31):
+            tracker.update(event)
+        await store.save(tracker)
+        read = await store.retrieve("patient-5")
+        assert read is not tracker
+        assert read is not None
+        assert [e.as_dict() for e in read.events] == [
+            e.as_dict() for e in list(tracker.events)[-len(read.events) :]
+        ]
+        assert read.events[0].type_name == "action"
+        assert len(read.events) == 7
+
+
+async def test_memory_is_bounded_by_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPINE_TRACKER_MEMORY_EVENTS", "25")
+    with backend_url("sqlite", tmp_path) as url:
+        store = ProjectSQLTrackerStore(domain=DOMAIN, host=url)
+        first = await _conversation(store, "patient-6")  # 12 events
+        second = await _conversation(store, "patient-7")
+        third = await _conversation(store, "patient-8")  # the first is let go
+        assert await store.retrieve("patient-8") is third
+        assert await store.retrieve("patient-7") is second
+        assert (await store.retrieve("patient-6")) is not first
 
 
 async def test_sqlite_waits_off_the_loop_for_another_process_write(tmp_path: Path) -> None:
