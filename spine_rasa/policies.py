@@ -9,6 +9,7 @@ order, which depends on string hashing: already arbitrary in Rasa, per process.)
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any, Dict, List, Set, Tuple
 
@@ -34,7 +35,8 @@ _Index = Tuple[Dict[str, str], int, Dict[str, List[str]], List[str]]
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
 )
 class IndexedRulePolicy(RulePolicy):
-    """Rasa's RulePolicy, with the first step of its rule search indexed (module docstring)."""
+    """Rasa's RulePolicy, with the first step of its rule search indexed (module docstring) and
+    its debug line about the conversation's states formatted only when it is logged."""
 
     _spine_index: Dict[int, _Index] | None = None
 
@@ -54,6 +56,15 @@ class IndexedRulePolicy(RulePolicy):
                     unnamed.append(key)
             known = self._spine_index[id(lookup)] = (lookup, len(lookup), by_action, unnamed)
         return known
+
+    @staticmethod
+    def format_tracker_states(states: List[Dict]) -> str:
+        """Rasa formats every state of the conversation into one debug line on every rule
+        search, whether or not debug lines are logged: a cost that grows with the conversation.
+        Formatted here only when they are."""
+        if not logging.getLogger(RulePolicy.__module__).isEnabledFor(logging.DEBUG):
+            return ""
+        return RulePolicy.format_tracker_states(states)
 
     def _get_possible_keys(self, lookup: Dict[str, str], states: List[Any]) -> Set[str]:
         if not INDEXED or not states:

@@ -70,6 +70,15 @@ SHIPPED: Dict[str, str] = {
     "rasa.shared.core.trackers:DialogueStateTracker.past_states": (
         "5463eefb5c69d27f82cdc7eca84e23b4b82851e9a5ff575bd02447d4d987103b"
     ),
+    "rasa.shared.core.trackers:DialogueStateTracker.applied_events": (
+        "764d5065ea9997d613c1984d9357370f9ae32d31ca21346086f16c54f0487aae"
+    ),
+    "rasa.core.policies.rule_policy:RulePolicy._find_action_from_rules": (
+        "be6da6ee0f5429bd9bbded9f22186f3729469e5b392949493fd34a00ef9531d9"
+    ),
+    "rasa.core.policies.policy:Policy.format_tracker_states": (
+        "32b101cb34fd1c32fd17557044632ecbe9cb5638e605ca81864ddcb6b469a22a"
+    ),
     "rasa.core.tracker_store:TrackerStore.init_tracker": (
         "2089b91e90d881a19791b340d58261835fb2fb8ed96cda89cd471f8571221a63"
     ),
@@ -90,6 +99,9 @@ OVERRIDDEN = [
     "rasa.shared.core.trackers:DialogueStateTracker.generate_all_prior_trackers",
     "rasa.shared.core.trackers:DialogueStateTracker.past_states",
     "rasa.core.tracker_store:TrackerStore.init_tracker",
+    "rasa.shared.core.trackers:DialogueStateTracker.applied_events",
+    "rasa.core.policies.rule_policy:RulePolicy._find_action_from_rules",
+    "rasa.core.policies.policy:Policy.format_tracker_states",
 ]
 
 

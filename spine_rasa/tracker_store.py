@@ -34,7 +34,7 @@ holds exactly the rows it was saved with (one count-and-max query on the sender'
 otherwise the session is read as Rasa reads it. A deletion (erasure, retention), another
 process's write, an unsaved change or a new session all make that check fail. At most
 ``SPINE_TRACKER_MEMORY_EVENTS`` events (20,000 by default) are kept, least recently used first
-out.
+out. ``SPINE_RASA_FIXES=0`` (Rasa's own behaviour, to compare with) turns both off.
 
 A database that fails mid-service fails loudly. Rasa wraps every tracker store in
 ``FailSafeTrackerStore``, which turns any ``Exception`` into "no such conversation" (the patient
@@ -70,6 +70,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from spine_db.config import database_url, postgres_timeouts, production, redacted, tune_sqlite
 from spine_db.erasure import erase_conversation
+from spine_rasa.fixes import enabled
 from spine_rasa.trackers import ConversationTracker
 
 CONNECT_TIMEOUT = 5  # seconds
@@ -141,6 +142,9 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._kept_events = 0
         self._memory_events = int(os.environ.get("SPINE_TRACKER_MEMORY_EVENTS", MEMORY_EVENTS))
+        self._tracker_class = ConversationTracker if enabled() else DialogueStateTracker
+        if not enabled():
+            self._memory_events = 0
         if os.environ.get(POSTGRESQL_SCHEMA):
             with self.session_scope():  # Rasa's check of the schema (it checks per call): once
                 pass
@@ -199,7 +203,7 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             return self._summarise(conn, sender_id)
 
     def init_tracker(self, sender_id: str) -> DialogueStateTracker:
-        return ConversationTracker(
+        return self._tracker_class(
             sender_id, self.domain.slots, max_event_history=self.max_event_history
         )
 
@@ -222,7 +226,7 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         if not self.domain or not stored:
             return None
         events = [json.loads(data) for data in stored]
-        tracker = ConversationTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = self._tracker_class.from_dict(sender_id, events, self.domain.slots)
         if not fetch_events_from_all_sessions:
             _remember_stored(tracker, len(tracker.events))
             self._keep(sender_id, _Kept(tracker, len(tracker.events), summary))

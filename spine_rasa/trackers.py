@@ -27,13 +27,22 @@ conversation when the database holds nothing it has not seen, so the memory last
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Tuple
 
 from rasa.shared.core.constants import PREVIOUS_ACTION, USER
 from rasa.shared.core.domain import Domain, State, SubState
-from rasa.shared.core.events import ActionExecuted, ActiveLoop, Event
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionReverted,
+    ActiveLoop,
+    Event,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 _Key = Tuple[int, bool, bool, str]
@@ -82,10 +91,44 @@ def _loop_names(events: Any) -> FrozenSet[str]:
     return frozenset(e.name for e in events if isinstance(e, ActiveLoop) and e.name)
 
 
+# Events after which Rasa's applied events are not the earlier ones plus the new ones.
+_RESHAPING = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
+
+
+@dataclass
+class _Applied:
+    seen: int  # events of the tracker read
+    applied: List[Event]
+    loop_names: FrozenSet[str]
+
+
 class ConversationTracker(DialogueStateTracker):
-    """``DialogueStateTracker`` whose ``past_states`` resumes where the last call stopped."""
+    """``DialogueStateTracker`` whose ``applied_events`` and ``past_states`` resume where the
+    last call stopped."""
 
     _spine_states: Dict[_Key, _States]
+    _spine_applied: _Applied | None
+
+    def applied_events(self) -> List[Event]:
+        """Rasa's applied events, from the last call's and the events added since, when none
+        of those can undo or reset what came before (a revert, a restart, a new session, a form
+        that is activated or runs again); otherwise Rasa's own, from the first event. Every
+        caller gets its own list."""
+        known: _Applied | None = self.__dict__.get("_spine_applied")
+        total = len(self.events)
+        if known is not None and self._max_event_history is None and known.seen <= total:
+            new = list(itertools.islice(self.events, known.seen, total))
+            if not any(
+                isinstance(event, _RESHAPING)
+                or (isinstance(event, ActionExecuted) and event.action_name in known.loop_names)
+                for event in new
+            ):
+                known.applied.extend(new)
+                known.seen = total
+                return list(known.applied)
+        applied = super().applied_events()
+        self.__dict__["_spine_applied"] = _Applied(total, list(applied), _loop_names(self.events))
+        return applied
 
     def past_states(
         self,
@@ -102,7 +145,7 @@ class ConversationTracker(DialogueStateTracker):
             json.dumps(rule_only_data, sort_keys=True, default=str),
         )
         applied = self.applied_events()
-        names = _loop_names(self.events)
+        names = self.__dict__["_spine_applied"].loop_names
         known = memo.get(key)
         if (
             known is None

@@ -142,8 +142,12 @@ def test_missing_tables_raise_store_error(tmp_path: Path) -> None:
 
 def test_references_use_an_unambiguous_alphabet() -> None:
     assert not set("01OIL") & set(REFERENCE_ALPHABET)
-    seen = {new_reference("BK") for _ in range(2000)}
-    assert len(seen) == 2000
+    drawn = [new_reference("BK") for _ in range(2000)]
+    # every reference is the prefix and six characters of the alphabet, all of which are used;
+    # two equal draws are possible (31^6 references), so uniqueness is the database's job
+    assert all(r[:3] == "BK-" and len(r) == 9 for r in drawn)
+    assert set("".join(r[3:] for r in drawn)) == set(REFERENCE_ALPHABET)
+    assert len(set(drawn)) >= 1990
 
 
 def test_database_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -247,7 +247,7 @@ async def test_anything_the_saved_tracker_does_not_hold_means_a_fresh_read(
 
         # a new session is read as Rasa reads it: from its start
         tracker = await _conversation(store, "patient-5")
-        for event in _session(30) + _turn("after a break", 31):
+        for event in _session(10_000) + _turn("after a break", 10_001):
             tracker.update(event)
         await store.save(tracker)
         read = await store.retrieve("patient-5")

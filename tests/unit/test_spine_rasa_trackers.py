@@ -104,6 +104,9 @@ def test_past_states_match_rasa_after_every_event(
         remembering.past_states(domain, ignore_rule_only_turns=not ignore_rule_only_turns)
         got = remembering.past_states(domain, **asked)
         shipped = DialogueStateTracker.from_events("patient", events, domain.slots)
+        applied = remembering.applied_events()
+        assert [e.as_dict() for e in applied] == [e.as_dict() for e in shipped.applied_events()]
+        applied.clear()  # a caller's list is its own
         expected = domain.states_for_tracker_history(shipped, **asked)
         assert got == expected
         _mangle(got)
