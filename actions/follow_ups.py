@@ -101,6 +101,15 @@ class ActionFollowUp(Action):
             else:
                 dispatcher.utter_message(response="utter_not_in_guide")
             return []
+        if follow.get("kind") == "success":
+            # the guide gives a success rate for fusion only (FAQ 3)
+            if previous is None:
+                dispatcher.utter_message(response="utter_clarify")
+            elif "fusion" in table.covers.get(previous, []):
+                dispatcher.utter_message(response="utter_faq/fusion_success_rate")
+            else:
+                dispatcher.utter_message(response="utter_not_in_guide")
+            return []
         if follow.get("kind") == "procedure_for":
             procedure = table.procedure_for.get(previous or "")
             if procedure:

@@ -320,6 +320,12 @@ def referred(text: str, shown: Sequence[Specialist], directory: Directory) -> Li
         index = _ORDINALS[ordinal.group(1)]
         if -len(shown) <= index < len(shown):
             return [shown[index]]
+    # "the one with 20 years experience": the card that shows that many years
+    years = re.search(r"\b(\d{1,2})\s*\+?\s*(?:years?|yrs?|saal)\b", lowered)
+    if years and len(shown) > 1:
+        with_years = [s for s in shown if s.experience_years == int(years.group(1))]
+        if with_years:
+            return with_years
     request = parse_request(text, [], directory)
     if request.city:
         in_city = [s for s in shown if s.city == request.city]

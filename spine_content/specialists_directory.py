@@ -82,7 +82,14 @@ def resolve_city(text: str, directory: Directory) -> str | None:
 
 def find_by_name(text: str, directory: Directory) -> List[Specialist]:
     """Specialists whose name matches ``text`` ("Dr Bhati", "mediratta", "sunit")."""
-    words = [w for w in _normalise(text).split() if w not in {"dr", "doctor"} and len(w) >= 3]
+    tokens = _normalise(text).split()
+    words = [
+        w
+        for i, w in enumerate(tokens)
+        if w not in {"dr", "doctor"} and len(w) >= 3
+        # "Dr Singh" is a name; "I am Harpreet Singh" is not
+        and (w not in NOT_NAMES or (i > 0 and tokens[i - 1] in {"dr", "doctor"}))
+    ]
     found = []
     for specialist in directory.specialists:
         names = specialist.name_words
@@ -194,7 +201,7 @@ ORDERS = {
     r"visit) )?(?:fee|charge|cost)\w*",
     # a bare "patients" ("best rating from patients") does not decide the order: see parse_request
     "recommendation": r"recommend\w*|best rated|highest rated|top rated|rating|best|popular|"
-    r"highly rated",
+    r"highly rated|rated (?:the )?(?:highest|best|top|most)",
 }
 # The other end of an order: "the least experienced", "the most expensive".
 _REVERSED = {
@@ -255,6 +262,15 @@ _MAX_FEE = re.compile(
     r"(?:₹|rs\.?|inr|rupees)?\s*(\d[\d,]*)(?![\d,])(?!\s*\+?\s*(?:years?|yrs?|saal|%))",
     re.IGNORECASE,
 )
+# "fee 1000 or less", "2000 tak", "1500 se kam": the limit written after the number (kept in)
+_MAX_FEE_AFTER = re.compile(
+    r"(?:₹|rs\.?|inr)?\s*(\d[\d,]*)\s*(?:rs\.?|rupees|₹|/-)?\s*"
+    r"(?:or less|or lesser|or below|or under|and below|and less|max(?:imum)?|tak|se kam)\b",
+    re.IGNORECASE,
+)
+# Words that are close to a doctor's name but are not one: "bhai" (brother) is one letter from
+# "Bhati"; "Singh" is in many patients' own names.
+NOT_NAMES = {"bhai", "bhaiya", "bhaiyya", "singh"}
 # Qualifications a patient may look for, as the cards write them.
 QUALIFICATIONS = {
     "MCh": r"\bm\.?\s?ch\b",
@@ -355,6 +371,9 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     max_fee = None
     fee_below = False
     fee_match = _MAX_FEE.search(text)
+    after_match = None if fee_match else _MAX_FEE_AFTER.search(text)
+    if after_match:
+        max_fee = int(after_match.group(1).replace(",", ""))
     if fee_match:
         max_fee = int(fee_match.group(2).replace(",", ""))
         # "under 1000" leaves 1000 out; "within" and "up to" keep it
@@ -378,6 +397,12 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     if order == "experience" and (min_years is not None or max_years is not None):
         if not _SUPERLATIVE.search(lowered):
             order = None  # "more than 15 years" is a filter
+        elif _HAS_YEARS.search(text) and not (
+            _MIN_YEARS.search(text) or _MORE_YEARS_AFTER.search(text)
+        ):
+            # "our local surgeon has 25 years experience. who is your most experienced?": the
+            # years someone has are background to a superlative, not a floor
+            min_years = None
     if order == "recommendation" and min_rating is not None and not _SUPERLATIVE.search(lowered):
         order = None  # "100 percent rating" is a filter
     reverse = bool(order in _REVERSED and re.search(rf"\b(?:{_REVERSED[order]})\b", lowered))

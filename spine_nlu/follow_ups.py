@@ -26,8 +26,10 @@ TERMS: Dict[str, str] = {
     "fracture": r"(?:spinal\s)?fractures?",
     "infection_tumor": r"(?:spinal\s)?(?:infections?|tumou?rs?)",
 }
+# "ok and for a fusion?", "hmm what if it is a fusion": an acknowledgement may come first
+_LEAD = r"^\s*(?:(?:ok|okay|hmm+|acha|achha|accha|right|so|but|yes|haan)[,.!]?\s+)?"
 _CUE = re.compile(
-    r"^\s*(?:and|&|what about|how about|wat about|same for|same with|also for|and also|"
+    _LEAD + r"(?:and|&|what about|how about|wat about|same for|same with|also for|and also|"
     r"what if|and if|is it the same for|for)\b",
     re.IGNORECASE,
 )
@@ -111,12 +113,26 @@ _FILLER = {
     "may",
     "need",
     "needs",
+    # "what if it turns out to be a fusion", "what if they end up doing a fusion"
+    "turns",
+    "turn",
+    "out",
+    "end",
+    "ends",
+    "to",
 }
 _HOW_COMMON = re.compile(
     r"^\s*(?:and\s+|but\s+|so\s+)?(?:how (?:common|often|frequent|likely|rare)|"
     r"what are the chances|what is the chance|"
     r"(?:is|are) (?:that|it|this|they) (?:common|rare|frequent|likely)|"
     r"what(?:'s| is) the (?:risk|chance|percentage|rate) of (?:that|it|this))\b",
+    re.IGNORECASE,
+)
+# "and how often does it succeed?": the success rate of what was just explained.
+_SUCCESS = re.compile(
+    r"^\s*(?:(?:and|but|so|ok)\s+)?(?:how (?:often|likely) (?:does|will|is) (?:it|that|this) "
+    r"(?:succeed|work)|how successful (?:is|was|will be) (?:it|that|this)|"
+    r"what(?:'s| is) its success rate)\b",
     re.IGNORECASE,
 )
 # "which operation is done for that?": the procedure for the condition just explained.
@@ -134,7 +150,8 @@ MAX_OTHER_WORDS = 1
 @dataclass(frozen=True)
 class FollowUp:
     kind: str  # "term": the same question about another thing; "how_common": its frequency;
-    # "procedure_for": the operation for the condition just explained
+    # "success": its success rate; "procedure_for": the operation for the condition just
+    # explained
     term: str = ""  # a key of TERMS
 
 
@@ -155,6 +172,8 @@ def _follow_up(text: str) -> FollowUp | None:
     # "that spinal fluid leak one, how common is it?": what "that" is, then the question
     lead, comma, tail = text.partition(",")
     about_that = re.search(r"\b(?:it|that|this)\b", tail)
+    if _SUCCESS.match(text):
+        return FollowUp("success")
     if _HOW_COMMON.match(text) or (
         comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
     ):

@@ -102,6 +102,9 @@ def _history(answer: str) -> List[Dict[str, Any]]:
         ),
         ("utter_article/risk_nerve_damage", {"kind": "how_common"}, ["utter_no_figures"]),
         ("utter_article/benefits", {"kind": "how_common"}, ["utter_not_in_guide"]),
+        # the guide's only success rate is fusion's
+        ("utter_article/spinal_fusion", {"kind": "success"}, ["utter_faq/fusion_success_rate"]),
+        ("utter_article/discectomy", {"kind": "success"}, ["utter_not_in_guide"]),
     ],
 )
 async def test_follow_ups_resolve_against_the_previous_answer(

@@ -138,6 +138,14 @@ def test_segments_are_bounded() -> None:
         ("what is a spinal fusion", None),
         ("how many patients have rated dr bhati", None),
         ("and the success rate?", None),
+        ("what is the success rate of fusion", None),
+        # an acknowledgement first, "turns out", "end up"
+        ("ok and what if they end up doing a fusion instead", FollowUp("term", "fusion")),
+        ("what if it turns out he needs fusion", FollowUp("term", "fusion")),
+        # the success rate of what was just explained
+        ("and how often does it succeed", FollowUp("success")),
+        ("how successful is it", FollowUp("success")),
+        ("how successful is MISS", None),
     ],
 )
 def test_follow_up_shapes(text: str, expected: FollowUp | None) -> None:

@@ -76,6 +76,11 @@ def test_resolve_city(text: str, city: str | None) -> None:
         ("dr. medirata please", ["sunit-mediratta"]),
         ("book with Nakipuria", ["mayank-nakipuria"]),
         ("Dr Smith", []),
+        # near a name but not one: "brother" in Hinglish, a patient's own surname
+        ("bhai sabse experienced doctor kaun hai", []),
+        ("i am harpreet singh from delhi", []),
+        ("dr bhatti please", ["aditendraditya-singh-bhati"]),
+        ("appointment with dr singh", ["aditendraditya-singh-bhati"]),
     ],
 )
 def test_find_by_name(text: str, ids: List[str]) -> None:
@@ -316,6 +321,22 @@ def test_booking_payload_is_rasa_intent_syntax() -> None:
         ("who has done an mch", ["gopal-achari", "sunit-mediratta"]),
         ("fellowship in neuroendoscopy", ["aditendraditya-singh-bhati"]),
         ("more than 25 years of experience", []),
+        ("among them who is rated highest", ["mayank-nakipuria"]),
+        (
+            "delhi doctor, atleast 15 yrs experience, fee 1000 or less. anyone?",
+            ["aditendraditya-singh-bhati"],
+        ),
+        (
+            "koi doctor 1000 tak",
+            ["mayank-nakipuria", "aditendraditya-singh-bhati", "debnath-dwaipayan"],
+        ),
+        # the years someone has are background to a superlative
+        (
+            "our local surgeon has 25 years experience. in delhi who is your most experienced one",
+            ["sunit-mediratta"],
+        ),
+        # ... but "doctors having 20 years experience" alone is a floor
+        ("doctors having 20 years experience", ["gopal-achari", "sunit-mediratta"]),
     ],
 )
 def test_search_names_the_winner_and_ties(text: str, expected: List[str]) -> None:
