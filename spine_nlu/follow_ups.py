@@ -122,7 +122,7 @@ _FILLER = {
     "to",
 }
 _HOW_COMMON = re.compile(
-    r"^\s*(?:and\s+|but\s+|so\s+)?(?:how (?:common|often|frequent|likely|rare)|"
+    _LEAD + r"(?:and\s+|but\s+|so\s+)?(?:how (?:common|often|frequent|likely|rare)|"
     r"what are the chances|what is the chance|"
     r"(?:is|are) (?:that|it|this|they) (?:common|rare|frequent|likely)|"
     r"what(?:'s| is) the (?:risk|chance|percentage|rate) of (?:that|it|this))\b",
@@ -142,6 +142,9 @@ _PROCEDURE_FOR = re.compile(
     re.IGNORECASE,
 )
 MAX_WORDS = 12
+# "how common is the nerve damage one, like how many out of 100": a frequency question may say
+# what it is about and how the answer should look
+MAX_WORDS_HOW_COMMON = 16
 # Words beside the term that ask nothing new ("his uncle is having that", "they end up doing");
 # two more ("what is the recovery time after a fusion") make it a question of its own.
 MAX_OTHER_WORDS = 1
@@ -167,7 +170,7 @@ def follow_up(text: str) -> FollowUp | None:
 
 
 def _follow_up(text: str) -> FollowUp | None:
-    if not text or len(text.split()) > MAX_WORDS:
+    if not text or len(text.split()) > MAX_WORDS_HOW_COMMON:
         return None
     # "that spinal fluid leak one, how common is it?": what "that" is, then the question
     lead, comma, tail = text.partition(",")
@@ -178,6 +181,8 @@ def _follow_up(text: str) -> FollowUp | None:
         comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
     ):
         return FollowUp("how_common")
+    if len(text.split()) > MAX_WORDS:
+        return None
     if _PROCEDURE_FOR.match(text):
         return FollowUp("procedure_for")
     if not _CUE.match(text):

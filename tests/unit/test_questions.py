@@ -146,6 +146,8 @@ def test_segments_are_bounded() -> None:
         ("and how often does it succeed", FollowUp("success")),
         ("how successful is it", FollowUp("success")),
         ("how successful is MISS", None),
+        ("how common is the nerve damage one, like how many out of 100", FollowUp("how_common")),
+        ("hmm how common is that, thoda percentage bata do", FollowUp("how_common")),
     ],
 )
 def test_follow_up_shapes(text: str, expected: FollowUp | None) -> None:
