@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from spine_content.specialists_directory import (
     ORDER_LABELS,
+    YEARS,
     Directory,
     SearchRequest,
     SearchResult,
@@ -321,7 +322,7 @@ def referred(text: str, shown: Sequence[Specialist], directory: Directory) -> Li
         if -len(shown) <= index < len(shown):
             return [shown[index]]
     # "the one with 20 years experience": the card that shows that many years
-    years = re.search(r"\b(\d{1,2})\s*\+?\s*(?:years?|yrs?|saal)\b", lowered)
+    years = re.search(rf"\b(\d{{1,2}}){YEARS}\b", lowered)
     if years and len(shown) > 1:
         with_years = [s for s in shown if s.experience_years == int(years.group(1))]
         if with_years:

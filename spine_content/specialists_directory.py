@@ -222,20 +222,21 @@ _SUPERLATIVE = re.compile(
     r"biggest|greatest|sabse|sab se)\b",
     re.IGNORECASE,
 )
-_YEARS = r"\s*\+?\s*(?:years?|yrs?|saal)"
+# "20 years", "15+ yrs", "10 saal" (after the number)
+YEARS = r"\s*\+?\s*(?:years?|yrs?|saal)"
 _MIN_YEARS = re.compile(
     rf"(?:(more than|over|above|greater than|at least|atleast|minimum|min\.?|>=?)\s*(\d{{1,2}})"
-    rf"{_YEARS})|(?:(\d{{1,2}})\s*\+\s*(?:years?|yrs?))",
+    rf"{YEARS})|(?:(\d{{1,2}})\s*\+\s*(?:years?|yrs?))",
     re.IGNORECASE,
 )
 # "15 saal se zyada": more than that many (Hinglish puts the comparison after the number)
 _MORE_YEARS_AFTER = re.compile(
-    rf"(\d{{1,2}}){_YEARS}\s*(?:se|say)\s*(?:zyada|jyada|zada|jada|adhik|upar|jyaada|zyaada)\b",
+    rf"(\d{{1,2}}){YEARS}\s*(?:se|say)\s*(?:zyada|jyada|zada|jada|adhik|upar|jyaada|zyaada)\b",
     re.IGNORECASE,
 )
 # "doctors having 20 years experience": at least that many
 _HAS_YEARS = re.compile(
-    rf"\b(?:with|having|has|have|of)\s+(\d{{1,2}}){_YEARS}(?:\s+(?:of\s+)?experience|\s+exp)",
+    rf"\b(?:with|having|has|have|of)\s+(\d{{1,2}}){YEARS}(?:\s+(?:of\s+)?experience|\s+exp)",
     re.IGNORECASE,
 )
 # "100 percent rating", "at least 90% recommended": a floor on the card's recommendation
@@ -254,7 +255,7 @@ _RATING_LISTED = re.compile(
 )
 _MAX_YEARS = re.compile(
     rf"(less than|under|below|fewer than|at most|up to|upto|maximum|max\.?|<=?)\s*(\d{{1,2}})"
-    rf"{_YEARS}",
+    rf"{YEARS}",
     re.IGNORECASE,
 )
 _MAX_FEE = re.compile(
@@ -328,8 +329,10 @@ class SearchRequest:
         )
 
 
-def _years(text: str) -> Tuple[int | None, int | None]:
+def _years(text: str) -> Tuple[int | None, int | None, bool]:
+    """(at least, at most, whether the floor is only someone "having" that many years)."""
     low = high = None
+    had = False
     match = _MIN_YEARS.search(text)
     if match:
         if match.group(3):
@@ -342,12 +345,13 @@ def _years(text: str) -> Tuple[int | None, int | None]:
         low = int(after.group(1)) + 1
     elif (bare := _HAS_YEARS.search(text)) is not None:
         low = int(bare.group(1))
+        had = True
     match = _MAX_YEARS.search(text)
     if match:
         value = int(match.group(2))
         strict = match.group(1).lower() in ("less than", "under", "below", "fewer than", "<")
         high = value - 1 if strict else value
-    return low, high
+    return low, high, had
 
 
 def _hospital_word(text: str, directory: Directory) -> str | None:
@@ -371,9 +375,6 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     max_fee = None
     fee_below = False
     fee_match = _MAX_FEE.search(text)
-    after_match = None if fee_match else _MAX_FEE_AFTER.search(text)
-    if after_match:
-        max_fee = int(after_match.group(1).replace(",", ""))
     if fee_match:
         max_fee = int(fee_match.group(2).replace(",", ""))
         # "under 1000" leaves 1000 out; "within" and "up to" keep it
@@ -384,9 +385,11 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
             "lesser than",
             "<",
         )
+    elif (after := _MAX_FEE_AFTER.search(text)) is not None:
+        max_fee = int(after.group(1).replace(",", ""))
     rating_match = _MIN_RATING.search(text)
     min_rating = int(rating_match.group(1) or rating_match.group(2)) if rating_match else None
-    min_years, max_years = _years(text)
+    min_years, max_years, years_had = _years(text)
     order = next(
         (o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)), None
     )
@@ -397,9 +400,7 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     if order == "experience" and (min_years is not None or max_years is not None):
         if not _SUPERLATIVE.search(lowered):
             order = None  # "more than 15 years" is a filter
-        elif _HAS_YEARS.search(text) and not (
-            _MIN_YEARS.search(text) or _MORE_YEARS_AFTER.search(text)
-        ):
+        elif years_had:
             # "our local surgeon has 25 years experience. who is your most experienced?": the
             # years someone has are background to a superlative, not a floor
             min_years = None

@@ -130,7 +130,7 @@ _HOW_COMMON = re.compile(
 )
 # "and how often does it succeed?": the success rate of what was just explained.
 _SUCCESS = re.compile(
-    r"^\s*(?:(?:and|but|so|ok)\s+)?(?:how (?:often|likely) (?:does|will|is) (?:it|that|this) "
+    _LEAD + r"(?:and\s+)?(?:how (?:often|likely) (?:does|will|is) (?:it|that|this) "
     r"(?:succeed|work)|how successful (?:is|was|will be) (?:it|that|this)|"
     r"what(?:'s| is) its success rate)\b",
     re.IGNORECASE,

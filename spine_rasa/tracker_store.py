@@ -213,9 +213,8 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         """Rasa's SQLTrackerStore._retrieve, with the query off the event loop; the tracker kept
         from this conversation's last save when the database still holds just what it saved."""
         if not fetch_events_from_all_sessions:
-            kept = self._kept.pop(sender_id, None)
+            kept = self._forget(sender_id)
             if kept is not None:
-                self._kept_events -= kept.events
                 if len(kept.tracker.events) == kept.events == _stored(kept.tracker):
                     if await self._database(self._summary, sender_id) == kept.summary:
                         self._keep(sender_id, kept)
@@ -234,9 +233,7 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
 
     def _keep(self, sender_id: str, kept: _Kept) -> None:
         """Remember ``kept`` as the conversation's latest tracker, within the memory bound."""
-        old = self._kept.pop(sender_id, None)
-        if old is not None:
-            self._kept_events -= old.events
+        self._forget(sender_id)
         if kept.events > self._memory_events:
             return
         self._kept[sender_id] = kept
@@ -245,10 +242,12 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
             _, out = self._kept.popitem(last=False)
             self._kept_events -= out.events
 
-    def _forget(self, sender_id: str) -> None:
+    def _forget(self, sender_id: str) -> _Kept | None:
+        """Let the conversation's kept tracker go; returns it."""
         old = self._kept.pop(sender_id, None)
         if old is not None:
             self._kept_events -= old.events
+        return old
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the tracker's events that are not in the database yet; erase the
@@ -257,8 +256,7 @@ class ProjectSQLTrackerStore(SQLTrackerStore):
         if stored is None:  # not read by this store: ask the database, as Rasa does
             stored = await self._database(self._count, tracker.sender_id)
         new = list(itertools.islice(tracker.events, stored, len(tracker.events)))
-        kept = self._kept.get(tracker.sender_id)
-        self._forget(tracker.sender_id)
+        kept = self._forget(tracker.sender_id)
         if any(_erasure(event) for event in new):
             await self._database(self._erase, tracker.sender_id)
             if self.event_broker is not None:
