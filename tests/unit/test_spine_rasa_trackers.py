@@ -11,17 +11,23 @@ import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
+    ActionExecutionRejected,
     ActionReverted,
     ActiveLoop,
+    BotUttered,
+    ConversationPaused,
+    ConversationResumed,
     Event,
     FollowupAction,
+    LoopInterrupted,
     Restarted,
     SessionStarted,
     SlotSet,
     UserUtteranceReverted,
     UserUttered,
 )
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.slots import TextSlot
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
 from spine_rasa.trackers import ConversationTracker
 
@@ -120,3 +126,67 @@ def test_store_trackers_are_conversation_trackers(domain: Domain) -> None:
     tracker = ConversationTracker.from_dict("p", [e.as_dict() for e in events], domain.slots)
     assert isinstance(tracker, ConversationTracker)
     assert tracker.past_states(domain) == domain.states_for_tracker_history(tracker)
+
+
+def _any_event(rng: random.Random, domain: Domain) -> Event:
+    """Also the events that change the loop, pausing and the bot's latest words in place."""
+    form = next(iter(domain.forms))
+    roll = rng.random()
+    if roll < 0.06:
+        return LoopInterrupted(rng.random() < 0.7)
+    if roll < 0.1:
+        return ActionExecutionRejected(form)
+    if roll < 0.13:
+        return ConversationPaused()
+    if roll < 0.16:
+        return ConversationResumed()
+    if roll < 0.22:
+        return BotUttered(f"reply {rng.randint(0, 3)}")
+    return _random_event(rng, domain)
+
+
+def _state(tracker: DialogueStateTracker) -> Dict[str, Any]:
+    """Everything replaying the events sets, and what Rasa's copy leaves unset."""
+    return {
+        "type": type(tracker),
+        "events": [e.as_dict() for e in tracker.events],
+        "slots": {n: (s.value, s.has_been_set, type(s)) for n, s in tracker.slots.items()},
+        "paused": tracker.is_paused(),
+        "followup": tracker.followup_action,
+        "latest_action": tracker.latest_action,
+        "latest_message": tracker.latest_message,
+        "latest_bot": tracker.latest_bot_utterance,
+        "loop": copy.deepcopy(tracker.active_loop),
+        "rule": tracker.is_rule_tracker,
+        "ids": (tracker.sender_id, tracker.sender_source, tracker.model_id, tracker.assistant_id),
+        "current": tracker.current_state(EventVerbosity.ALL),
+    }
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_copy_is_rasas_copy_after_every_event(domain: Domain, seed: int) -> None:
+    """Rasa copies before every action and applies the action's events to the copy alone."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    tracker = ConversationTracker("patient", domain.slots, sender_source="whatsapp")
+    tracker.model_id, tracker.assistant_id = "model", "assistant"
+    for _ in range(160):
+        tracker.update(_any_event(rng, domain))
+        before = _state(tracker)
+        ours, rasas = tracker.copy(), DialogueStateTracker.copy(tracker)
+        assert _state(ours) == _state(rasas)
+        for _ in range(3):
+            event = _any_event(rng, domain)
+            ours.update(copy.deepcopy(event))
+            rasas.update(copy.deepcopy(event))
+            assert _state(ours) == _state(rasas)
+        assert _state(tracker) == before  # the copy shares nothing that changes
+
+
+def test_a_tracker_that_forgets_events_is_copied_by_replay(domain: Domain) -> None:
+    tracker = ConversationTracker("patient", domain.slots, max_event_history=2)
+    slot = next(s.name for s in domain.slots if isinstance(s, TextSlot))
+    for event in (SlotSet(slot, "kept"), ActionExecuted("action_listen"), UserUttered("hi")):
+        tracker.update(event)
+    # the slot's event is gone: replaying what is left cannot set it, and Rasa's copy does not
+    assert tracker.slots[slot].value == "kept"
+    assert tracker.copy().slots[slot].value is None
