@@ -74,7 +74,7 @@ run-prod: train ## Production profile: PostgreSQL (DATABASE_URL), Redis (REDIS_U
 	$(BIN)/honcho start -f Procfile
 
 test: train ## Run the whole test suite (sets itself up first)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 test-fast: $(STAMP) $(SPACY) ## Unit tests only: no model, no servers, no databases (seconds)
 	$(BIN)/pytest -q tests/unit

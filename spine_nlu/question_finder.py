@@ -347,9 +347,14 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 continue
             # A story mentions its doctors and towns in passing; only a short message is a
             # doctor query as a whole (a story's questions were read piece by piece above).
+            # What only the cards answer is a doctor query in a message shorter than a story
+            # too ("someone with more than 15 yrs experience only, who all are there").
+            words = len(text.split())
+            story_words = int(self.component_config["story_min_words"])
             short = (
                 len(pieces) <= 1
-                or len(text.split()) <= int(self.component_config["story_min_words"]) // 2
+                or words <= story_words // 2
+                or (words < story_words and card_query(text))
             )
             doctor = doctor_question(text, self.surnames) if short else None
             # Over a guide answer only when a listed doctor is named: "which specialist should

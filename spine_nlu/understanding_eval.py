@@ -245,10 +245,11 @@ def replies_of(events: Sequence[Any]) -> List[Reply]:
     return out
 
 
-async def evaluate(agent: Any, part: str, scorer: Scorer | None = None) -> Report:
+async def evaluate(agent: Any, part: str, scorer: Scorer | None = None, every: int = 1) -> Report:
+    """Every item of the part, or every ``every``-th one (a fixed sample, for quick checks)."""
     scorer = scorer or Scorer.load()
     report = Report(part)
-    for item in load_items(part):
+    for item in load_items(part)[::every]:
         sender = f"eval-{part}-{item['id']}"
         for number, turn in enumerate(item["turns"], start=1):
             known = await agent.tracker_store.retrieve(sender)
@@ -316,12 +317,15 @@ def load_agent(model: Path, action_url: str) -> Any:
     return load_served_agent(str(model), action_endpoint=EndpointConfig(url=action_url))
 
 
-def reports(parts: Sequence[str], model: Path = DEFAULT_MODEL) -> Iterator[Report]:
+def reports(
+    parts: Sequence[str], model: Path = DEFAULT_MODEL, every: Dict[str, int] | None = None
+) -> Iterator[Report]:
+    """One report per part; ``every`` samples a part (every n-th item) where it names one."""
     with ActionServer() as server:
         agent = load_agent(model, server.url)
         for part in parts:
             if PARTS[part].exists():
-                yield asyncio.run(evaluate(agent, part))
+                yield asyncio.run(evaluate(agent, part, every=(every or {}).get(part, 1)))
 
 
 def main() -> None:

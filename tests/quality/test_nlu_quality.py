@@ -62,7 +62,12 @@ def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None
 
 @pytest.fixture(scope="module")
 async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
-    reports = {part: await triage_eval.evaluate(agent, part) for part in ("dev", "heldout")}
+    # The development part trains the classifier: a regression floor, checked here on a fixed
+    # third of it (every third message) to stay inside CI's time; `make eval` replays all of it.
+    reports = {
+        part: await triage_eval.evaluate(agent, part, every=3 if part == "dev" else 1)
+        for part in ("dev", "heldout")
+    }
     for report in reports.values():
         print(report.format())
     return reports
@@ -70,10 +75,10 @@ async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
 
 # Replied to, or asked the triage question (with the numbers), at least; routine escalated at most.
 # - dev: the development part trains the triage classifier (data/triage/), so these are regression
-#   floors, not measurements (all 1,370 emergencies and 575 crises, 7 of 2,377 routine messages
+#   floors, not measurements (all 1,566 emergencies and 659 crises, 5 of 2,712 routine messages
 #   escalated when last checked).
 # - heldout: never tuned on; floors a little under what was measured when they were set
-#   (emergency 194/196, crisis 84/84, routine 4/335 escalated; writers heldout7_*), so a change
+#   (emergency 193/196, crisis 84/84, routine 5/336 escalated; writers heldout8_*), so a change
 #   that loses ground fails. They are not the bar (every emergency and crisis, at most 2 %
 #   escalated); when one fails, fix what the development part shows, never the held-out wording.
 FLOORS = {

@@ -13,23 +13,30 @@ from spine_nlu.understanding_eval import Reply, Scorer
 pytestmark = pytest.mark.model
 
 
+# The development part is a regression floor: the suite replays a fixed half of it (every
+# second item) to stay inside CI's time, `make eval` replays all of it. The held-out part is
+# always replayed whole.
+SAMPLE = {"dev": 2}
+
+
 @pytest.fixture(scope="module")
 def reports(model_path: Path) -> Dict[str, understanding_eval.Report]:
-    found = {r.part: r for r in understanding_eval.reports(("dev", "heldout"), model_path)}
+    parts = ("dev", "heldout")
+    found = {r.part: r for r in understanding_eval.reports(parts, model_path, every=SAMPLE)}
     for report in found.values():
         print(report.format())
     return found
 
 
 # - dev: thresholds, NLU examples and doctor-query parsing were chosen on it, and its messages
-#   train the triage classifier as routine: a regression floor, not a measurement (89.7 % right,
-#   3.1 % wrong when set, 1,540 items).
-# - heldout: never tuned on; floors a little under what was measured when they were set (84.7 %
-#   right, 5.9 % wrong, writers u15-u17), so a change that loses ground fails. They are not the
-#   targets (90 % right, 2 % wrong).
+#   train the triage classifier as routine: a regression floor, not a measurement (90.3 % right,
+#   2.6 % wrong when set, 1,870 items).
+# - heldout: never tuned on; floors a little under what was measured when they were set (86.9 %
+#   right, 3.2 % wrong at the first print, writers u18-u20), so a change that loses ground fails.
+#   They are not the targets (90 % right, 2 % wrong).
 FLOORS = {
-    "dev": {"right": 0.88, "wrong": 0.04},
-    "heldout": {"right": 0.83, "wrong": 0.07},
+    "dev": {"right": 0.89, "wrong": 0.035},
+    "heldout": {"right": 0.85, "wrong": 0.05},
 }
 
 
