@@ -82,6 +82,19 @@ SHIPPED: Dict[str, str] = {
     "rasa.core.tracker_store:TrackerStore.init_tracker": (
         "2089b91e90d881a19791b340d58261835fb2fb8ed96cda89cd471f8571221a63"
     ),
+    # ConversationTracker.copy takes over the state these set and replay would rebuild
+    "rasa.shared.core.trackers:DialogueStateTracker.copy": (
+        "dfa48dca9f355ad1b42c625bc6f6370bafe83514ed17a77904ed64c67bf07285"
+    ),
+    "rasa.shared.core.trackers:DialogueStateTracker.travel_back_in_time": (
+        "09d16f28f007492f653b504cf2b6064dc453444c524799378609a85b04efd632"
+    ),
+    "rasa.shared.core.trackers:DialogueStateTracker.__init__": (
+        "8f39eb22462aa62b140d9da1f6db986cbc76383d8f7cc4e3dc7664fa7d84cb2d"
+    ),
+    "rasa.shared.core.trackers:DialogueStateTracker._reset": (
+        "190858eaf560a0c0a86f45dca86498f8a9fada57ddb6c7dd1e68648c9779e103"
+    ),
 }
 
 # What spine_rasa/components.py, spine_rasa/policies.py, spine_rasa/trackers.py and
@@ -102,6 +115,10 @@ OVERRIDDEN = [
     "rasa.shared.core.trackers:DialogueStateTracker.applied_events",
     "rasa.core.policies.rule_policy:RulePolicy._find_action_from_rules",
     "rasa.core.policies.policy:Policy.format_tracker_states",
+    "rasa.shared.core.trackers:DialogueStateTracker.copy",
+    "rasa.shared.core.trackers:DialogueStateTracker.travel_back_in_time",
+    "rasa.shared.core.trackers:DialogueStateTracker.__init__",
+    "rasa.shared.core.trackers:DialogueStateTracker._reset",
 ]
 
 
