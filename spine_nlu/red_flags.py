@@ -57,6 +57,26 @@ CONTRACTIONS = {
 YEAR = re.compile(r"^(19|20)\d\d$")
 
 
+# "a cramp that doesn't go away", "the pain won't stop": a symptom that persists, not a negated
+# one. Its "not" would otherwise cancel a sign beside it ("... and swelling") as "no swelling"
+# does.
+PERSIST = "persist"
+_PERSISTING = {("go", "away"), ("stop",), ("settle",), ("improve",), ("ease",), ("subside",)}
+
+
+def _persistence(keys: List[str]) -> List[str]:
+    """``keys`` with each "not go away" (and the like) replaced by :data:`PERSIST`, word for word:
+    neither a negation nor, for "go away", a symptom that resolved."""
+    out = list(keys)
+    for i, key in enumerate(keys):
+        if key != "not":
+            continue
+        for words in _PERSISTING:
+            if tuple(keys[i + 1 : i + 1 + len(words)]) == words:
+                out[i : i + 1 + len(words)] = [PERSIST] * (1 + len(words))
+    return out
+
+
 @dataclass(frozen=True)
 class RedFlagHit:
     flag_id: str
@@ -188,7 +208,7 @@ class RedFlagMatcher:
                 key = self._correct(raw) or key
             keys.append(key)
             spans.append((token.idx, token.idx + len(token.text)))
-        return keys, spans
+        return _persistence(keys), spans
 
     def _is_typo_candidate(self, word: str) -> bool:
         return word.isalpha() and len(word) >= self.fuzzy_min_length and not self._is_english(word)

@@ -45,6 +45,10 @@ def _ids(matcher: RedFlagMatcher, text: str) -> List[str]:
         ("only one leg tingles and the other is fine", None),
         ("my left foot has been numb for 6 months", None),
         ("my calf is swollen and painful", "calf_swelling"),
+        # a symptom that "doesn't go away" persists: neither negated nor resolved
+        ("calf cramp that doesnt go away and swelling, 2 weeks after surgery", "calf_swelling"),
+        ("calf cramp that won't go away but no swelling", None),
+        ("the calf swelling went away last week", None),
         ("I have chest pain", "chest_breathing"),
         ("I want to end my life", "self_harm"),
     ],
