@@ -244,6 +244,24 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             return []
         return questions
 
+    def _beside_doctor(
+        self, message: Message, read: Sequence[Tuple[Segment, str, float]]
+    ) -> List[Dict[str, Any]]:
+        """A doctor query beside one guide question whose piece alone reads too unsurely ("how
+        exactly is it done through small holes? and dr X sits in which hospital"): the answer the
+        response selector chose for the whole message (surer than one piece's TF-IDF) answers
+        that piece, when it is also the piece's own best guess."""
+        asking = [r for r in read if r[0].asks]
+        doctors = [r for r in asking if r[1] in DOCTOR_INTENTS]
+        others = [r for r in asking if r[1] not in DOCTOR_INTENTS]
+        key = (selected_response(message) or {}).get(INTENT_RESPONSE_KEY)
+        if len(doctors) != 1 or len(others) != 1 or not key or others[0][1] != key:
+            return []
+        return [
+            {"text": piece.text, "answer": label, "confidence": round(p, 4)}
+            for piece, label, p in asking
+        ]
+
     def _rescue(self, message: Message, read: Sequence[Tuple[Segment, str, float]]) -> bool:
         floor = float(self.component_config["rescue_min_confidence"])
         asking = [r for r in read if r[0].asks] or list(read)
@@ -329,7 +347,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             long_enough = len(text.split()) >= int(self.component_config["min_words"])
             if long_enough and len(pieces) >= 2:
                 read = self.read(pieces)
-                questions = self._questions(read)
+                questions = self._questions(read) or self._beside_doctor(message, read)
                 if questions:
                     override_intent(message, MULTI_INTENT, 1.0)
                     message.set(QUESTIONS_KEY, questions, add_to_output=True)

@@ -61,7 +61,9 @@ _ASKS = re.compile(
     # "fee kitna hai", "compulsary after or optional"
     r"\b(?:pls|please|plz|kindly|when|where|kab|kitna|kitni|kitne|kaise|kyun)\W*$|"
     r"\b(?:kitna|kitni|kitne|kya|kaise|kab|kaun|kahan)\s+(?:hai|h|he|hain|hoga|hogi)\W*$|"
-    r"\bor (?:not|no|optional|what)\W*$",
+    r"\bor (?:not|no|optional|what)\W*$|"
+    # the question word inside its last phrase: "dr x sits in which hospital", "from what age"
+    r"\b(?:in|at|from|to|of|with|for)\s+(?:which|what|wat)\s+\w+\W*$",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_]+")

@@ -62,6 +62,7 @@ class Scorer:
     honest: Tuple[str, ...]
     clarify: Tuple[str, ...]
     doctors: Dict[str, List[str]]  # full name -> words that name them
+    unlisted: Tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path = FOLDER / "parts.yml") -> Scorer:
@@ -80,6 +81,7 @@ class Scorer:
             honest=tuple(data["honest"]),
             clarify=tuple(data["clarify"]),
             doctors=doctors,
+            unlisted=tuple(data.get("unlisted") or ()),
         )
 
     def named_doctors(self, text: str) -> List[str]:
@@ -122,7 +124,7 @@ class Scorer:
             return any(self.answers_part(r, str(expect["part"])) for r in replies)
         if "doctors" in expect:
             return self.answers_doctors(replies, expect)
-        return any(r.action in self.honest for r in replies)
+        return any(r.action in self.honest + self.unlisted for r in replies)
 
     def useful(self, reply: Reply, expects: Sequence[Dict[str, Any]]) -> bool:
         """Whether a reply answers one of the turn's questions (else it may be a wrong answer)."""
@@ -133,7 +135,7 @@ class Scorer:
                 named = set(self.named_doctors(reply.text))
                 if named & set(expect.get("doctors") or []):
                     return True
-            if "outside" in expect and reply.action in self.honest:
+            if "outside" in expect and reply.action in self.honest + self.unlisted:
                 return True
         return False
 
@@ -144,7 +146,7 @@ class Scorer:
             if self.is_guide_answer(r) or r.action in DOCTOR_REPLIES + self.honest
         ]
         stray = [r for r in answers if not self.useful(r, expects)]
-        asked = any(r.action in self.clarify for r in replies)
+        asked = any(r.action in self.clarify + self.unlisted for r in replies)
         outcomes = []
         for expect in expects:
             if self.right(replies, expect):

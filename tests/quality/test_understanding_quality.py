@@ -76,6 +76,13 @@ SCORER = Scorer.load()
         # a guide answer to a question the guide cannot answer is wrong; saying so is right
         ([Reply("utter_faq/recovery_time", "", "")], [{"outside": "driving"}], ["wrong"]),
         ([Reply("utter_not_in_guide", "", "")], [{"outside": "driving"}], ["right"]),
+        # no listed doctor in that city: right for a city the cards lack, else a clarification
+        ([Reply("utter_no_specialist_in_city", "", "")], [{"outside": "mumbai"}], ["right"]),
+        (
+            [Reply("utter_no_specialist_in_city", "", "")],
+            [{"doctors": ["Dr Mayank Nakipuria"], "detail": "city"}],
+            ["clarify"],
+        ),
         # the winner named first; all five cards with no winner named is not right
         (
             [

@@ -108,6 +108,8 @@ def test_asking_the_assistant_to_decide(text: str, decides: bool) -> None:
         ("and physio after surgery starts when", True),
         ("my father is 64 and a retired teacher", False),
         ("we went to the hospital where he works", False),
+        ("and dr debnath dwaipayan sits in which hospital", True),
+        ("he was admitted in which ward we do not know yet and", False),
     ],
 )
 def test_a_request_or_a_last_question_word_asks(text: str, asks: bool) -> None:
@@ -304,3 +306,37 @@ def test_emergency_and_crisis_together_get_both_replies(
     verdict: Verdict, kinds: set, probs: Dict[str, float] | None, level: str
 ) -> None:
     assert with_both(verdict, kinds, probs, TH).level == level
+
+
+@pytest.mark.parametrize(
+    ("piece_guess", "answers"),
+    [
+        # the piece's own best guess agrees with the whole message's answer: both are answered
+        ("article/how_miss_works", ["article/how_miss_works", "ask_specialist_detail"]),
+        # it does not: no multi-question reading (the message keeps its one answer)
+        ("article/risks", []),
+    ],
+)
+def test_a_guide_question_beside_a_doctor_query_takes_the_whole_messages_answer(
+    piece_guess: str, answers: List[str]
+) -> None:
+    from rasa.shared.nlu.constants import INTENT, RESPONSE_SELECTOR, TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    from spine_nlu.question_finder import QuestionFinder
+
+    text = "how is it done through small holes? and dr debnath dwaipayan sits in which hospital"
+    pieces = segments(text)
+    assert len(pieces) == 2
+    assert all(p.asks for p in pieces)
+    read = [(pieces[0], piece_guess, 0.12), (pieces[1], "ask_specialist_detail", 0.9)]
+    selected = {"intent_response_key": "article/how_miss_works", "confidence": 0.8}
+    message = Message(
+        data={
+            TEXT: text,
+            INTENT: {"name": "article", "confidence": 0.9},
+            RESPONSE_SELECTOR: {"default": {"response": selected}},
+        }
+    )
+    found = QuestionFinder._beside_doctor(QuestionFinder.__new__(QuestionFinder), message, read)
+    assert [q["answer"] for q in found] == answers
