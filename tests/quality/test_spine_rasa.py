@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -161,13 +162,22 @@ SKIP_SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def fixed(model_path: Path) -> Dict[str, Any]:
-    return run_script(SCRIPT, str(model_path))
+def both(model_path: Path) -> Dict[str, Dict[str, Any]]:
+    """The served way and Rasa as shipped, in two processes at once (each mostly on one core)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        served = pool.submit(run_script, SCRIPT, str(model_path))
+        as_shipped = pool.submit(run_script, SCRIPT, str(model_path), SPINE_RASA_FIXES="0")
+        return {"fixed": served.result(), "shipped": as_shipped.result()}
 
 
 @pytest.fixture(scope="module")
-def shipped(model_path: Path) -> Dict[str, Any]:
-    return run_script(SCRIPT, str(model_path), SPINE_RASA_FIXES="0")
+def fixed(both: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    return both["fixed"]
+
+
+@pytest.fixture(scope="module")
+def shipped(both: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    return both["shipped"]
 
 
 def run_script(script: str, *args: str, **env: str) -> Dict[str, Any]:
