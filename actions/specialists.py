@@ -225,6 +225,10 @@ def detail_kind(text: str) -> str | None:
     lowered = text.lower()
     if re.search(r"\bbooking (?:fee|charge|amount|cost)\w*|\bbook(?:ing)? fee", lowered):
         return "booking"
+    # "sits in which hospital": where a doctor practises (a doctor "sits" at a hospital in Indian
+    # English); "on which days does he sit" stays a question about timings
+    if re.search(r"\b(?:which|what) (?:hospital|clinic)\b|\bsits? (?:in|at)\b", lowered):
+        return "hospital"
     return next((k for k, p in DETAILS.items() if re.search(rf"\b(?:{p})\b", lowered)), None)
 
 

@@ -5,7 +5,7 @@ from typing import List
 
 import pytest
 
-from actions.specialists import referred
+from actions.specialists import detail_kind, referred
 from spine_content.specialists_directory import load_directory
 
 DIRECTORY = load_directory()
@@ -27,3 +27,17 @@ SHOWN = [
 )
 def test_a_follow_up_points_at_the_doctor_it_describes(text: str, expected: List[str]) -> None:
     assert [s.id for s in referred(text, SHOWN, DIRECTORY)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("and dr debnath dwaipayan sits in which hospital", "hospital"),
+        ("does dr bhati sit at apollo", "hospital"),
+        ("on which days does dr bhati sit", "timings"),
+        ("what are dr achari's opd timings", "timings"),
+        ("what is his fee", "fees"),
+    ],
+)
+def test_the_detail_asked_for(text: str, kind: str) -> None:
+    assert detail_kind(text) == kind
