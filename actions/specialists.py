@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -208,28 +208,28 @@ def show_specialists(
     return [SlotSet("specialist_ids", [s.id for s in result.specialists])]
 
 
-DETAILS = {
+# (kind, words), first match wins: a plain "hospital" word comes last, as "where" and "work" ask
+# it only when nothing more precise does, but "which hospital" and "sits in / at" (a doctor "sits"
+# at a hospital in Indian English; "which days does he sit" asks for timings) come first.
+DETAILS: Tuple[Tuple[str, str], ...] = (
+    ("hospital", r"(?:which|what) (?:hospital|clinic)|sits? (?:in|at)"),
     # Not on any card: said plainly, never guessed.
-    "online": r"online|video|tele\w*|virtual|whatsapp call|phone consult\w*",
-    "timings": r"timing\w*|opd|schedule|which days|what days|available on|sits?|visiting hours",
-    "languages": r"languages?|speak\w*|hindi|bengali|bangla|english",
-    "qualifications": r"qualif\w*|degree\w*|mbbs|educat\w*|stud\w*|certif\w*|trained|mch|dnb",
-    "fees": r"fee\w*|cost\w*|charge\w*|price|how much|paisa|kitna",
-    "experience": r"experience\w*|years?|how long|senior",
-    "recommendation": r"recommend\w*|rating|rated|review\w*|patients",
-    "hospital": r"hospital|where|clinic|work\w*|located|city|address|practi[cs]e",
-}
+    ("online", r"online|video|tele\w*|virtual|whatsapp call|phone consult\w*"),
+    ("timings", r"timing\w*|opd|schedule|which days|what days|available on|sits?|visiting hours"),
+    ("languages", r"languages?|speak\w*|hindi|bengali|bangla|english"),
+    ("qualifications", r"qualif\w*|degree\w*|mbbs|educat\w*|stud\w*|certif\w*|trained|mch|dnb"),
+    ("fees", r"fee\w*|cost\w*|charge\w*|price|how much|paisa|kitna"),
+    ("experience", r"experience\w*|years?|how long|senior"),
+    ("recommendation", r"recommend\w*|rating|rated|review\w*|patients"),
+    ("hospital", r"hospital|where|clinic|work\w*|located|city|address|practi[cs]e"),
+)
 
 
 def detail_kind(text: str) -> str | None:
     lowered = text.lower()
     if re.search(r"\bbooking (?:fee|charge|amount|cost)\w*|\bbook(?:ing)? fee", lowered):
         return "booking"
-    # "sits in which hospital": where a doctor practises (a doctor "sits" at a hospital in Indian
-    # English); "on which days does he sit" stays a question about timings
-    if re.search(r"\b(?:which|what) (?:hospital|clinic)\b|\bsits? (?:in|at)\b", lowered):
-        return "hospital"
-    return next((k for k, p in DETAILS.items() if re.search(rf"\b(?:{p})\b", lowered)), None)
+    return next((k for k, p in DETAILS if re.search(rf"\b(?:{p})\b", lowered)), None)
 
 
 NOT_ON_CARDS = {

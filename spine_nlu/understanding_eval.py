@@ -62,7 +62,12 @@ class Scorer:
     honest: Tuple[str, ...]
     clarify: Tuple[str, ...]
     doctors: Dict[str, List[str]]  # full name -> words that name them
-    unlisted: Tuple[str, ...] = ()
+    unlisted: Tuple[str, ...] = ()  # "no listed doctor in <city>"
+
+    @property
+    def says_outside(self) -> Tuple[str, ...]:
+        """Replies that are right for a question the guide does not answer."""
+        return self.honest + self.unlisted
 
     @classmethod
     def load(cls, path: Path = FOLDER / "parts.yml") -> Scorer:
@@ -124,7 +129,7 @@ class Scorer:
             return any(self.answers_part(r, str(expect["part"])) for r in replies)
         if "doctors" in expect:
             return self.answers_doctors(replies, expect)
-        return any(r.action in self.honest + self.unlisted for r in replies)
+        return any(r.action in self.says_outside for r in replies)
 
     def useful(self, reply: Reply, expects: Sequence[Dict[str, Any]]) -> bool:
         """Whether a reply answers one of the turn's questions (else it may be a wrong answer)."""
@@ -135,7 +140,7 @@ class Scorer:
                 named = set(self.named_doctors(reply.text))
                 if named & set(expect.get("doctors") or []):
                     return True
-            if "outside" in expect and reply.action in self.honest + self.unlisted:
+            if "outside" in expect and reply.action in self.says_outside:
                 return True
         return False
 
