@@ -42,6 +42,7 @@ class FollowUpTable:
     covers: Dict[str, List[str]]
     risks: List[str]
     procedure_for: Dict[str, str]
+    starts: Dict[str, str]
 
     def resolve(self, previous: str | None, term: str) -> tuple[str | None, bool]:
         """(the answer key for ``term`` after ``previous``, whether that answer is only the
@@ -67,6 +68,7 @@ def follow_up_table(path: Path = CONTENT_DIR / "topics.yml") -> FollowUpTable:
         covers={k: list(v) for k, v in (data.get("covers") or {}).items()},
         risks=list(data.get("risks") or []),
         procedure_for=dict(data.get("procedure_for") or {}),
+        starts=dict(data.get("starts") or {}),
     )
 
 
@@ -102,13 +104,16 @@ class ActionFollowUp(Action):
                 dispatcher.utter_message(response="utter_not_in_guide")
             return []
         if follow.get("kind") == "success":
-            # the guide gives a success rate for fusion only (FAQ 3)
-            if previous is None:
-                dispatcher.utter_message(response="utter_clarify")
-            elif "fusion" in table.covers.get(previous, []):
+            # the guide gives a success rate for fusion only (FAQ 3); asked first, that is the
+            # one it has, and its answer names fusion
+            if previous is None or "fusion" in table.covers.get(previous, []):
                 dispatcher.utter_message(response="utter_faq/fusion_success_rate")
             else:
                 dispatcher.utter_message(response="utter_not_in_guide")
+            return []
+        if follow.get("kind") == "when_starts":
+            begins = table.starts.get(previous or "")
+            dispatcher.utter_message(response=f"utter_{begins}" if begins else "utter_clarify")
             return []
         if follow.get("kind") == "procedure_for":
             procedure = table.procedure_for.get(previous or "")

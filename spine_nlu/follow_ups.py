@@ -129,10 +129,28 @@ _HOW_COMMON = re.compile(
     re.IGNORECASE,
 )
 # "and how often does it succeed?": the success rate of what was just explained.
+# A bare "what is the success rate" names nothing either: it asks about the answer before.
 _SUCCESS = re.compile(
     _LEAD + r"(?:and\s+)?(?:how (?:often|likely) (?:does|will|is) (?:it|that|this) "
-    r"(?:succeed|work)|how successful (?:is|was|will be) (?:it|that|this)|"
-    r"what(?:'s| is) its success rate)\b",
+    r"(?:succeed|work)|how successful (?:is|was|will be) (?:it|that|this)\b|"
+    r"(?:what(?:'s|s| is) )?(?:the |its )?success (?:rate|percentage|percent|%)"
+    r"(?: (?:of|for) (?:that|it|this|them))?\s*[?.!]*$|"
+    r"what (?:percent|percentage|%) of (?:them|those|these|people|patients)\b"
+    r".{0,20}\b(?:succeed|successful|work))",
+    re.IGNORECASE,
+)
+# "my dad smokes, does that change anything?", "anything i can do to improve my chances": what
+# the success just given depends on (the fusion FAQ names smoking and overall health)
+_SUCCESS_FACTOR = re.compile(
+    r"\b(?:smok\w*|cigarettes?|beedi|bidi)\b.{0,40}\b(?:affect|change|matter|difference|"
+    r"effect|reduce|spoil)\w*|\b(?:improve|increase|better) (?:my|his|her|the|our) chances\b",
+    re.IGNORECASE,
+)
+_ABOUT_THAT = re.compile(r"\b(?:it|that|this|chances|success)\b", re.IGNORECASE)
+# "how soon after the op does it start?" after the physiotherapy answer: when that begins
+_WHEN_STARTS = re.compile(
+    _LEAD + r"(?:and\s+)?(?:how soon|how many days|when|from when|by when)\b.{0,40}"
+    r"\b(?:start|starts|started|begin|begins|starting)\b",
     re.IGNORECASE,
 )
 # "which operation is done for that?": the procedure for the condition just explained.
@@ -153,8 +171,8 @@ MAX_OTHER_WORDS = 1
 @dataclass(frozen=True)
 class FollowUp:
     kind: str  # "term": the same question about another thing; "how_common": its frequency;
-    # "success": its success rate; "procedure_for": the operation for the condition just
-    # explained
+    # "success": its success rate (or what it depends on); "when_starts": when what was just
+    # explained begins; "procedure_for": the operation for the condition just explained
     term: str = ""  # a key of TERMS
 
 
@@ -175,7 +193,7 @@ def _follow_up(text: str) -> FollowUp | None:
     # "that spinal fluid leak one, how common is it?": what "that" is, then the question
     lead, comma, tail = text.partition(",")
     about_that = re.search(r"\b(?:it|that|this)\b", tail)
-    if _SUCCESS.match(text):
+    if _SUCCESS.match(text) or (_SUCCESS_FACTOR.search(text) and _ABOUT_THAT.search(text)):
         return FollowUp("success")
     if _HOW_COMMON.match(text) or (
         comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
@@ -185,6 +203,8 @@ def _follow_up(text: str) -> FollowUp | None:
         return None
     if _PROCEDURE_FOR.match(text):
         return FollowUp("procedure_for")
+    if _WHEN_STARTS.match(text) and re.search(r"\b(?:it|that|this)\b", text, re.I):
+        return FollowUp("when_starts")
     if not _CUE.match(text):
         return None
     lowered = text.lower()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -46,6 +47,7 @@ from spine_nlu.questions import (
     PassageIndex,
     Segment,
     card_query,
+    compares_places,
     decision_request,
     doctor_question,
     doctor_surnames,
@@ -72,6 +74,7 @@ DOCTOR_MUST_DECIDE = ("ask_diagnosis", "ask_dosage", "ask_treatment_decision", "
 # Whole-message readings a question inside the message may correct.
 RESCUABLE = (FALLBACK_INTENT, "out_of_scope", "health_other")
 DECISION_INTENT = "ask_treatment_decision"
+NOT_IN_GUIDE_INTENT = "not_in_guide"
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
 MODEL_FILE = "question_finder.joblib"
@@ -262,6 +265,15 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             for piece, label, p in asking
         ]
 
+    def _names_doctor(self, text: str) -> bool:
+        """Whether ``text`` names a listed doctor ("is dr bhati better than the fortis one")."""
+        lowered = text.lower()
+        return any(
+            re.search(rf"\b{re.escape(n[5:])}\b", lowered)
+            for n in self.surnames
+            if n.startswith("name:")
+        )
+
     def _rescue(self, message: Message, read: Sequence[Tuple[Segment, str, float]]) -> bool:
         floor = float(self.component_config["rescue_min_confidence"])
         asking = [r for r in read if r[0].asks] or list(read)
@@ -344,6 +356,14 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             # "just tell me yes or no, should I do MISS": only a doctor can decide; whatever
             # guide answer the words resemble, the reply says so (unless other questions come too).
             decides = intent in RESCUABLE + RETRIEVAL_INTENTS and decision_request(text)
+            # "is fortis better than apollo for this": the guide compares no hospitals (a story
+            # names its other hospitals as background)
+            elsewhere = (
+                intent in RESCUABLE + RETRIEVAL_INTENTS + ("find_specialist",)
+                and len(text.split()) < int(self.component_config["story_min_words"])
+                and compares_places(text)
+                and not self._names_doctor(text)
+            )
             long_enough = len(text.split()) >= int(self.component_config["min_words"])
             if long_enough and len(pieces) >= 2:
                 read = self.read(pieces)
@@ -355,6 +375,9 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 if decides:
                     override_intent(message, DECISION_INTENT, DOCTOR_CONFIDENCE)
                     continue
+                if elsewhere:
+                    override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
+                    continue
                 if intent in RESCUABLE and self._rescue(message, read):
                     continue
                 story = len(text.split()) >= int(self.component_config["story_min_words"])
@@ -362,6 +385,9 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                     continue
             if decides:
                 override_intent(message, DECISION_INTENT, DOCTOR_CONFIDENCE)
+                continue
+            if elsewhere:
+                override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
                 continue
             # A story mentions its doctors and towns in passing; only a short message is a
             # doctor query as a whole (a story's questions were read piece by piece above).

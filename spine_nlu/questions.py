@@ -182,6 +182,26 @@ def decision_request(text: str) -> bool:
     return bool(_DECISION.search(text or ""))
 
 
+# Another hospital, or robotic surgery, weighed against this one: "is fortis better than apollo",
+# "robotic spine surgery vs MISS". The guide compares no hospitals and no robots; the honest reply
+# says so (not_in_guide), whatever passage the words resemble.
+_OTHER_PLACE = re.compile(
+    r"\b(?:fortis|max (?:hospital|healthcare|super|saket)|(?:apollo|fortis) or max|"
+    r"max or (?:apollo|fortis)|medanta|aiims|pgi|pgimer|manipal|narayana|kokilaben|hinduja|"
+    r"lilavati|jaslok|ruby hall|cmc|kims|yashoda|artemis|ganga ram|robotic|robot|"
+    r"(?:government|govt|another|other|local|private|new) (?:hospital|clinic))\b",
+    re.IGNORECASE,
+)
+_COMPARES = re.compile(
+    r"\b(?:better|best|vs|versus|compare\w*|superior|good or|safer)\b", re.IGNORECASE
+)
+
+
+def compares_places(text: str) -> bool:
+    """Whether ``text`` weighs another hospital, or robotic surgery, against this guide's."""
+    return bool(_OTHER_PLACE.search(text or "")) and bool(_COMPARES.search(text or ""))
+
+
 def names_a_city(text: str, names: Sequence[str]) -> bool:
     """Whether ``text`` names the city of a listed doctor (``names`` as doctor_surnames gives)."""
     lowered = text.lower()

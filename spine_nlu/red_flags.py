@@ -338,6 +338,10 @@ class RedFlagMatcher:
             if key in CLAUSE_BREAKS:
                 clause += 1
             out.append(clause)
+            # spaCy keeps a full stop on short words ("bukhar 101 h. normal hai kya"): the
+            # sentence still ends there
+            if len(key) > 1 and key[-1] in ".!?" and key[-2].isalpha():
+                clause += 1
         return out
 
     def _has_cue(self, keys: Sequence[str], cue_name: str) -> bool:

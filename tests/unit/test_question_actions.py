@@ -105,6 +105,13 @@ def _history(answer: str) -> List[Dict[str, Any]]:
         # the guide's only success rate is fusion's
         ("utter_article/spinal_fusion", {"kind": "success"}, ["utter_faq/fusion_success_rate"]),
         ("utter_article/discectomy", {"kind": "success"}, ["utter_not_in_guide"]),
+        ("utter_greet", {"kind": "success"}, ["utter_faq/fusion_success_rate"]),
+        (
+            "utter_faq/physical_therapy",
+            {"kind": "when_starts"},
+            ["utter_article/recovery_overview"],
+        ),
+        ("utter_article/discectomy", {"kind": "when_starts"}, ["utter_clarify"]),
     ],
 )
 async def test_follow_ups_resolve_against_the_previous_answer(

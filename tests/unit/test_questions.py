@@ -13,6 +13,7 @@ from spine_nlu.questions import (
     SPECIALISTS,
     PassageIndex,
     asks_something,
+    compares_places,
     decision_request,
     doctor_question,
     doctor_surnames,
@@ -139,7 +140,6 @@ def test_segments_are_bounded() -> None:
         ("and what is the recovery time after a fusion", None),
         ("what is a spinal fusion", None),
         ("how many patients have rated dr bhati", None),
-        ("and the success rate?", None),
         ("what is the success rate of fusion", None),
         # an acknowledgement first, "turns out", "end up"
         ("ok and what if they end up doing a fusion instead", FollowUp("term", "fusion")),
@@ -148,6 +148,19 @@ def test_segments_are_bounded() -> None:
         ("and how often does it succeed", FollowUp("success")),
         ("how successful is it", FollowUp("success")),
         ("how successful is MISS", None),
+        ("and the success rate?", FollowUp("success")),
+        ("whats the success rate of that", FollowUp("success")),
+        ("what is success rate", FollowUp("success")),
+        ("what percent of them succeed", FollowUp("success")),
+        ("what is the success rate of discectomy", None),
+        # what the success just given depends on
+        ("my dad smokes, does that change anything in that", FollowUp("success")),
+        ("is there anything i can do from my side to improve my chances", FollowUp("success")),
+        ("does smoking increase the risk of infection after surgery", None),
+        # when what was just explained begins
+        ("how soon after the op does it usually start?", FollowUp("when_starts")),
+        ("when it will start, how many days after", FollowUp("when_starts")),
+        ("when can i start walking after surgery", None),
         ("how common is the nerve damage one, like how many out of 100", FollowUp("how_common")),
         ("hmm how common is that, thoda percentage bata do", FollowUp("how_common")),
     ],
@@ -272,6 +285,20 @@ def test_follow_up_table(previous: str | None, term: str, expected: tuple) -> No
     assert follow_up_table().resolve(previous, term) == expected
 
 
+def test_every_answer_the_follow_up_table_names_exists(root: Any, domain: Dict[str, Any]) -> None:
+    import yaml
+
+    responses = set(domain["responses"])
+    for path in (root / "data" / "nlu" / "responses").glob("*.yml"):
+        responses |= set(yaml.safe_load(path.read_text(encoding="utf-8"))["responses"])
+    table = follow_up_table()
+    named = [key for family in table.families.values() for key in family.values()]
+    named += list(table.covers) + list(table.risks)
+    named += [*table.procedure_for, *table.procedure_for.values()]
+    named += [*table.starts, *table.starts.values()]
+    assert [key for key in named if f"utter_{key}" not in responses] == []
+
+
 def _bot(action: str) -> Dict[str, Any]:
     return {"event": "bot", "metadata": {"utter_action": action}}
 
@@ -340,3 +367,22 @@ def test_a_guide_question_beside_a_doctor_query_takes_the_whole_messages_answer(
     )
     found = QuestionFinder._beside_doctor(QuestionFinder.__new__(QuestionFinder), message, read)
     assert [q["answer"] for q in found] == answers
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("is apollo better or fortis for spine surgery", True),
+        ("robotic spine surgery vs MISS which is better", True),
+        ("a new clinic in our town does keyhole surgery cheaper, is it as good or better", True),
+        ("is aiims better than this for my father", True),
+        # naming a place is not weighing it
+        ("we will come from max hospital side, which doctor is in delhi", False),
+        ("is MISS better than open surgery", False),
+        ("which is the best doctor for me", False),
+        ("who is the best doctor with max experience", False),
+        ("is max or apollo better for spine surgery", True),
+    ],
+)
+def test_comparing_other_hospitals_is_outside_the_guide(text: str, expected: bool) -> None:
+    assert compares_places(text) is expected

@@ -51,6 +51,13 @@ def _ids(matcher: RedFlagMatcher, text: str) -> List[str]:
         ("the calf swelling went away last week", None),
         ("I have chest pain", "chest_breathing"),
         ("I want to end my life", "self_harm"),
+        # Hinglish "ehsaas" is the feeling of the stool or urine passing
+        ("kal se susu ka ehsaas hi nahi hota", "bladder_bowel_control"),
+        # the back "feels broken" after a fall; Hindi puts "cannot" after the verb
+        ("bike se gira, peeth tooti si lag rahi hai", "fall_injury"),
+        ("seedhi pe fisal gaye, ab hil bhi nahi pa rahe", "fall_injury"),
+        # "h." ends the sentence: "normal hai kya" asks about this wound, not about risks
+        ("tanka sooja hai aur bukhar 101 h. normal hai kya", "fever_with_wound_signs"),
     ],
 )
 def test_each_red_flag_is_detected(matcher: RedFlagMatcher, text: str, flag: str | None) -> None:
