@@ -146,7 +146,9 @@ _SUCCESS_FACTOR = re.compile(
     r"effect|reduce|spoil)\w*|\b(?:improve|increase|better) (?:my|his|her|the|our) chances\b",
     re.IGNORECASE,
 )
-_ABOUT_THAT = re.compile(r"\b(?:it|that|this|chances|success)\b", re.IGNORECASE)
+# "it", "that", "this": what was just explained
+_THAT = re.compile(r"\b(?:it|that|this)\b", re.IGNORECASE)
+_ABOUT_SUCCESS = re.compile(r"\b(?:chances|success)\b", re.IGNORECASE)
 # "how soon after the op does it start?" after the physiotherapy answer: when that begins
 _WHEN_STARTS = re.compile(
     _LEAD + r"(?:and\s+)?(?:how soon|how many days|when|from when|by when)\b.{0,40}"
@@ -192,8 +194,10 @@ def _follow_up(text: str) -> FollowUp | None:
         return None
     # "that spinal fluid leak one, how common is it?": what "that" is, then the question
     lead, comma, tail = text.partition(",")
-    about_that = re.search(r"\b(?:it|that|this)\b", tail)
-    if _SUCCESS.match(text) or (_SUCCESS_FACTOR.search(text) and _ABOUT_THAT.search(text)):
+    about_that = _THAT.search(tail)
+    if _SUCCESS.match(text) or (
+        _SUCCESS_FACTOR.search(text) and (_THAT.search(text) or _ABOUT_SUCCESS.search(text))
+    ):
         return FollowUp("success")
     if _HOW_COMMON.match(text) or (
         comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
@@ -203,7 +207,7 @@ def _follow_up(text: str) -> FollowUp | None:
         return None
     if _PROCEDURE_FOR.match(text):
         return FollowUp("procedure_for")
-    if _WHEN_STARTS.match(text) and re.search(r"\b(?:it|that|this)\b", text, re.I):
+    if _WHEN_STARTS.match(text) and _THAT.search(text):
         return FollowUp("when_starts")
     if not _CUE.match(text):
         return None

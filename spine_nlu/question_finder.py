@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -53,6 +52,7 @@ from spine_nlu.questions import (
     doctor_surnames,
     mode_question,
     names_a_city,
+    names_a_doctor,
     segments,
 )
 from spine_nlu.retrieval_router import selected_response
@@ -265,15 +265,6 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             for piece, label, p in asking
         ]
 
-    def _names_doctor(self, text: str) -> bool:
-        """Whether ``text`` names a listed doctor ("is dr bhati better than the fortis one")."""
-        lowered = text.lower()
-        return any(
-            re.search(rf"\b{re.escape(n[5:])}\b", lowered)
-            for n in self.surnames
-            if n.startswith("name:")
-        )
-
     def _rescue(self, message: Message, read: Sequence[Tuple[Segment, str, float]]) -> bool:
         floor = float(self.component_config["rescue_min_confidence"])
         asking = [r for r in read if r[0].asks] or list(read)
@@ -353,18 +344,23 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 )
                 continue
             pieces = segments(text)
+            words = len(text.split())
+            story_words = int(self.component_config["story_min_words"])
             # "just tell me yes or no, should I do MISS": only a doctor can decide; whatever
             # guide answer the words resemble, the reply says so (unless other questions come too).
-            decides = intent in RESCUABLE + RETRIEVAL_INTENTS and decision_request(text)
             # "is fortis better than apollo for this": the guide compares no hospitals (a story
             # names its other hospitals as background)
-            elsewhere = (
+            outside = None
+            if intent in RESCUABLE + RETRIEVAL_INTENTS and decision_request(text):
+                outside = DECISION_INTENT
+            elif (
                 intent in RESCUABLE + RETRIEVAL_INTENTS + ("find_specialist",)
-                and len(text.split()) < int(self.component_config["story_min_words"])
+                and words < story_words
                 and compares_places(text)
-                and not self._names_doctor(text)
-            )
-            long_enough = len(text.split()) >= int(self.component_config["min_words"])
+                and not names_a_doctor(text, self.surnames)
+            ):
+                outside = NOT_IN_GUIDE_INTENT
+            long_enough = words >= int(self.component_config["min_words"])
             if long_enough and len(pieces) >= 2:
                 read = self.read(pieces)
                 questions = self._questions(read) or self._beside_doctor(message, read)
@@ -372,29 +368,24 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                     override_intent(message, MULTI_INTENT, 1.0)
                     message.set(QUESTIONS_KEY, questions, add_to_output=True)
                     continue
-                if decides:
-                    override_intent(message, DECISION_INTENT, DOCTOR_CONFIDENCE)
-                    continue
-                if elsewhere:
-                    override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
+                if outside:
+                    override_intent(message, outside, DOCTOR_CONFIDENCE)
                     continue
                 if intent in RESCUABLE and self._rescue(message, read):
                     continue
-                story = len(text.split()) >= int(self.component_config["story_min_words"])
-                if story and intent in RETRIEVAL_INTENTS and self._story(message, read):
+                if (
+                    words >= story_words
+                    and intent in RETRIEVAL_INTENTS
+                    and self._story(message, read)
+                ):
                     continue
-            if decides:
-                override_intent(message, DECISION_INTENT, DOCTOR_CONFIDENCE)
-                continue
-            if elsewhere:
-                override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
+            if outside:
+                override_intent(message, outside, DOCTOR_CONFIDENCE)
                 continue
             # A story mentions its doctors and towns in passing; only a short message is a
             # doctor query as a whole (a story's questions were read piece by piece above).
             # What only the cards answer is a doctor query in a message shorter than a story
             # too ("someone with more than 15 yrs experience only, who all are there").
-            words = len(text.split())
-            story_words = int(self.component_config["story_min_words"])
             short = (
                 len(pieces) <= 1
                 or words <= story_words // 2

@@ -204,9 +204,20 @@ def compares_places(text: str) -> bool:
 
 def names_a_city(text: str, names: Sequence[str]) -> bool:
     """Whether ``text`` names the city of a listed doctor (``names`` as doctor_surnames gives)."""
+    return _names_a(text, names, "city:")
+
+
+def names_a_doctor(text: str, names: Sequence[str]) -> bool:
+    """Whether ``text`` names a listed doctor ("is dr bhati better than the fortis one")."""
+    return _names_a(text, names, "name:")
+
+
+def _names_a(text: str, names: Sequence[str], prefix: str) -> bool:
     lowered = text.lower()
     return any(
-        re.search(rf"\b{re.escape(n[5:])}\b", lowered) for n in names if n.startswith("city:")
+        re.search(rf"\b{re.escape(n[len(prefix):])}\b", lowered)
+        for n in names
+        if n.startswith(prefix)
     )
 
 

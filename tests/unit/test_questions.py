@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 import pytest
+import yaml
 
 from actions.follow_ups import follow_up_table, previous_answer
 from spine_nlu.follow_ups import FollowUp, follow_up
@@ -286,8 +287,6 @@ def test_follow_up_table(previous: str | None, term: str, expected: tuple) -> No
 
 
 def test_every_answer_the_follow_up_table_names_exists(root: Any, domain: Dict[str, Any]) -> None:
-    import yaml
-
     responses = set(domain["responses"])
     for path in (root / "data" / "nlu" / "responses").glob("*.yml"):
         responses |= set(yaml.safe_load(path.read_text(encoding="utf-8"))["responses"])
