@@ -296,7 +296,18 @@ class ActionSpecialistDetail(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
-        return specialist_detail(dispatcher, text, tracker.get_slot("specialist_ids") or [])
+        shown = tracker.get_slot("specialist_ids") or []
+        return specialist_detail(dispatcher, text, shown, shown_before(tracker.events, shown))
+
+
+def shown_before(events: Sequence[Dict[str, Any]], shown: Sequence[str]) -> List[str]:
+    """The doctors in view before those now in view: "the other one" points among them."""
+    for event in reversed(list(events)):
+        if event.get("event") == "slot" and event.get("name") == "specialist_ids":
+            value = list(event.get("value") or [])
+            if value != list(shown):
+                return value
+    return []
 
 
 _ORDINALS = {
@@ -364,8 +375,23 @@ def better_of(lowered: str, pool: Sequence[Specialist]) -> List[Specialist]:
     return winners(pool, order, reverse)
 
 
+# "and the other one, how much is his fee": the doctor shown before, not the one in view
+_THE_OTHER = re.compile(r"\b(?:the|that) other (?:one|doctor|dr|surgeon)\b|\bother one\b")
+# "any other doctor at that same hospital?", "who else is at the same hospital as him"
+_SAME_HOSPITAL = re.compile(r"\bsame (?:hospital|clinic|place)\b")
+
+
+def colleagues(anchor: Sequence[Specialist], directory: Directory) -> List[Specialist]:
+    """The other listed doctors at the hospitals of ``anchor``."""
+    hospitals = {s.hospital for s in anchor}
+    return [s for s in directory.specialists if s.hospital in hospitals and s not in anchor]
+
+
 def specialist_detail(
-    dispatcher: CollectingDispatcher, text: str, shown_ids: Sequence[str]
+    dispatcher: CollectingDispatcher,
+    text: str,
+    shown_ids: Sequence[str],
+    before_ids: Sequence[str] = (),
 ) -> List[EventType]:
     """A detail of the doctor named, else of those just shown, else of every card."""
     directory = load_directory()
@@ -374,6 +400,23 @@ def specialist_detail(
         named = []
     request = parse_request(text, [], directory)
     shown = [s for s in directory.specialists if s.id in shown_ids]
+    lowered = text.lower()
+    if _SAME_HOSPITAL.search(lowered) and (named or shown):
+        anchor = named or shown
+        others = colleagues(anchor, directory)
+        if not others:
+            dispatcher.utter_message(
+                response="utter_specialist_detail",
+                detail_text="No other doctor in the guide's list is at "
+                + " or ".join(sorted({s.hospital for s in anchor}))
+                + ".",
+            )
+            return []
+        named, shown_ids = others, [s.id for s in others]
+    elif _THE_OTHER.search(lowered) and not named and before_ids:
+        others = [s for s in directory.specialists if s.id in before_ids and s not in shown]
+        if others:
+            shown = others
     if not named and not shown and request.filters:
         # "which doctor has the highest rating?" asked as a detail: a search of every card.
         return show_specialists(dispatcher, text, [], shown_ids)

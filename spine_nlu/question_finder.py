@@ -53,6 +53,9 @@ from spine_nlu.questions import (
     mode_question,
     names_a_city,
     names_a_doctor,
+    other_doctor,
+    reads_a_report,
+    remedy_question,
     segments,
 )
 from spine_nlu.retrieval_router import selected_response
@@ -74,6 +77,8 @@ DOCTOR_MUST_DECIDE = ("ask_diagnosis", "ask_dosage", "ask_treatment_decision", "
 # Whole-message readings a question inside the message may correct.
 RESCUABLE = (FALLBACK_INTENT, "out_of_scope", "health_other")
 DECISION_INTENT = "ask_treatment_decision"
+DIAGNOSIS_INTENT = "ask_diagnosis"
+DOSAGE_INTENT = "ask_dosage"
 NOT_IN_GUIDE_INTENT = "not_in_guide"
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
@@ -115,6 +120,10 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             "story_min_words": 25,
             "story_min_confidence": 0.6,
             "story_unsure_fallback": True,
+            # ... unless the whole story's answer is at least this sure: the background then
+            # names the very topic asked about ("my report says spondylolisthesis ... can keyhole
+            # surgery treat this slipping bone problem?").
+            "story_keep_confidence": 1.1,
             # The cosine similarity from which the page's own sentence is quoted.
             "passage_min_similarity": 0.3,
             "source": str(SOURCE_PAGE),
@@ -290,6 +299,12 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         if any(label == current for _, label, _ in asking):
             return False
         candidates = [r for r in asking if "/" in r[1] and r[2] >= floor]
+        keep = float(self.component_config["story_keep_confidence"])
+        if (
+            not candidates
+            and float((selected_response(message) or {}).get("confidence") or 0) >= keep
+        ):
+            return False
         if not candidates:
             if asking and self.component_config["story_unsure_fallback"]:
                 # The question reads as something else, but not surely: better the page's own
@@ -346,13 +361,18 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             pieces = segments(text)
             words = len(text.split())
             story_words = int(self.component_config["story_min_words"])
-            # "just tell me yes or no, should I do MISS": only a doctor can decide; whatever
-            # guide answer the words resemble, the reply says so (unless other questions come too).
-            # "is fortis better than apollo for this": the guide compares no hospitals (a story
-            # names its other hospitals as background)
+            # Only a doctor can answer some questions, whatever guide answer the words resemble
+            # (unless other questions come too), and each has its reply saying so: "just tell me
+            # yes or no, should I do MISS" (a decision), "pls explain my MRI" (a diagnosis), "can
+            # he stop his blood thinner" (a medicine). "is fortis better than apollo for this":
+            # the guide compares no hospitals (a story names its other hospitals as background).
             outside = None
             if intent in RESCUABLE + RETRIEVAL_INTENTS and decision_request(text):
                 outside = DECISION_INTENT
+            elif intent in RESCUABLE + RETRIEVAL_INTENTS and reads_a_report(text):
+                outside = DIAGNOSIS_INTENT
+            elif intent in RESCUABLE + RETRIEVAL_INTENTS and remedy_question(text):
+                outside = DOSAGE_INTENT
             elif (
                 intent in RESCUABLE + RETRIEVAL_INTENTS + ("find_specialist",)
                 and words < story_words
@@ -417,6 +437,8 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                     if doctor == "ask_specialist_detail" and mode_question(text)
                     else ()
                 )
+                # "who are the other doctors at the same hospital as him" is not "who are you"
+                + (("bot_challenge",) if other_doctor(text) else ())
             )
             if doctor and intent in rescued:
                 # "dr gopal achari is ortho or neuro?", "which doctors have no booking fees":

@@ -139,6 +139,15 @@ _BARE_DETAIL = re.compile(
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 8
+# "and the other one?", "any other doctor at that same hospital?": a doctor shown earlier, or
+# the colleagues of the one in view (actions/specialists.py resolves both)
+_OTHER_DOCTOR = re.compile(
+    r"\b(?:the|that) other (?:one|doctor|dr|surgeon)\b|\bother one\b|"
+    r"\bsame (?:hospital|clinic) as\b|"
+    r"\b(?:other|else|more) (?:doctors?|specialists?|surgeons?)?\b[^.?!]{0,25}"
+    r"\bsame (?:hospital|clinic)\b",
+    re.IGNORECASE,
+)
 
 # What only the cards answer, never the guide: the cheapest or most experienced doctor, a fee
 # or experience limit, the best rated, the most patients ("cheapest consultation?", "which
@@ -197,9 +206,61 @@ _COMPARES = re.compile(
 )
 
 
+# Laser surgery weighed against this one ("is laser better than this endoscope method"). Alone,
+# "laser spine surgery" is what many patients call MISS, and the guide's answers fit it.
+_LASER_VS = re.compile(
+    r"\blaser\b[^.?!]{0,60}\b(?:better|vs|versus|compared?|same as|superior|safer)\b"
+    r"[^.?!]{0,40}\b(?:this|miss|keyhole|endoscop\w*|minimally|yours)\b|"
+    r"\b(?:this|miss|keyhole|endoscop\w*)\b[^.?!]{0,30}\b(?:or|vs|versus|better than)\b"
+    r"[^.?!]{0,20}\blaser\b",
+    re.IGNORECASE,
+)
+
+
 def compares_places(text: str) -> bool:
-    """Whether ``text`` weighs another hospital, or robotic surgery, against this guide's."""
-    return bool(_OTHER_PLACE.search(text or "")) and bool(_COMPARES.search(text or ""))
+    """Whether ``text`` weighs another hospital, robotic or laser surgery, against this guide's."""
+    text = text or ""
+    return bool(_OTHER_PLACE.search(text) and _COMPARES.search(text) or _LASER_VS.search(text))
+
+
+# Asking the assistant to read a report or scan ("pls explain my MRI: ...", "if i send a photo
+# of my x ray can you tell which disc is damaged"): a diagnosis, which only a doctor can give,
+# whatever condition the report's words resemble.
+_REPORT = r"(?:mri|x[- ]?ray|xray|ct scan|scan|report|dexa|films?)"
+_READ_IT = re.compile(
+    rf"\b(?:explain|interpret|read|check|look at)\s+(?:(?:my|the|her|his|this|our)\s+)?"
+    rf"(?:\w+\s+)?{_REPORT}\b|"
+    rf"\b{_REPORT}\b[^?!]{{0,120}}\b(?:what does (?:it|this|that) mean|what it means|"
+    r"is (?:it|this|that) serious|how (?:bad|serious) is)\b|"
+    r"\bcan (?:you|u) tell (?:me )?(?:from|by|which disc)\b",
+    re.IGNORECASE,
+)
+
+
+# "the doctor wrote MISS on my report, what does that mean" asks about the guide's subject
+_GUIDE_SUBJECT = re.compile(r"\b(?:miss|minimally invasive|keyhole|key hole)\b", re.IGNORECASE)
+
+
+def reads_a_report(text: str) -> bool:
+    """Whether ``text`` asks the assistant to read or explain the patient's own report."""
+    return bool(_READ_IT.search(text or "")) and not _GUIDE_SUBJECT.search(text or "")
+
+
+# Whether to take, keep taking or stop a supplement, a herbal remedy or a blood thinner: a
+# question for the patient's doctor (the guide names none of them).
+_REMEDY = re.compile(
+    r"\b(?:can|could|should|shall|may|is it ok(?:ay)? to|is it safe to)\s+(?:i|we|he|she|my \w+|"
+    r"mom|dad|papa|mummy)?\s*(?:keep |continue |still )?(?:tak\w*|continu\w*|stop\w*|have|"
+    r"use|start\w*)\b[^.?!]{0,60}\b(?:whey|creatine|protein powder|supplements?|ashwagandha|"
+    r"ayurved\w*|homeo\w*|herbal|vitamins?|blood thinners?|aspirin|ecosprin|clopidogrel|"
+    r"warfarin)\b",
+    re.IGNORECASE,
+)
+
+
+def remedy_question(text: str) -> bool:
+    """Whether ``text`` asks about taking or stopping a supplement, remedy or blood thinner."""
+    return bool(_REMEDY.search(text or ""))
 
 
 def names_a_city(text: str, names: Sequence[str]) -> bool:
@@ -243,6 +304,24 @@ def card_query(text: str) -> bool:
     return bool(_CARD_ONLY.search(text or ""))
 
 
+# "what about the other one" after two operations were explained is about the other operation
+_GUIDE_TOPIC = re.compile(
+    r"\b(?:recover\w*|surgery|surgeries|operations?|op|procedures?|fusion|discectomy|"
+    r"laminectomy|methods?|techniques?|options?|approach|treatments?|risks?)\b",
+    re.IGNORECASE,
+)
+
+
+def other_doctor(text: str) -> bool:
+    """Whether a short message asks about another listed doctor than the one in view ("and the
+    other one?") or about the doctors at the same hospital."""
+    return (
+        len(text.split()) <= 2 * FOLLOW_UP_MAX_WORDS
+        and bool(_OTHER_DOCTOR.search(text))
+        and not _GUIDE_TOPIC.search(text)
+    )
+
+
 def doctor_question(text: str, names: Sequence[str]) -> str | None:
     """``ask_specialist_detail`` when a listed doctor is named, ``find_specialist`` when doctors
     are asked for by a detail their cards show ("which doctor charges the least", "any doctor
@@ -257,6 +336,8 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
     ):
         return "ask_specialist_detail"
     if re.search(r"\bbooking (?:fee|charge|amount)", lowered):
+        return "ask_specialist_detail"
+    if other_doctor(lowered):
         return "ask_specialist_detail"
     if _DOCTOR_WORD.search(lowered) and (_CARD_DETAIL.search(lowered) or names_a_city(text, names)):
         return "find_specialist"

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATTERNS = ROOT / "content" / "red_flags.yml"
-CLAUSE_BREAKS = {".", "!", "?", ";", ",", "but", "however", "though", "although", "\n"}
+CLAUSE_BREAKS = {".", "!", "?", ";", ",", "but", "however", "though", "although", "\n", "तो"}
+EMPHASIS_NEGATIONS = {"नहीं", "नही", "ना", "न"}
 # Triage levels a flag can raise, strongest first: crisis and emergency get the urgent-help reply
 # now, urgent "contact your surgeon or hospital today".
 KIND_PRIORITY = ("crisis", "emergency", "urgent")
@@ -334,8 +335,11 @@ class RedFlagMatcher:
     @staticmethod
     def _clauses(keys: List[str]) -> List[int]:
         clause, out = 0, []
-        for key in keys:
-            if key in CLAUSE_BREAKS:
+        for i, key in enumerate(keys):
+            # "अगर ठीक न हुआ तो ...": "तो" (then) ends the condition; before a negation it is the
+            # emphatic particle of "सुन्नपन तो नहीं" (no numbness, as such), which ends nothing
+            particle = key == "तो" and i + 1 < len(keys) and keys[i + 1] in EMPHASIS_NEGATIONS
+            if key in CLAUSE_BREAKS and not particle:
                 clause += 1
             out.append(clause)
             # spaCy keeps a full stop on short words ("bukhar 101 h. normal hai kya"): the

@@ -395,6 +395,41 @@ async def test_follow_up_about_the_doctor_just_shown(
     assert "gopal-achari" in message["buttons"][0]["payload"]
 
 
+async def test_the_other_one_is_the_doctor_shown_before(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    outside_delhi = ["gopal-achari", "mayank-nakipuria"]
+    tracker = make_tracker(
+        parse_data={"text": "and the other one, how much is his fee"},
+        slots={"specialist_ids": ["gopal-achari"]},
+        events=[
+            {"event": "slot", "name": "specialist_ids", "value": outside_delhi},
+            {"event": "slot", "name": "specialist_ids", "value": ["gopal-achari"]},
+        ],
+    )
+    events = await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    assert dispatcher.messages[0]["detail_text"].startswith("Dr Mayank Nakipuria")
+    assert events[0]["value"] == ["mayank-nakipuria"]
+
+
+async def test_the_same_hospital_lists_the_colleagues_of_the_doctor_in_view(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = make_tracker(
+        parse_data={"text": "any other doctor at that same hospital?"},
+        slots={"specialist_ids": ["sunit-mediratta"]},
+    )
+    events = await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    assert events[0]["value"] == ["aditendraditya-singh-bhati", "debnath-dwaipayan"]
+    alone = make_tracker(
+        parse_data={"text": "anyone else at the same hospital as him"},
+        slots={"specialist_ids": ["gopal-achari"]},
+    )
+    dispatcher.messages.clear()
+    assert await ActionSpecialistDetail().run(dispatcher, alone, domain) == []
+    assert dispatcher.messages[0]["detail_text"].startswith("No other doctor in the guide's list")
+
+
 async def test_fee_of_a_doctor_without_listed_fee_says_not_listed(
     make_tracker: TrackerFactory, dispatcher, domain
 ) -> None:

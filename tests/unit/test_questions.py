@@ -20,6 +20,9 @@ from spine_nlu.questions import (
     doctor_surnames,
     guide_sections,
     mode_question,
+    other_doctor,
+    reads_a_report,
+    remedy_question,
     segments,
 )
 from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
@@ -381,7 +384,59 @@ def test_a_guide_question_beside_a_doctor_query_takes_the_whole_messages_answer(
         ("which is the best doctor for me", False),
         ("who is the best doctor with max experience", False),
         ("is max or apollo better for spine surgery", True),
+        # laser surgery weighed against this one; alone it is what many patients call MISS
+        ("is laser better than keyhole surgery", True),
+        ("keyhole or laser, which one should we pick", True),
+        ("what are the upsides of laser spine surgery", False),
+        ("is laser spine surgery better than open surgery", False),
     ],
 )
 def test_comparing_other_hospitals_is_outside_the_guide(text: str, expected: bool) -> None:
     assert compares_places(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("please read my MRI and tell me what I have", True),
+        ("scan report says facet hypertrophy, how serious is it", True),
+        ("x ray says reduced disc space. what does that mean", True),
+        ("can you tell from the x-ray which disc is the problem", True),
+        # the report as background, or the scans the operation needs
+        ("my MRI shows a herniated disc, can keyhole surgery treat it", False),
+        ("will they do a new MRI before the operation", False),
+        ("my mri showed stenosis. can you explain how the operation is done", False),
+        ("the report says keyhole surgery advised, what does that mean", False),
+    ],
+)
+def test_asking_to_read_a_report_is_a_diagnosis(text: str, expected: bool) -> None:
+    assert reads_a_report(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("can i keep taking my protein powder after the op", True),
+        ("should papa stop aspirin before surgery", True),
+        ("is it ok to take ayurvedic medicine with the tablets", True),
+        ("can i take painkillers after surgery", False),
+        ("how long will i need physiotherapy", False),
+    ],
+)
+def test_supplements_and_blood_thinners_are_for_the_doctor(text: str, expected: bool) -> None:
+    assert remedy_question(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ok and the other one?", True),
+        ("who are the other doctors at the same hospital as him", True),
+        ("anyone else at that same hospital", True),
+        # the other operation, not the other doctor
+        ("and the other one, is its recovery also quick", False),
+        ("what is the other option besides surgery", False),
+    ],
+)
+def test_another_doctor_or_the_same_hospital_is_a_doctor_query(text: str, expected: bool) -> None:
+    assert other_doctor(text) is expected

@@ -58,6 +58,23 @@ def _ids(matcher: RedFlagMatcher, text: str) -> List[str]:
         ("seedhi pe fisal gaye, ab hil bhi nahi pa rahe", "fall_injury"),
         # "h." ends the sentence: "normal hai kya" asks about this wound, not about risks
         ("tanka sooja hai aur bukhar 101 h. normal hai kya", "fever_with_wound_signs"),
+        # Punjabi "tankeyan" (stitches) and "taap" (fever); Devanagari-written English words
+        ("papa de tankeyan laal ne te taap 102", "fever_with_wound_signs"),
+        ("रात से यूरिन लीक हो रहा है", "bladder_bowel_control"),
+        ("स्टिच से पस आ रहा है", "wound_discharge"),
+        # worsening told as "mild before, now ..." (Awadhi "पहिले ... अब")
+        ("पैर में कमजोरी पहिले हल्की रही अब चलत मा पैर मुड़ि जात है", "leg_weakness"),
+        ("gaad se girke kamar dard, pair uthat nahi", "fall_injury"),
+        # "न ... न": neither ... nor
+        ("न बुखार है न घाव से मवाद, बस खुजली", None),
+        ("कल से दोनों चूतड़ सुन्न हैं", "saddle_numbness"),
+        ("do din se peshab karne mein dikkat hai", "urinary_retention"),
+        ("peshab karne mein koi dikkat nahi, bas kamar dard", None),
+        ("maybe it is time i stop being a burden on my kids", "self_harm"),
+        # "तो" (then) ends the condition: the threat after it stands
+        ("अगर दर्द ठीक न हुआ तो मैं जीना नहीं चाहता", "self_harm"),
+        # ... but "X तो नहीं" is the emphatic particle: X is negated
+        ("पैरों में सुन्नपन तो नहीं है, बस कमर में दर्द", None),
     ],
 )
 def test_each_red_flag_is_detected(matcher: RedFlagMatcher, text: str, flag: str | None) -> None:
