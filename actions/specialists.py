@@ -141,6 +141,8 @@ def fee_limit_text(request: SearchRequest) -> str:
 def filter_phrases(request: SearchRequest) -> List[str]:
     """The request's filters in words (fees and sorting are said apart)."""
     phrases = []
+    if request.not_city:
+        phrases.append(f"outside {request.not_city}")
     if request.min_years is not None:
         phrases.append(f"at least {request.min_years} years of experience")
     if request.max_years is not None:

@@ -307,6 +307,7 @@ class SearchRequest:
     min_rating: int | None = None  # a recommendation of at least this many percent
     rating_listed: bool = False  # only cards that show a recommendation
     fee_below: bool = False  # max_fee itself is excluded ("under 1000")
+    not_city: str | None = None  # a directory city the user wants none of ("outside delhi")
 
     @property
     def refines(self) -> bool:
@@ -326,6 +327,7 @@ class SearchRequest:
             or self.no_booking_fee
             or self.min_rating is not None
             or self.rating_listed
+            or self.not_city
         )
 
 
@@ -416,8 +418,13 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     for place in place_entities:
         city = city or resolve_city(place, directory)
     hospital = _hospital_word(text, directory)
+    # "which doctors are outside delhi": every city but the one named
+    not_city = None
+    excluded = _NOT_IN_PLACE.search(text)
+    if excluded and city and resolve_city(excluded.group(1), directory) == city:
+        not_city, city = city, None
     other = None
-    if city is None and not names and hospital is None:
+    if city is None and not names and hospital is None and not_city is None:
         other = next((p for p in place_entities if p), None)
         if other is None:
             after = _PLACE_AFTER.search(text)
@@ -449,7 +456,15 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
         min_rating,
         bool(_RATING_LISTED.search(text)),
         fee_below,
+        not_city,
     )
+
+
+_NOT_IN_PLACE = re.compile(
+    r"\b(?:outside(?: of)?|other than|except(?: in)?|apart from|besides|excluding|not in|"
+    r"beyond|away from)\s+([a-z]+)",
+    re.IGNORECASE,
+)
 
 
 def order_value(specialist: Specialist, order: str) -> float | None:
@@ -513,6 +528,8 @@ def search(request: SearchRequest, directory: Directory, shown: Sequence[str] = 
         pool = []
     else:
         pool = list(directory.specialists)
+    if request.not_city:
+        pool = [s for s in pool if s.city != request.not_city]
     if request.hospital:
         pool = [s for s in pool if request.hospital in _normalise(s.hospital).split()]
     if request.no_booking_fee:

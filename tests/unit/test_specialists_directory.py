@@ -92,6 +92,22 @@ def test_delhi_has_three_specialists() -> None:
     assert DIRECTORY.cities == ["Delhi", "Kolkata", "Rudrapur"]
 
 
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("which of your doctors are outside delhi?", ["gopal-achari", "mayank-nakipuria"]),
+        ("a spine doctor other than delhi with fee under 1000", ["mayank-nakipuria"]),
+        (
+            "any doctor in delhi",
+            ["aditendraditya-singh-bhati", "sunit-mediratta", "debnath-dwaipayan"],
+        ),
+    ],
+)
+def test_a_city_excluded_leaves_the_other_cities(text: str, ids: List[str]) -> None:
+    result = search(parse_request(text, [], DIRECTORY), DIRECTORY)
+    assert [s.id for s in result.specialists] == ids
+
+
 def test_sorting_and_fee_filter() -> None:
     everyone = list(DIRECTORY.specialists)
     assert {s.experience_years for s in sort_specialists(everyone, "experience")[:2]} == {20}
