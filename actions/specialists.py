@@ -403,7 +403,9 @@ def specialist_detail(
     request = parse_request(text, [], directory)
     shown = [s for s in directory.specialists if s.id in shown_ids]
     lowered = text.lower()
-    if _SAME_HOSPITAL.search(lowered) and (named or shown):
+    # One doctor in view: "is dr bhati at the same hospital as dr mediratta" names two and asks
+    # where each is, which the detail below answers.
+    if _SAME_HOSPITAL.search(lowered) and len(named or shown) == 1:
         anchor = named or shown
         others = colleagues(anchor, directory)
         if not others:
@@ -414,7 +416,7 @@ def specialist_detail(
                 + ".",
             )
             return []
-        named, shown_ids = others, [s.id for s in others]
+        named = others
     elif _THE_OTHER.search(lowered) and not named and before_ids:
         others = [s for s in directory.specialists if s.id in before_ids and s not in shown]
         if others:

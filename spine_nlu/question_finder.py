@@ -80,6 +80,12 @@ DECISION_INTENT = "ask_treatment_decision"
 DIAGNOSIS_INTENT = "ask_diagnosis"
 DOSAGE_INTENT = "ask_dosage"
 NOT_IN_GUIDE_INTENT = "not_in_guide"
+# What only the patient's doctor can answer, and the intent whose reply says so.
+FOR_A_DOCTOR = (
+    (decision_request, DECISION_INTENT),
+    (reads_a_report, DIAGNOSIS_INTENT),
+    (remedy_question, DOSAGE_INTENT),
+)
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
 MODEL_FILE = "question_finder.joblib"
@@ -299,13 +305,10 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         if any(label == current for _, label, _ in asking):
             return False
         candidates = [r for r in asking if "/" in r[1] and r[2] >= floor]
-        keep = float(self.component_config["story_keep_confidence"])
-        if (
-            not candidates
-            and float((selected_response(message) or {}).get("confidence") or 0) >= keep
-        ):
-            return False
         if not candidates:
+            whole = float((selected_response(message) or {}).get("confidence") or 0)
+            if whole >= float(self.component_config["story_keep_confidence"]):
+                return False
             if asking and self.component_config["story_unsure_fallback"]:
                 # The question reads as something else, but not surely: better the page's own
                 # words for it, or a clarifying question, than an answer to the background.
@@ -367,13 +370,9 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             # he stop his blood thinner" (a medicine). "is fortis better than apollo for this":
             # the guide compares no hospitals (a story names its other hospitals as background).
             outside = None
-            if intent in RESCUABLE + RETRIEVAL_INTENTS and decision_request(text):
-                outside = DECISION_INTENT
-            elif intent in RESCUABLE + RETRIEVAL_INTENTS and reads_a_report(text):
-                outside = DIAGNOSIS_INTENT
-            elif intent in RESCUABLE + RETRIEVAL_INTENTS and remedy_question(text):
-                outside = DOSAGE_INTENT
-            elif (
+            if intent in RESCUABLE + RETRIEVAL_INTENTS:
+                outside = next((reply for asks, reply in FOR_A_DOCTOR if asks(text)), None)
+            if outside is None and (
                 intent in RESCUABLE + RETRIEVAL_INTENTS + ("find_specialist",)
                 and words < story_words
                 and compares_places(text)

@@ -428,6 +428,11 @@ async def test_the_same_hospital_lists_the_colleagues_of_the_doctor_in_view(
     dispatcher.messages.clear()
     assert await ActionSpecialistDetail().run(dispatcher, alone, domain) == []
     assert dispatcher.messages[0]["detail_text"].startswith("No other doctor in the guide's list")
+    # two doctors named: where each one is
+    both = make_tracker(parse_data={"text": "is dr bhati at the same hospital as dr achari"})
+    dispatcher.messages.clear()
+    events = await ActionSpecialistDetail().run(dispatcher, both, domain)
+    assert set(events[0]["value"]) == {"aditendraditya-singh-bhati", "gopal-achari"}
 
 
 async def test_fee_of_a_doctor_without_listed_fee_says_not_listed(
