@@ -12,6 +12,8 @@ from rasa_sdk.types import DomainDict
 
 from spine_content.specialists_directory import (
     ORDER_LABELS,
+    SAME_HOSPITAL,
+    THE_OTHER,
     YEARS,
     Directory,
     SearchRequest,
@@ -377,12 +379,6 @@ def better_of(lowered: str, pool: Sequence[Specialist]) -> List[Specialist]:
     return winners(pool, order, reverse)
 
 
-# "and the other one, how much is his fee": the doctor shown before, not the one in view
-_THE_OTHER = re.compile(r"\b(?:the|that) other (?:one|doctor|dr|surgeon)\b|\bother one\b")
-# "any other doctor at that same hospital?", "who else is at the same hospital as him"
-_SAME_HOSPITAL = re.compile(r"\bsame (?:hospital|clinic|place)\b")
-
-
 def colleagues(anchor: Sequence[Specialist], directory: Directory) -> List[Specialist]:
     """The other listed doctors at the hospitals of ``anchor``."""
     hospitals = {s.hospital for s in anchor}
@@ -405,7 +401,7 @@ def specialist_detail(
     lowered = text.lower()
     # One doctor in view: "is dr bhati at the same hospital as dr mediratta" names two and asks
     # where each is, which the detail below answers.
-    if _SAME_HOSPITAL.search(lowered) and len(named or shown) == 1:
+    if SAME_HOSPITAL.search(lowered) and len(named or shown) == 1:
         anchor = named or shown
         others = colleagues(anchor, directory)
         if not others:
@@ -417,7 +413,7 @@ def specialist_detail(
             )
             return []
         named = others
-    elif _THE_OTHER.search(lowered) and not named and before_ids:
+    elif THE_OTHER.search(lowered) and not named and before_ids:
         others = [s for s in directory.specialists if s.id in before_ids and s not in shown]
         if others:
             shown = others

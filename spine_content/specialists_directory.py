@@ -460,6 +460,12 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     )
 
 
+# Follow-ups that point past the doctor in view, read by the NLU (to route them) and by the
+# detail action (to resolve them): "and the other one?" (the doctor shown before) and "any other
+# doctor at that same hospital?" (that doctor's colleagues).
+THE_OTHER = re.compile(r"\b(?:the|that) other (?:one|doctor|dr|surgeon)\b|\bother one\b", re.I)
+SAME_HOSPITAL = re.compile(r"\bsame (?:hospital|clinic|place)\b", re.IGNORECASE)
+
 _NOT_IN_PLACE = re.compile(
     r"\b(?:outside(?: of)?|other than|except(?: in)?|apart from|besides|excluding|not in|"
     r"beyond|away from)\s+([a-z]+)",

@@ -437,7 +437,11 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                     else ()
                 )
                 # "who are the other doctors at the same hospital as him" is not "who are you"
-                + (("bot_challenge",) if other_doctor(text) else ())
+                + (
+                    ("bot_challenge",)
+                    if doctor == "ask_specialist_detail" and other_doctor(text)
+                    else ()
+                )
             )
             if doctor and intent in rescued:
                 # "dr gopal achari is ortho or neuro?", "which doctors have no booking fees":

@@ -22,6 +22,8 @@ from typing import List, Sequence, Tuple
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from spine_content.specialists_directory import THE_OTHER
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PAGE = ROOT / "content" / "source" / "miss_guide.txt"
 SPECIALISTS = ROOT / "content" / "specialists.yml"
@@ -139,15 +141,6 @@ _BARE_DETAIL = re.compile(
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 8
-# "and the other one?", "any other doctor at that same hospital?": a doctor shown earlier, or
-# the colleagues of the one in view (actions/specialists.py resolves both)
-_OTHER_DOCTOR = re.compile(
-    r"\b(?:the|that) other (?:one|doctor|dr|surgeon)\b|\bother one\b|"
-    r"\bsame (?:hospital|clinic) as\b|"
-    r"\b(?:other|else|more) (?:doctors?|specialists?|surgeons?)?\b[^.?!]{0,25}"
-    r"\bsame (?:hospital|clinic)\b",
-    re.IGNORECASE,
-)
 
 # What only the cards answer, never the guide: the cheapest or most experienced doctor, a fee
 # or experience limit, the best rated, the most patients ("cheapest consultation?", "which
@@ -312,12 +305,21 @@ _GUIDE_TOPIC = re.compile(
 )
 
 
+# "who are the other doctors at the same hospital as him": colleagues, not "where is he"
+_OTHERS_THERE = re.compile(
+    r"\bsame (?:hospital|clinic) as\b|"
+    r"\b(?:other|else|more) (?:doctors?|specialists?|surgeons?)?\b[^.?!]{0,25}"
+    r"\bsame (?:hospital|clinic)\b",
+    re.IGNORECASE,
+)
+
+
 def other_doctor(text: str) -> bool:
     """Whether a short message asks about another listed doctor than the one in view ("and the
     other one?") or about the doctors at the same hospital."""
     return (
         len(text.split()) <= 2 * FOLLOW_UP_MAX_WORDS
-        and bool(_OTHER_DOCTOR.search(text))
+        and bool(THE_OTHER.search(text) or _OTHERS_THERE.search(text))
         and not _GUIDE_TOPIC.search(text)
     )
 

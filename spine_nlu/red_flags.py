@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATTERNS = ROOT / "content" / "red_flags.yml"
 CLAUSE_BREAKS = {".", "!", "?", ";", ",", "but", "however", "though", "although", "\n", "तो"}
-EMPHASIS_NEGATIONS = {"नहीं", "नही", "ना", "न"}
 # Triage levels a flag can raise, strongest first: crisis and emergency get the urgent-help reply
 # now, urgent "contact your surgeon or hospital today".
 KIND_PRIORITY = ("crisis", "emergency", "urgent")
@@ -121,6 +120,7 @@ class RedFlagMatcher:
         }
         self.flags: Dict[str, Dict[str, Any]] = {}
         negation_words = {w for cue in self.cues.get("negation", []) for w in cue} | {"not"}
+        self._negation_words = negation_words
         # patterns that spell out a negation ("can't pee") vs those that must not contain one
         self._negating_patterns: Set[str] = set()
         # ... and those that start with it ("nahi ... peshab"): kept within one clause
@@ -332,13 +332,13 @@ class RedFlagMatcher:
         keys, _ = self.normalise(text)
         return self._rules_out(keys) or not self._has_cue(keys, "context")
 
-    @staticmethod
-    def _clauses(keys: List[str]) -> List[int]:
+    def _clauses(self, keys: List[str]) -> List[int]:
         clause, out = 0, []
         for i, key in enumerate(keys):
             # "अगर ठीक न हुआ तो ...": "तो" (then) ends the condition; before a negation it is the
             # emphatic particle of "सुन्नपन तो नहीं" (no numbness, as such), which ends nothing
-            particle = key == "तो" and i + 1 < len(keys) and keys[i + 1] in EMPHASIS_NEGATIONS
+            after = keys[i + 1] if i + 1 < len(keys) else ""
+            particle = key == "तो" and after in self._negation_words
             if key in CLAUSE_BREAKS and not particle:
                 clause += 1
             out.append(clause)
