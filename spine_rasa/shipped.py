@@ -95,6 +95,28 @@ SHIPPED: Dict[str, str] = {
     "rasa.shared.core.trackers:DialogueStateTracker._reset": (
         "190858eaf560a0c0a86f45dca86498f8a9fada57ddb6c7dd1e68648c9779e103"
     ),
+    # the policies' last states: what reads the states after the tracker hands them out
+    "rasa.core.policies.policy:Policy._prediction_states": (
+        "ed9b82bed2f26ad7a0de61709e02339983912bece614191089c3adba60cf1452"
+    ),
+    "rasa.core.featurizers.tracker_featurizers:MaxHistoryTrackerFeaturizer.prediction_states": (
+        "451caf09a389e8719ad4ee38eb97dfd10b4743cd3928f1f9569779394fd3462e"
+    ),
+    "rasa.core.featurizers.tracker_featurizers:MaxHistoryTrackerFeaturizer.slice_state_history": (
+        "f90eb9f4789d2c104d5c471557bdefdb7746cc483b43e92c5d270a50f4e4f443"
+    ),
+    "rasa.core.policies.rule_policy:RulePolicy._is_rule_applicable": (
+        "64a108b016b46e573d6020b755a6036439dc207a364b45c9ea5dcb0f18dc7068"
+    ),
+    "rasa.core.policies.rule_policy:RulePolicy._create_feature_key": (
+        "641eda8d019918ce3001989a2b64c1d32281ede2fd2f68a4e17693a3c47c4e71"
+    ),
+    "rasa.core.policies.rule_policy:RulePolicy._rule_prediction": (
+        "90316ddf7eb4b3140d45f21e51ca072c212ba28329077d99cb618191456f273f"
+    ),
+    "rasa.core.policies.memoization:MemoizationPolicy.predict_action_probabilities": (
+        "19903a81bee56ca9bc2aad8b9116d8b08c365f8761de8de1fe968bb6dcd419d3"
+    ),
 }
 
 # What spine_rasa/components.py, spine_rasa/policies.py, spine_rasa/trackers.py and
@@ -119,6 +141,13 @@ OVERRIDDEN = [
     "rasa.shared.core.trackers:DialogueStateTracker.travel_back_in_time",
     "rasa.shared.core.trackers:DialogueStateTracker.__init__",
     "rasa.shared.core.trackers:DialogueStateTracker._reset",
+    "rasa.core.policies.policy:Policy._prediction_states",
+    "rasa.core.featurizers.tracker_featurizers:MaxHistoryTrackerFeaturizer.prediction_states",
+    "rasa.core.featurizers.tracker_featurizers:MaxHistoryTrackerFeaturizer.slice_state_history",
+    "rasa.core.policies.rule_policy:RulePolicy._is_rule_applicable",
+    "rasa.core.policies.rule_policy:RulePolicy._create_feature_key",
+    "rasa.core.policies.rule_policy:RulePolicy._rule_prediction",
+    "rasa.core.policies.memoization:MemoizationPolicy.predict_action_probabilities",
 ]
 
 

@@ -21,6 +21,10 @@ The loop below follows ``Domain.states_for_tracker_history`` and
 ``DialogueStateTracker.generate_all_prior_trackers`` as shipped with Rasa 3.6.21; their
 fingerprints are in spine_rasa/shipped.py, and the guard test fails when either changes.
 
+A policy that reads only the last few states (MemoizationPolicy its ``max_history``, RulePolicy
+its longest rule) says so with ``last_states``; the tracker then hands out only that tail, so
+the states it copies for the caller do not grow with the conversation either.
+
 The store (spine_rasa/tracker_store.py) hands out the same tracker for the next message of a
 conversation when the database holds nothing it has not seen, so the memory lasts across turns.
 """
@@ -30,10 +34,11 @@ import copy
 import itertools
 import json
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, List, Tuple
 
-from rasa.shared.core.constants import PREVIOUS_ACTION, USER
+from rasa.shared.core.constants import ACTION_UNLIKELY_INTENT_NAME, PREVIOUS_ACTION, USER
 from rasa.shared.core.domain import Domain, State, SubState
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -45,6 +50,7 @@ from rasa.shared.core.events import (
     UserUtteranceReverted,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import ACTION_NAME
 
 _Key = Tuple[int, bool, bool, str]
 
@@ -200,8 +206,41 @@ class ConversationTracker(DialogueStateTracker):
         # and Rasa's states share that part where a rule turn took the previous one's: each caller
         # gets its own copies, shared among themselves exactly as Rasa's are.
         copies: Dict[int, Any] = {}
-        states = known.states + ([last] if last is not None else [])
+        states = _tail(known.states, self.__dict__.get("_spine_last"), last)
         return [_own(state, copies) for state in states]
+
+
+@contextmanager
+def last_states(tracker: DialogueStateTracker, count: int | None) -> Iterator[None]:
+    """Within the block, ``tracker.past_states`` may return only its last ``count`` states
+    (not counting the ``action_unlikely_intent`` turns Rasa's featurizer drops before it keeps
+    the last ``max_history``). For a caller that reads no further back, the result is the same."""
+    if count is None or not isinstance(tracker, ConversationTracker):
+        yield
+        return
+    tracker.__dict__["_spine_last"] = count
+    try:
+        yield
+    finally:
+        tracker.__dict__.pop("_spine_last", None)
+
+
+def _tail(states: List[State], count: int | None, last: State | None) -> List[State]:
+    """``states`` and ``last``, or their shortest tail with ``count`` states that are not an
+    ``action_unlikely_intent`` turn (without copying the states before it)."""
+    end = [last] if last is not None else []
+    if count is None:
+        return states + end
+    kept = sum(1 for state in end if not _unlikely(state))
+    start = len(states)
+    while start > 0 and kept < count:
+        start -= 1
+        kept += not _unlikely(states[start])
+    return states[start:] + end
+
+
+def _unlikely(state: State) -> bool:
+    return (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME) == ACTION_UNLIKELY_INTENT_NAME
 
 
 def _own(state: State, copies: Dict[int, Any]) -> State:

@@ -29,7 +29,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.slots import TextSlot
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
-from spine_rasa.trackers import ConversationTracker
+from spine_rasa.trackers import ConversationTracker, last_states
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,3 +190,49 @@ def test_a_tracker_that_forgets_events_is_copied_by_replay(domain: Domain) -> No
     # the slot's event is gone: replaying what is left cannot set it, and Rasa's copy does not
     assert tracker.slots[slot].value == "kept"
     assert tracker.copy().slots[slot].value is None
+
+
+def _unlikely(state: Dict[str, Any]) -> bool:
+    return state.get("prev_action", {}).get("action_name") == "action_unlikely_intent"
+
+
+def _shortest_tail(states: List[Dict[str, Any]], count: int) -> List[Dict[str, Any]]:
+    for start in range(len(states), -1, -1):
+        if sum(not _unlikely(state) for state in states[start:]) >= count:
+            return states[start:]
+    return states
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("count", [1, 3, 9])
+def test_a_policy_that_reads_the_last_states_gets_rasas_last_states(
+    domain: Domain, seed: int, count: int
+) -> None:
+    """Within ``last_states``, the shortest tail of what Rasa computes that holds ``count``
+    states (an ``action_unlikely_intent`` turn does not count: the featurizer drops it before it
+    keeps the last ``max_history``); outside it, and for Rasa's own tracker, everything."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    remembering = ConversationTracker("patient", domain.slots)
+    events: List[Event] = []
+    shortened = 0
+    for step in range(160):
+        event = _random_event(rng, domain)
+        if step % 7 == 0:
+            event = ActionExecuted("action_unlikely_intent")
+        events.append(event)
+        remembering.update(copy.deepcopy(event))
+        shipped = DialogueStateTracker.from_events("patient", events, domain.slots)
+        expected = domain.states_for_tracker_history(shipped, ignore_rule_only_turns=True)
+        with last_states(remembering, count), last_states(shipped, count):
+            got = remembering.past_states(domain, ignore_rule_only_turns=True)
+            assert shipped.past_states(domain, ignore_rule_only_turns=True) == expected
+        tail = _shortest_tail(expected, count)
+        assert got == tail
+        shortened += len(got) < len(expected)
+        _mangle(got)
+        _mangle(tail)
+        assert got == tail
+        # the caller's changes stayed in its copies
+        fresh = domain.states_for_tracker_history(shipped, ignore_rule_only_turns=True)
+        assert remembering.past_states(domain, ignore_rule_only_turns=True) == fresh
+    assert shortened or count > 3  # random conversations restart often: long tails are rare
