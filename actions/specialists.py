@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from spine_content.specialists_directory import (
+    FIRST_SAID,
     ORDER_LABELS,
     SAME_HOSPITAL,
     THE_OTHER,
@@ -26,6 +27,7 @@ from spine_content.specialists_directory import (
     format_recommendation,
     load_directory,
     location,
+    nearest_city,
     parse_request,
     search,
     short_name,
@@ -162,6 +164,10 @@ def filter_phrases(request: SearchRequest) -> List[str]:
     return phrases
 
 
+def _noun(found: Sequence[Specialist]) -> str:
+    return "specialist is" if len(found) == 1 else "specialists are"
+
+
 def criteria_text(request: SearchRequest) -> str:
     """Why no doctor matched: "in Kolkata; at least 26 years of experience"."""
     parts = ([f"in {request.city}"] if request.city else []) + filter_phrases(request)
@@ -181,6 +187,20 @@ def show_specialists(
             place=request.other_place,
             cities=", ".join(directory.cities),
         )
+        near = nearest_city(request.other_place, directory)
+        if near and not request.filters:
+            # "I am in Haldwani, any doctor near me?": the listed doctors of the nearest city
+            nearest = search(replace(request, other_place=None, city=near), directory, shown)
+            if nearest.specialists:
+                intro = f"The nearest listed {_noun(nearest.specialists)} in {near}:"
+                message = cards_message(nearest.specialists, intro)
+                dispatcher.utter_message(
+                    response="utter_specialist_cards",
+                    cards_text=message["text"],
+                    custom=message["custom"],
+                    buttons=message["buttons"],
+                )
+                return [SlotSet("specialist_ids", [s.id for s in nearest.specialists])]
         if not request.filters:
             return []
         # "I live in Kanpur, which doctor has the lowest fee?": the place is where the patient
@@ -301,7 +321,10 @@ class ActionSpecialistDetail(Action):
     ) -> List[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
         shown = tracker.get_slot("specialist_ids") or []
-        return specialist_detail(dispatcher, text, shown, shown_before(tracker.events, shown))
+        events = list(tracker.events)
+        return specialist_detail(
+            dispatcher, text, shown, shown_before(events, shown), first_shown(events)
+        )
 
 
 def shown_before(events: Sequence[Dict[str, Any]], shown: Sequence[str]) -> List[str]:
@@ -311,6 +334,17 @@ def shown_before(events: Sequence[Dict[str, Any]], shown: Sequence[str]) -> List
             value = list(event.get("value") or [])
             if value != list(shown):
                 return value
+    return []
+
+
+def first_shown(events: Sequence[Dict[str, Any]]) -> List[str]:
+    """The first doctor shown in the conversation: "the first doctor you said" points at them
+    even after other doctors were shown."""
+    for event in events:
+        if event.get("event") == "slot" and event.get("name") == "specialist_ids":
+            value = list(event.get("value") or [])
+            if value:
+                return value[:1]
     return []
 
 
@@ -390,6 +424,7 @@ def specialist_detail(
     text: str,
     shown_ids: Sequence[str],
     before_ids: Sequence[str] = (),
+    first_ids: Sequence[str] = (),
 ) -> List[EventType]:
     """A detail of the doctor named, else of those just shown, else of every card."""
     directory = load_directory()
@@ -397,7 +432,9 @@ def specialist_detail(
     if len(named) == len(directory.specialists):
         named = []
     request = parse_request(text, [], directory)
-    shown = [s for s in directory.specialists if s.id in shown_ids]
+    by_id = {s.id: s for s in directory.specialists}
+    # in the order they were shown: "the second one" is the second card the patient saw
+    shown = [by_id[i] for i in dict.fromkeys(shown_ids) if i in by_id]
     lowered = text.lower()
     # One doctor in view: "is dr bhati at the same hospital as dr mediratta" names two and asks
     # where each is, which the detail below answers.
@@ -417,6 +454,8 @@ def specialist_detail(
         others = [s for s in directory.specialists if s.id in before_ids and s not in shown]
         if others:
             shown = others
+    elif FIRST_SAID.search(lowered) and not named and first_ids and len(shown) < 2:
+        shown = [by_id[i] for i in first_ids if i in by_id]
     if not named and not shown and request.filters:
         # "which doctor has the highest rating?" asked as a detail: a search of every card.
         return show_specialists(dispatcher, text, [], shown_ids)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -43,6 +43,7 @@ class Specialist:
 class Directory:
     specialists: Tuple[Specialist, ...]
     city_aliases: Dict[str, str]
+    nearby: Dict[str, str] = field(default_factory=dict)  # a nearby town -> a listed city
 
     @property
     def cities(self) -> List[str]:
@@ -57,7 +58,17 @@ def load_directory(path: Path = CONTENT_DIR / "specialists.yml") -> Directory:
         for entry in data["specialists"]
     )
     aliases = {str(k).lower(): str(v) for k, v in (data.get("city_aliases") or {}).items()}
-    return Directory(specialists, aliases)
+    nearby = {
+        str(town).lower(): str(city)
+        for city, towns in (data.get("nearby") or {}).items()
+        for town in towns or ()
+    }
+    return Directory(specialists, aliases, nearby)
+
+
+def nearest_city(place: str | None, directory: Directory) -> str | None:
+    """The listed city next to ``place`` (content/specialists.yml, ``nearby``), if any."""
+    return directory.nearby.get(_normalise(place or ""))
 
 
 def _normalise(text: str) -> str:
@@ -285,6 +296,13 @@ _NO_BOOKING_FEE = re.compile(
     r"\b(?:no|without|zero|free of|nil|don'?t charge|do not charge|dont take|don'?t take)\s+"
     r"(?:an?\s+|any\s+)?booking (?:fee|charge|amount)"
 )
+# A listed city the patient cannot reach: "delhi is too far", "travelling to delhi is difficult"
+_TOO_FAR = re.compile(
+    r"\b(?:too far|very far|far away|is far|bahut (?:door|dur)|"
+    r"(?:travel\w*|going|coming|come|go|reach\w*) (?:to|till|upto) [a-z]+(?: [a-z]+)? "
+    r"(?:is |will be |would be )?(?:very |too |bit |a bit )?(?:difficult|hard|tough|not possible)|"
+    r"(?:cannot|can'?t|cant|unable to) (?:travel|come|go)\b)"
+)
 _PLACE_AFTER = re.compile(r"\b(?:in|near|at|around|from)\s+([A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?)")
 
 
@@ -392,9 +410,15 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     rating_match = _MIN_RATING.search(text)
     min_rating = int(rating_match.group(1) or rating_match.group(2)) if rating_match else None
     min_years, max_years, years_had = _years(text)
-    order = next(
-        (o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)), None
-    )
+    orders = [o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)]
+    order = orders[0] if orders else None
+    if (
+        order == "experience"
+        and (min_years is not None or max_years is not None)
+        and _SUPERLATIVE.search(lowered)
+    ):
+        # "the cheapest in delhi with more than 15 years": the years filter, the fee orders
+        order = next((o for o in orders if o != "experience"), order)
     if order is None and re.search(r"\bpatients\b", lowered):
         order = "patients"
     if max_fee is not None and order == "fee" and not re.search(r"cheap|lowest", lowered):
@@ -424,7 +448,12 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     if excluded and city and resolve_city(excluded.group(1), directory) == city:
         not_city, city = city, None
     other = None
-    if city is None and not names and hospital is None and not_city is None:
+    if city and not names and _TOO_FAR.search(lowered):
+        # "i am in haldwani, delhi is too far": the patient's own place is the one asked about
+        elsewhere = [p for p in place_entities if p and resolve_city(p, directory) is None]
+        if elsewhere:
+            city, other = None, elsewhere[0]
+    if other is None and city is None and not names and hospital is None and not_city is None:
         other = next((p for p in place_entities if p), None)
         if other is None:
             after = _PLACE_AFTER.search(text)
@@ -465,6 +494,12 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
 # doctor at that same hospital?" (that doctor's colleagues).
 THE_OTHER = re.compile(r"\b(?:the|that) other (?:one|doctor|dr|surgeon)\b|\bother one\b", re.I)
 SAME_HOSPITAL = re.compile(r"\bsame (?:hospital|clinic|place)\b", re.IGNORECASE)
+# "the first doctor you said": the first one of the conversation, not of the cards in view
+FIRST_SAID = re.compile(
+    r"\bfirst (?:one|doctor|dr|surgeon|name)?\s*(?:that |which |who )?(?:you|u) "
+    r"(?:said|mentioned|told|named|showed|suggested|gave|recommended|listed)\b",
+    re.IGNORECASE,
+)
 
 _NOT_IN_PLACE = re.compile(
     r"\b(?:outside(?: of)?|other than|except(?: in)?|apart from|besides|excluding|not in|"

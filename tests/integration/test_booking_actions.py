@@ -373,6 +373,25 @@ async def test_place_of_the_patient_does_not_hide_the_answer(
     assert events["specialist_ids"] == ["mayank-nakipuria"]
 
 
+async def test_a_town_next_to_a_listed_city_gets_that_citys_doctor(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = make_tracker(
+        parse_data={
+            "text": "i am in haldwani, any spine doctor near my side? delhi is too far",
+            "entities": [
+                {"entity": "city", "value": "Haldwani"},
+                {"entity": "city", "value": "Delhi"},
+            ],
+        }
+    )
+    events = slot_events(await ActionShowSpecialists().run(dispatcher, tracker, domain))
+    no_one, cards = dispatcher.messages
+    assert (no_one["response"], no_one["place"]) == ("utter_no_specialist_in_city", "Haldwani")
+    assert cards["cards_text"].startswith("The nearest listed specialist is in Rudrapur:")
+    assert events["specialist_ids"] == ["mayank-nakipuria"]
+
+
 async def test_no_doctor_under_a_fee_names_the_limit(
     make_tracker: TrackerFactory, dispatcher, domain
 ) -> None:
@@ -410,6 +429,34 @@ async def test_the_other_one_is_the_doctor_shown_before(
     events = await ActionSpecialistDetail().run(dispatcher, tracker, domain)
     assert dispatcher.messages[0]["detail_text"].startswith("Dr Mayank Nakipuria")
     assert events[0]["value"] == ["mayank-nakipuria"]
+
+
+async def test_the_first_doctor_you_said_is_the_first_of_the_conversation(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    tracker = make_tracker(
+        parse_data={"text": "the first doctor you said, what are his qualifications"},
+        slots={"specialist_ids": ["mayank-nakipuria"]},
+        events=[
+            {"event": "slot", "name": "specialist_ids", "value": ["gopal-achari"]},
+            {"event": "slot", "name": "specialist_ids", "value": ["mayank-nakipuria"]},
+        ],
+    )
+    events = await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    assert dispatcher.messages[0]["detail_text"].startswith("Dr. Gopal Achari: ")
+    assert events[0]["value"] == ["gopal-achari"]
+
+
+async def test_the_second_one_is_the_second_card_shown(
+    make_tracker: TrackerFactory, dispatcher, domain
+) -> None:
+    # shown most experienced first: not the order of the directory
+    tracker = make_tracker(
+        parse_data={"text": "the second one, how much is the fee"},
+        slots={"specialist_ids": ["sunit-mediratta", "gopal-achari"]},
+    )
+    events = await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    assert events[0]["value"] == ["gopal-achari"]
 
 
 async def test_the_same_hospital_lists_the_colleagues_of_the_doctor_in_view(

@@ -18,6 +18,7 @@ from spine_content.specialists_directory import (
     format_fees,
     load_directory,
     location,
+    nearest_city,
     parse_request,
     resolve_city,
     search,
@@ -366,3 +367,52 @@ def test_a_best_of_reports_whose_card_lacks_the_value() -> None:
         "sunit-mediratta",
         "debnath-dwaipayan",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        (
+            "sir which is cheapest doctor in delhi with more than 15 years experience",
+            ["aditendraditya-singh-bhati"],
+        ),
+        ("most experienced doctor with fee under 3000", ["sunit-mediratta"]),
+        (
+            "who has the most experience among doctors with more than 15 years",
+            ["gopal-achari", "sunit-mediratta"],
+        ),
+    ],
+)
+def test_a_years_filter_leaves_the_order_to_the_other_word(text: str, ids: List[str]) -> None:
+    result = search(parse_request(text, [], DIRECTORY), DIRECTORY)
+    assert [s.id for s in result.specialists] == ids
+
+
+@pytest.mark.parametrize(
+    ("text", "places", "other"),
+    [
+        (
+            "i am in haldwani uttarakhand, any spine doctor near my side? delhi is too far",
+            ["Haldwani", "Delhi"],
+            "Haldwani",
+        ),
+        (
+            "any spine doctor from kochi? travelling to delhi is difficult in export season",
+            ["Kochi", "Delhi"],
+            "Kochi",
+        ),
+        # a listed city with nothing too far about it stays the request
+        ("we live in kanpur but can come to delhi, who is there", ["Kanpur", "Delhi"], None),
+    ],
+)
+def test_a_listed_city_too_far_leaves_the_patients_own_place(
+    text: str, places: List[str], other: str | None
+) -> None:
+    request = parse_request(text, places, DIRECTORY)
+    assert request.other_place == other
+    assert (request.city is None) == (other is not None)
+
+
+def test_a_town_next_to_a_listed_city_has_that_city_nearest() -> None:
+    assert nearest_city("Haldwani", DIRECTORY) == "Rudrapur"
+    assert nearest_city("Kochi", DIRECTORY) is None
