@@ -305,7 +305,7 @@ def all_cards_text(specialists: Sequence[Specialist], kind: str, text: str) -> s
         other = [s.name for s in specialists if not s.no_booking_fees]
         line = f"The cards of {', '.join(free)} say \"No Booking Fees\"."
         if other:
-            line += f" The cards of {', '.join(other)} do not mention a booking fee."
+            line += f"\nThe cards of {', '.join(other)} do not mention a booking fee."
         return line
     return "For the listed specialists:\n" + detail_text(specialists, kind)
 

@@ -45,11 +45,13 @@ from spine_nlu.questions import (
     SPECIALISTS,
     PassageIndex,
     Segment,
+    beyond_the_guide,
     card_query,
     compares_places,
     decision_request,
     doctor_question,
     doctor_surnames,
+    guide_form,
     mode_question,
     names_a_city,
     names_a_doctor,
@@ -449,5 +451,14 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 override_intent(message, doctor, DOCTOR_CONFIDENCE)
                 continue
             if intent == FALLBACK_INTENT:
-                self._quote(message, pieces)
+                # Unsure of every reading: a question form the guide answers, a subject it does
+                # not cover, else its closest passage.
+                form = guide_form(text)
+                if form is not None:
+                    select_response(message, form, RETRIEVAL_INTENTS, DOCTOR_CONFIDENCE)
+                    message.set(QUESTIONS_KEY, [{"text": text, "answer": form}], add_to_output=True)
+                elif beyond_the_guide(text):
+                    override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
+                else:
+                    self._quote(message, pieces)
         return messages

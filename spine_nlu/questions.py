@@ -199,6 +199,52 @@ _COMPARES = re.compile(
 )
 
 
+# Subjects the page does not cover at all: pregnancy, bone density, blood sugar, flying, paying,
+# other conditions and treatments, the hospital's own services. Read only where no answer of the
+# guide was found; the honest reply is that the guide does not answer it, and who can.
+_BEYOND = re.compile(
+    r"\b(?:pregnan\w*|breast ?feed\w*|osteoporo\w*|dexa|bone density|sugar level|blood sugar|"
+    r"hba1c|flights?|fly|flying|emi|loan|instal+ments?|insurance|cashless|mediclaim|"
+    r"sacroiliac|si joint|piriformis|ankylosing|tailbone|coccyx|prp|stem cells?|"
+    r"(?:epidural )?steroid injections?|epidural injections?|ozone|visiting hours|attendants?|"
+    r"jain food|diet|mattress|sleeping position|complication rate)\b",
+    re.IGNORECASE,
+)
+
+
+def beyond_the_guide(text: str) -> bool:
+    """Whether ``text`` asks about a subject the page does not cover at all."""
+    return bool(_BEYOND.search(text or ""))
+
+
+# Questions the guide answers in a form its examples rarely take: why open surgery is still done,
+# a large curve or a repeat operation by the keyhole method (its limitations). Read only where no
+# answer of the guide was found.
+GUIDE_FORMS = (
+    (
+        re.compile(
+            r"\bwhy (?:do|does|would|are|is)? ?(?:some|surgeons?|doctors?|people|patients|they|"
+            r"hospitals?)\b[^.?!]{0,30}\bopen\b",
+            re.IGNORECASE,
+        ),
+        "article/limitations",
+    ),
+    (
+        re.compile(
+            r"\b(?:scoliosis|big curve|large curve|bent spine|spine is bent|s shape|deformit\w*|"
+            r"revision|redo)\b",
+            re.IGNORECASE,
+        ),
+        "article/limitations",
+    ),
+)
+
+
+def guide_form(text: str) -> str | None:
+    """The guide answer a rarely phrased question asks for (``GUIDE_FORMS``), if any."""
+    return next((key for pattern, key in GUIDE_FORMS if pattern.search(text or "")), None)
+
+
 # Laser surgery weighed against this one ("is laser better than this endoscope method"). Alone,
 # "laser spine surgery" is what many patients call MISS, and the guide's answers fit it.
 _LASER_VS = re.compile(

@@ -14,10 +14,12 @@ from spine_nlu.questions import (
     SPECIALISTS,
     PassageIndex,
     asks_something,
+    beyond_the_guide,
     compares_places,
     decision_request,
     doctor_question,
     doctor_surnames,
+    guide_form,
     guide_sections,
     mode_question,
     other_doctor,
@@ -440,3 +442,38 @@ def test_supplements_and_blood_thinners_are_for_the_doctor(text: str, expected: 
 )
 def test_another_doctor_or_the_same_hospital_is_a_doctor_query(text: str, expected: bool) -> None:
     assert other_doctor(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("i am 5 months pregnant, can i get keyhole spine surgery now", True),
+        ("my mother has osteoporosis, can they still put screws", True),
+        ("is EMI option available for the surgery", True),
+        ("can PRP or stem cell injection be done instead of surgery", True),
+        ("how many days after MISS can i take a flight home", True),
+        ("how long is the recovery after a discectomy", False),
+        ("will i get general anaesthesia or an epidural", False),
+    ],
+)
+def test_subjects_the_page_does_not_cover(text: str, expected: bool) -> None:
+    assert beyond_the_guide(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("then why do some people still get open surgery done", "article/limitations"),
+        (
+            "my daughter has scoliosis with a big curve, can keyhole surgery fix it",
+            "article/limitations",
+        ),
+        (
+            "doctor used the word revision for my old fusion, can it be done by keyhole",
+            "article/limitations",
+        ),
+        ("how long is the recovery after a discectomy", None),
+    ],
+)
+def test_rarely_phrased_guide_questions(text: str, expected: str | None) -> None:
+    assert guide_form(text) == expected
