@@ -453,11 +453,14 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             if intent == FALLBACK_INTENT:
                 # Unsure of every reading: a question form the guide answers, a subject it does
                 # not cover, else its closest passage.
-                form = guide_form(text)
+                # Only the pieces that ask: a story's background ("insurance agent here") is not
+                # its question.
+                asking = " ".join(p.text for p in pieces if p.asks) or text
+                form = guide_form(asking)
                 if form is not None:
                     select_response(message, form, RETRIEVAL_INTENTS, DOCTOR_CONFIDENCE)
                     message.set(QUESTIONS_KEY, [{"text": text, "answer": form}], add_to_output=True)
-                elif beyond_the_guide(text):
+                elif beyond_the_guide(asking):
                     override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
                 else:
                     self._quote(message, pieces)

@@ -36,6 +36,7 @@ SCRIPT = textwrap.dedent(
     from spine_nlu.evaluate import DEFAULT_HOLDOUT, load_examples
 
     import gc
+    LONG = 90
     served = fixes.enabled()
     report = fixes.apply() if served else None
     out = {
@@ -58,6 +59,21 @@ SCRIPT = textwrap.dedent(
         return agent, await conversations(agent, texts)
 
     talking_agent, out["conversations"] = asyncio.run(converse())
+
+    async def converse_long():
+        # one sender through the project's store: its trackers remember their states, and the
+        # policies read only their last states once the session is longer than any rule
+        import tempfile
+        from spine_rasa.tracker_store import ProjectSQLTrackerStore
+        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/long.db"
+        agent = Agent.load(sys.argv[1])
+        agent.tracker_store = agent.processor.tracker_store = ProjectSQLTrackerStore(
+            domain=agent.domain
+        )
+        texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)][:LONG]
+        return await conversations(agent, texts, turns=LONG)
+
+    out["long_conversation"] = asyncio.run(converse_long())
     if not served:
         print("RESULT " + json.dumps(out, default=str))
         sys.exit(0)
@@ -242,6 +258,16 @@ def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
     assert sum(len(events) for events in theirs) > 4 * len(texts)
     for mine, their in zip(fixed["conversations"], theirs, strict=True):
         assert mine == their
+
+
+def test_a_long_conversation_goes_exactly_as_in_rasa_as_shipped(
+    fixed: Dict[str, Any], shipped: Dict[str, Any]
+) -> None:
+    """One sender, 90 held-out messages, through the project's tracker store: the remembering
+    tracker, its copies and the policies' last states against Rasa's own trackers and search."""
+    [mine], [theirs] = fixed["long_conversation"], shipped["long_conversation"]
+    assert len([e for e in theirs if e[0] == "user"]) == 90
+    assert mine == theirs
 
 
 def test_diet_and_the_selector_share_one_prediction_batch(fixed: Dict[str, Any]) -> None:
