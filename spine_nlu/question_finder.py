@@ -453,14 +453,13 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             if intent == FALLBACK_INTENT:
                 # Unsure of every reading: a question form the guide answers, a subject it does
                 # not cover, else its closest passage.
-                # Only the pieces that ask: a story's background ("insurance agent here") is not
-                # its question.
-                asking = " ".join(p.text for p in pieces if p.asks) or text
-                form = guide_form(asking)
+                # The whole message: its subject ("my mother has osteoporosis") is often stated
+                # apart from the piece that asks ("can they still put screws").
+                form = guide_form(text)
                 if form is not None:
                     select_response(message, form, RETRIEVAL_INTENTS, DOCTOR_CONFIDENCE)
                     message.set(QUESTIONS_KEY, [{"text": text, "answer": form}], add_to_output=True)
-                elif beyond_the_guide(asking):
+                elif beyond_the_guide(text):
                     override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
                 else:
                     self._quote(message, pieces)
