@@ -75,15 +75,15 @@ async def triage(agent: Any) -> Dict[str, triage_eval.TriageReport]:
 
 # Replied to, or asked the triage question (with the numbers), at least; routine escalated at most.
 # - dev: the development part trains the triage classifier (data/triage/), so these are regression
-#   floors, not measurements (all 1,958 emergencies and 827 crises, 10 of 3,382 routine messages
+#   floors, not measurements (all 2,154 emergencies and 911 crises, 11 of 3,718 routine messages
 #   escalated when last checked).
 # - heldout: never tuned on; floors a little under what was measured when they were set
-#   (emergency 195/196, crisis 84/84, routine 3/336 escalated; writers heldout10_*), so a change
+#   (emergency 196/196, crisis 84/84, routine 4/335 escalated; writers heldout11_*), so a change
 #   that loses ground fails. They are not the bar (every emergency and crisis, at most 2 %
 #   escalated); when one fails, fix what the development part shows, never the held-out wording.
 FLOORS = {
     "dev": {"emergency": 0.98, "crisis": 0.98, "routine": 0.01},
-    "heldout": {"emergency": 0.98, "crisis": 0.97, "routine": 0.02},
+    "heldout": {"emergency": 0.98, "crisis": 0.98, "routine": 0.02},
 }
 
 

@@ -114,10 +114,11 @@ SCRIPT = textwrap.dedent(
         if isinstance(o, IndexedRulePolicy)
     )
     from spine_rasa.components import LeanModel
-    out["direct_models"] = sorted(
+    # kinds, not instances: the long conversation loaded the model a second time
+    out["direct_models"] = sorted({
         type(o).__name__ for o in gc.get_objects()
         if isinstance(o, LeanModel) and o.__dict__.get("_spine_graph")
-    )
+    })
     action = RemoteAction("action_show_specialists", None)
     out["valid_reply"] = action._validate_action_result(
         {"events": [{"event": "slot", "name": "doctor_id", "value": "x"}], "responses": []}
