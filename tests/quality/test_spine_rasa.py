@@ -37,6 +37,11 @@ SCRIPT = textwrap.dedent(
 
     import gc
     LONG = 90
+    # late in the session, turns whose rules are 3-4 states long (a reply to the previous question)
+    LATE = [
+        "my legs feel a bit weak since yesterday, is that normal", "yes",
+        "sometimes i feel there is no point in going on with this pain", "no",
+    ]
     served = fixes.enabled()
     report = fixes.apply() if served else None
     out = {
@@ -70,8 +75,8 @@ SCRIPT = textwrap.dedent(
         agent.tracker_store = agent.processor.tracker_store = ProjectSQLTrackerStore(
             domain=agent.domain
         )
-        texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)][:LONG]
-        return await conversations(agent, texts, turns=LONG)
+        texts = [text for text, _ in load_examples(DEFAULT_HOLDOUT)][:LONG] + LATE
+        return await conversations(agent, texts, turns=len(texts))
 
     out["long_conversation"] = asyncio.run(converse_long())
     if not served:
@@ -264,10 +269,13 @@ def test_fixed_serving_converses_exactly_like_rasa_as_shipped(
 def test_a_long_conversation_goes_exactly_as_in_rasa_as_shipped(
     fixed: Dict[str, Any], shipped: Dict[str, Any]
 ) -> None:
-    """One sender, 90 held-out messages, through the project's tracker store: the remembering
-    tracker, its copies and the policies' last states against Rasa's own trackers and search."""
+    """One sender, 90 held-out messages and four turns that answer the previous reply, through
+    the project's tracker store: the remembering tracker, its copies and the policies' last
+    states against Rasa's own trackers and search."""
     [mine], [theirs] = fixed["long_conversation"], shipped["long_conversation"]
-    assert len([e for e in theirs if e[0] == "user"]) == 90
+    assert len([e for e in theirs if e[0] == "user"]) == 94
+    # the late turns were answered by rules that look back three states
+    assert [e[1] for e in theirs if e[0] == "action"].count("utter_triage_what_next") == 2
     assert mine == theirs
 
 
