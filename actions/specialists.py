@@ -193,14 +193,7 @@ def show_specialists(
             nearest = search(replace(request, other_place=None, city=near), directory, shown)
             if nearest.specialists:
                 intro = f"The nearest listed {_noun(nearest.specialists)} in {near}:"
-                message = cards_message(nearest.specialists, intro)
-                dispatcher.utter_message(
-                    response="utter_specialist_cards",
-                    cards_text=message["text"],
-                    custom=message["custom"],
-                    buttons=message["buttons"],
-                )
-                return [SlotSet("specialist_ids", [s.id for s in nearest.specialists])]
+                return send_cards(dispatcher, nearest.specialists, intro)
         if not request.filters:
             return []
         # "I live in Kanpur, which doctor has the lowest fee?": the place is where the patient
@@ -222,14 +215,21 @@ def show_specialists(
             no_fee_note=note,
         )
         return []
-    message = cards_message(result.specialists, intro_for(result, directory))
+    return send_cards(dispatcher, result.specialists, intro_for(result, directory))
+
+
+def send_cards(
+    dispatcher: CollectingDispatcher, specialists: Sequence[Specialist], intro: str
+) -> List[EventType]:
+    """The cards after ``intro``; the doctors shown become the ones follow-ups point at."""
+    message = cards_message(specialists, intro)
     dispatcher.utter_message(
         response="utter_specialist_cards",
         cards_text=message["text"],
         custom=message["custom"],
         buttons=message["buttons"],
     )
-    return [SlotSet("specialist_ids", [s.id for s in result.specialists])]
+    return [SlotSet("specialist_ids", [s.id for s in specialists])]
 
 
 # (kind, words), first match wins: a plain "hospital" word comes last, as "where" and "work" ask

@@ -452,9 +452,9 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 continue
             if intent == FALLBACK_INTENT:
                 # Unsure of every reading: a question form the guide answers, a subject it does
-                # not cover, else its closest passage.
-                # The whole message: its subject ("my mother has osteoporosis") is often stated
-                # apart from the piece that asks ("can they still put screws").
+                # not cover, else its closest passage. Read in the whole message: the subject
+                # ("my mother has osteoporosis") is often apart from the piece that asks ("can
+                # they still put screws").
                 form = guide_form(text)
                 if form is not None:
                     select_response(message, form, RETRIEVAL_INTENTS, DOCTOR_CONFIDENCE)

@@ -24,6 +24,7 @@ import warnings
 from typing import Any, Dict, List, Set, Tuple
 
 from rasa.core.policies.memoization import MemoizationPolicy
+from rasa.core.policies.policy import Policy
 from rasa.core.policies.rule_policy import (
     RULES,
     RULES_FOR_LOOP_UNHAPPY_PATH,
@@ -51,15 +52,11 @@ _KEYED = (RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RULES_NOT_IN_STORIES)
 _Index = Tuple[Dict[str, str], int, Dict[str, List[str]], List[str], Dict[str, int]]
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
-)
-class IndexedRulePolicy(RulePolicy):
-    """Rasa's RulePolicy, with the first step of its rule search indexed (module docstring) and
-    its debug line about the conversation's states formatted only when it is logged."""
+class _LastStates(Policy):
+    """A policy that asks the tracker for only the last ``_reach()`` states it reads."""
 
-    _spine_index: Dict[int, _Index] | None = None
-    _spine_reach: Tuple[int, int] | None = None
+    def _reach(self) -> int | None:
+        raise NotImplementedError
 
     def _prediction_states(
         self,
@@ -72,6 +69,17 @@ class IndexedRulePolicy(RulePolicy):
             return super()._prediction_states(
                 tracker, domain, use_text_for_last_user_input, rule_only_data
             )
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
+)
+class IndexedRulePolicy(_LastStates, RulePolicy):
+    """Rasa's RulePolicy, with the first step of its rule search indexed (module docstring) and
+    its debug line about the conversation's states formatted only when it is logged."""
+
+    _spine_index: Dict[int, _Index] | None = None
+    _spine_reach: Tuple[int, int] | None = None
 
     def _reach(self) -> int:
         """States the rule search reads: one more than the longest rule or remembered source,
@@ -148,19 +156,9 @@ def _states_in(key: str) -> int:
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
 )
-class RecentMemoizationPolicy(MemoizationPolicy):
+class RecentMemoizationPolicy(_LastStates, MemoizationPolicy):
     """Rasa's MemoizationPolicy, which looks up its last ``max_history`` states: it asks the
     tracker for those alone (module docstring)."""
 
-    def _prediction_states(
-        self,
-        tracker: DialogueStateTracker,
-        domain: Domain,
-        use_text_for_last_user_input: bool = False,
-        rule_only_data: Dict[str, Any] | None = None,
-    ) -> List[State]:
-        count = getattr(self.featurizer, "max_history", None) if INDEXED else None
-        with last_states(tracker, count):
-            return super()._prediction_states(
-                tracker, domain, use_text_for_last_user_input, rule_only_data
-            )
+    def _reach(self) -> int | None:
+        return getattr(self.featurizer, "max_history", None)
