@@ -321,31 +321,33 @@ class ActionSpecialistDetail(Action):
     ) -> List[EventType]:
         text = (tracker.latest_message or {}).get("text") or ""
         shown = tracker.get_slot("specialist_ids") or []
-        events = list(tracker.events)
         return specialist_detail(
-            dispatcher, text, shown, shown_before(events, shown), first_shown(events)
+            dispatcher,
+            text,
+            shown,
+            shown_before(tracker.events, shown),
+            first_shown(tracker.events),
         )
+
+
+def shown_lists(events: Sequence[Dict[str, Any]]) -> List[List[str]]:
+    """Every value the doctors in view took in the conversation, in order."""
+    return [
+        list(event.get("value") or [])
+        for event in events
+        if event.get("event") == "slot" and event.get("name") == "specialist_ids"
+    ]
 
 
 def shown_before(events: Sequence[Dict[str, Any]], shown: Sequence[str]) -> List[str]:
     """The doctors in view before those now in view: "the other one" points among them."""
-    for event in reversed(list(events)):
-        if event.get("event") == "slot" and event.get("name") == "specialist_ids":
-            value = list(event.get("value") or [])
-            if value != list(shown):
-                return value
-    return []
+    return next((value for value in reversed(shown_lists(events)) if value != list(shown)), [])
 
 
 def first_shown(events: Sequence[Dict[str, Any]]) -> List[str]:
     """The first doctor shown in the conversation: "the first doctor you said" points at them
     even after other doctors were shown."""
-    for event in events:
-        if event.get("event") == "slot" and event.get("name") == "specialist_ids":
-            value = list(event.get("value") or [])
-            if value:
-                return value[:1]
-    return []
+    return next((value[:1] for value in shown_lists(events) if value), [])
 
 
 _ORDINALS = {

@@ -102,6 +102,16 @@ def selected_key(message: Message) -> str | None:
     return (selected_response(message) or {}).get(INTENT_RESPONSE_KEY)
 
 
+def answer_with(message: Message, text: str, label: str, confidence: float) -> None:
+    """Answer ``message`` with ``label`` (an answer key such as ``faq/recovery_time``, or an
+    intent), recorded as the one question asked in ``text``."""
+    if "/" in label:
+        select_response(message, label, RETRIEVAL_INTENTS, confidence)
+    else:
+        override_intent(message, label, confidence)
+    message.set(QUESTIONS_KEY, [{"text": text, "answer": label}], add_to_output=True)
+
+
 def answer_label(example: Message) -> str:
     """What an NLU example asks for: its answer key for retrieval intents, else its intent."""
     return str(example.get(INTENT_RESPONSE_KEY) or example.get(INTENT) or "")
@@ -289,11 +299,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         if not candidates:
             return False
         piece, label, p = max(candidates, key=lambda r: r[2])
-        if "/" in label:
-            select_response(message, label, RETRIEVAL_INTENTS, p)
-        else:
-            override_intent(message, label, p)
-        message.set(QUESTIONS_KEY, [{"text": piece.text, "answer": label}], add_to_output=True)
+        answer_with(message, piece.text, label, p)
         return True
 
     def _story(self, message: Message, read: Sequence[Tuple[Segment, str, float]]) -> bool:
@@ -319,8 +325,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 return True
             return False
         piece, label, p = max(candidates, key=lambda r: r[2])
-        select_response(message, label, RETRIEVAL_INTENTS, p)
-        message.set(QUESTIONS_KEY, [{"text": piece.text, "answer": label}], add_to_output=True)
+        answer_with(message, piece.text, label, p)
         return True
 
     def _quote(self, message: Message, pieces: Sequence[Segment]) -> None:
@@ -457,8 +462,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 # they still put screws").
                 form = guide_form(text)
                 if form is not None:
-                    select_response(message, form, RETRIEVAL_INTENTS, DOCTOR_CONFIDENCE)
-                    message.set(QUESTIONS_KEY, [{"text": text, "answer": form}], add_to_output=True)
+                    answer_with(message, text, form, DOCTOR_CONFIDENCE)
                 elif beyond_the_guide(text):
                     override_intent(message, NOT_IN_GUIDE_INTENT, DOCTOR_CONFIDENCE)
                 else:

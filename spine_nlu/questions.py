@@ -199,6 +199,23 @@ _COMPARES = re.compile(
 )
 
 
+# Laser surgery weighed against this one ("is laser better than this endoscope method"). Alone,
+# "laser spine surgery" is what many patients call MISS, and the guide's answers fit it.
+_LASER_VS = re.compile(
+    r"\blaser\b[^.?!]{0,60}\b(?:better|vs|versus|compared?|same as|superior|safer)\b"
+    r"[^.?!]{0,40}\b(?:this|miss|keyhole|endoscop\w*|minimally|yours)\b|"
+    r"\b(?:this|miss|keyhole|endoscop\w*)\b[^.?!]{0,30}\b(?:or|vs|versus|better than)\b"
+    r"[^.?!]{0,20}\blaser\b",
+    re.IGNORECASE,
+)
+
+
+def compares_places(text: str) -> bool:
+    """Whether ``text`` weighs another hospital, robotic or laser surgery, against this guide's."""
+    text = text or ""
+    return bool(_OTHER_PLACE.search(text) and _COMPARES.search(text) or _LASER_VS.search(text))
+
+
 # Subjects the page does not cover at all: pregnancy, bone density, blood sugar, flying, paying,
 # other conditions and treatments, the hospital's own services. Read only where no answer of the
 # guide was found; the honest reply is that the guide does not answer it, and who can.
@@ -217,20 +234,14 @@ def beyond_the_guide(text: str) -> bool:
     return bool(_BEYOND.search(text or ""))
 
 
-# Questions the guide answers in a form its examples rarely take: why open surgery is still done,
-# a large curve or a repeat operation by the keyhole method (its limitations). Read only where no
-# answer of the guide was found.
+# Questions the guide answers in a form its examples rarely take, each with its answer: why open
+# surgery is still done, a large curve or a repeat operation by the keyhole method (both its
+# limitations). Read only where no answer of the guide was found.
 GUIDE_FORMS = (
     (
         re.compile(
             r"\bwhy (?:do|does|would|are|is)? ?(?:some|surgeons?|doctors?|people|patients|they|"
-            r"hospitals?)\b[^.?!]{0,30}\bopen\b",
-            re.IGNORECASE,
-        ),
-        "article/limitations",
-    ),
-    (
-        re.compile(
+            r"hospitals?)\b[^.?!]{0,30}\bopen\b|"
             r"\b(?:scoliosis|big curve|large curve|bent spine|spine is bent|s shape|deformit\w*|"
             r"revision|redo)\b",
             re.IGNORECASE,
@@ -243,23 +254,6 @@ GUIDE_FORMS = (
 def guide_form(text: str) -> str | None:
     """The guide answer a rarely phrased question asks for (``GUIDE_FORMS``), if any."""
     return next((key for pattern, key in GUIDE_FORMS if pattern.search(text or "")), None)
-
-
-# Laser surgery weighed against this one ("is laser better than this endoscope method"). Alone,
-# "laser spine surgery" is what many patients call MISS, and the guide's answers fit it.
-_LASER_VS = re.compile(
-    r"\blaser\b[^.?!]{0,60}\b(?:better|vs|versus|compared?|same as|superior|safer)\b"
-    r"[^.?!]{0,40}\b(?:this|miss|keyhole|endoscop\w*|minimally|yours)\b|"
-    r"\b(?:this|miss|keyhole|endoscop\w*)\b[^.?!]{0,30}\b(?:or|vs|versus|better than)\b"
-    r"[^.?!]{0,20}\blaser\b",
-    re.IGNORECASE,
-)
-
-
-def compares_places(text: str) -> bool:
-    """Whether ``text`` weighs another hospital, robotic or laser surgery, against this guide's."""
-    text = text or ""
-    return bool(_OTHER_PLACE.search(text) and _COMPARES.search(text) or _LASER_VS.search(text))
 
 
 # Asking the assistant to read a report or scan ("pls explain my MRI: ...", "if i send a photo
