@@ -46,6 +46,12 @@ SHIPPED: Dict[str, str] = {
     "rasa.core.actions.action:RemoteAction.action_response_format_spec": (
         "091b74aa3738d1262cf3c028386aaf9dd4f0d5c1374b62392411d70a79104a46"
     ),
+    "rasa.core.actions.action:RemoteAction._action_call_format": (
+        "428795b944f22edba142d278ec47a30098975b01463ba337ec447dade52a0492"
+    ),
+    "rasa.shared.core.trackers:DialogueStateTracker.current_state": (
+        "a9f1526ceddf7a2871ca65f0f664bec9b06546942cdb37ff020e87747608244c"
+    ),
     "rasa.shared.core.events:Event.resolve_by_type": (
         "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968"
     ),
