@@ -236,7 +236,10 @@ def send_cards(
 # it only when nothing more precise does, but "which hospital" and "sits in / at" (a doctor "sits"
 # at a hospital in Indian English; "which days does he sit" asks for timings) come first.
 DETAILS: Tuple[Tuple[str, str], ...] = (
-    ("hospital", r"(?:which|what) (?:hospital|clinic)|sits? (?:in|at)"),
+    (
+        "hospital",
+        r"(?:which|what) (?:hospital|clinic)|sits? (?:in|at)|apollo|indraprastha|katyayani",
+    ),
     # Not on any card: said plainly, never guessed.
     ("online", r"online|video|tele\w*|virtual|whatsapp call|phone consult\w*"),
     ("timings", r"timing\w*|opd|schedule|which days|what days|available on|sits?|visiting hours"),

@@ -217,7 +217,7 @@ ORDERS = {
 # The other end of an order: "the least experienced", "the most expensive".
 _REVERSED = {
     "experience": r"least|less experienced|junior|fewest|youngest|newest|minimum experience",
-    "fee": r"costliest|most expensive|expensive|highest|priciest|costly|maximum fee|"
+    "fee": r"costliest|costlier|most expensive|expensive|highest|priciest|costly|maximum fee|"
     r"charg\w* (?:the )?(?:most|more)",
 }
 ORDER_LABELS = {
@@ -231,6 +231,11 @@ _SUPERLATIVE = re.compile(
     r"\b(?:most|(?<!at )least|best|top|highest|lowest|cheapest|costliest|priciest|senior\s?most|"
     r"junior\s?most|youngest|newest|maximum|minimum|number one|no\.? ?1|fewest|longest|largest|"
     r"biggest|greatest|sabse|sab se)\b",
+    re.IGNORECASE,
+)
+# "which one is cheaper" among those a filter leaves: the winner, as a superlative asks
+_WHICH_COMPARED = re.compile(
+    r"\b(?:which|who)\b[^.?!]{0,25}\b(?:cheaper|costlier|more expensive|less expensive)\b",
     re.IGNORECASE,
 )
 # "20 years", "15+ yrs", "10 saal" (after the number)
@@ -412,11 +417,8 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     min_years, max_years, years_had = _years(text)
     orders = [o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)]
     order = orders[0] if orders else None
-    if (
-        order == "experience"
-        and (min_years is not None or max_years is not None)
-        and _SUPERLATIVE.search(lowered)
-    ):
+    winner = bool(_SUPERLATIVE.search(lowered) or _WHICH_COMPARED.search(lowered))
+    if order == "experience" and (min_years is not None or max_years is not None) and winner:
         # "the cheapest in delhi with more than 15 years": the years filter, the fee orders
         order = next((o for o in orders if o != "experience"), order)
     if order is None and re.search(r"\bpatients\b", lowered):
@@ -433,7 +435,7 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     if order == "recommendation" and min_rating is not None and not _SUPERLATIVE.search(lowered):
         order = None  # "100 percent rating" is a filter
     reverse = bool(order in _REVERSED and re.search(rf"\b(?:{_REVERSED[order]})\b", lowered))
-    best_only = bool(order and _SUPERLATIVE.search(lowered))
+    best_only = bool(order and winner)
     qualification = next(
         (q for q, pattern in QUALIFICATIONS.items() if re.search(pattern, lowered)), None
     )

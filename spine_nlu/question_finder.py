@@ -438,8 +438,9 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 + RETRIEVAL_INTENTS
                 + (("cancel",) if doctor == "ask_specialist_detail" else ())
                 + (("book_appointment", "not_in_guide") if doctor and cards_only else ())
+                # "is dr mayank available for video consult? rudrapur is far": a card detail
                 + (
-                    ("book_appointment",)
+                    ("book_appointment", "find_specialist")
                     if doctor == "ask_specialist_detail" and mode_question(text)
                     else ()
                 )

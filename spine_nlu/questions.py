@@ -126,7 +126,8 @@ _PERSON = re.compile(
 )
 _PERSON_DETAIL = re.compile(
     r"\b(?:hospital|clinic|fee|fees|charges?|consultation|experience|qualif\w*|degree|rating|"
-    r"rated|booking|online|video|opd|sits?)\b",
+    # the cards' hospitals by name: "is he at apollo indraprastha?"
+    r"rated|booking|online|video|opd|sits?|apollo|indraprastha|katyayani)\b",
     re.IGNORECASE,
 )
 _BARE_DETAIL = re.compile(
@@ -172,9 +173,17 @@ _DECISION = re.compile(
     r"\b(?:should|shud|shld) (?:i|we|he|she|my \w+|mom|dad|papa|mummy) "
     r"(?:go for|go ahead with|do|get|have|undergo|opt for|choose|take)\b"
     r"(?:(?! after| before| when| during)[^.?!]){0,30}"
-    r"\b(?:surgery|operation|opration|miss|it|this|the op)\b(?:[^.?!]{0,40}\bor\b)?|"
+    r"\b(?:surgery|operation|opration|operated|miss|it|this|the op)\b(?:[^.?!]{0,40}\bor\b)?|"
     r"\byes or no\b[^.?!]{0,40}\b(?:surgery|operation|miss|should|go for)\b|"
-    r"\b(?:surgery|operation|miss|should)\b[^.?!]{0,60}\byes or no\b",
+    r"\b(?:surgery|operation|miss|should|or not)\b[^.?!]{0,60}\byes or no\b|"
+    # "do i really need surgery or can i avoid it", "is this surgery right for her or not",
+    # "will i qualify or not": the patient's own case, put as a choice only a doctor makes
+    r"\b(?:do|does|will) (?:i|we|he|she|my \w+) (?:really |actually |definitely )?need "
+    r"(?:the |this |an? )?(?:surgery|operation|op)\b[^.?!]{0,30}\bor\b|"
+    r"\bright for (?:me|him|her|us|my \w+)\b[^.?!]{0,15}\bor not\b|"
+    # asked of the patient, not "what decides if i am suitable or not" (the guide's factors)
+    r"\b(?:will|would|am|is|are) (?:i|he|she|we|my \w+) (?:\w+ )?(?:qualify|eligible|suitable) "
+    r"or not\b",
     re.IGNORECASE,
 )
 
@@ -378,6 +387,13 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
     ):
         return "ask_specialist_detail"
     if re.search(r"\bbooking (?:fee|charge|amount)", lowered):
+        return "ask_specialist_detail"
+    # "is he available online, i cant travel that far": the reason comes after the question
+    if (
+        len(lowered.split()) <= 2 * FOLLOW_UP_MAX_WORDS
+        and _PERSON.search(lowered)
+        and mode_question(lowered)
+    ):
         return "ask_specialist_detail"
     if other_doctor(lowered):
         return "ask_specialist_detail"

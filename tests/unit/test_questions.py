@@ -102,6 +102,14 @@ def test_segments_find_the_pieces_that_ask(text: str, expected: List[tuple]) -> 
         ("my doctor said we should go for surgery, how long is recovery", False),
         ("should i take painkillers before the operation", False),
         ("why should i choose keyhole surgery, whats good about it", False),
+        # the patient's own case put as a choice
+        ("be honest, should my husband get operated or not", True),
+        ("do i actually need the operation or can physio do it", True),
+        ("is keyhole surgery right for my mother or not", True),
+        ("will he qualify or not", True),
+        ("how do i know if MISS is right for me", False),
+        ("what decides if i am suitable or not", False),
+        ("do i need surgery again if the disc slips later", False),
     ],
 )
 def test_asking_the_assistant_to_decide(text: str, decides: bool) -> None:
@@ -190,6 +198,8 @@ SURNAMES = doctor_surnames(SPECIALISTS)
         ("the kolkata one, which hospital?", "ask_specialist_detail"),
         ("ok and booking fee?", "ask_specialist_detail"),
         ("is she available online?", "ask_specialist_detail"),
+        ("does he do video consults, travelling is hard for my dad", "ask_specialist_detail"),
+        ("is she at apollo indraprastha", "ask_specialist_detail"),
         ("how long is the hospital stay", None),
         ("what is the cost of his surgery", None),
         ("which hospital is best for MISS in india and how long is the stay", None),

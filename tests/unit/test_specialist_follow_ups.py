@@ -37,6 +37,8 @@ def test_a_follow_up_points_at_the_doctor_it_describes(text: str, expected: List
         ("on which days does dr bhati sit", "timings"),
         ("what are dr achari's opd timings", "timings"),
         ("what is his fee", "fees"),
+        ("is she at apollo indraprastha?", "hospital"),
+        ("is he available online, we live far away", "online"),
     ],
 )
 def test_the_detail_asked_for(text: str, kind: str) -> None:

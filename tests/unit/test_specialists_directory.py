@@ -381,6 +381,9 @@ def test_a_best_of_reports_whose_card_lacks_the_value() -> None:
             "who has the most experience among doctors with more than 15 years",
             ["gopal-achari", "sunit-mediratta"],
         ),
+        # a comparative asked of what the filter leaves names its winner
+        ("delhi doctors above 15 years, who is cheaper", ["aditendraditya-singh-bhati"]),
+        ("over 15 yrs experience in delhi, which one is more expensive", ["sunit-mediratta"]),
     ],
 )
 def test_a_years_filter_leaves_the_order_to_the_other_word(text: str, ids: List[str]) -> None:
