@@ -424,6 +424,40 @@ def colleagues(anchor: Sequence[Specialist], directory: Directory) -> List[Speci
     return [s for s in directory.specialists if s.hospital in hospitals and s not in anchor]
 
 
+# "which of them has no booking fees", "who among these has a rating shown"
+_WHICH_HAS = re.compile(
+    r"\b(?:which|who)\b[^.?!]{0,30}\b(?:has|have|having|shows?|gives?|charges?|takes?)\b"
+)
+
+
+def card_shows(specialist: Specialist, kind: str | None) -> bool:
+    """Whether the card shows the detail ``kind`` (a booking fee: that there is none)."""
+    return {
+        "recommendation": specialist.recommendation_percent is not None,
+        "booking": specialist.no_booking_fees,
+        "fees": bool(specialist.fees),
+    }.get(kind or "", True)
+
+
+# What a card shows, said of one card and of several
+_SHOWS = {
+    "booking": ('says "No Booking Fees"', 'say "No Booking Fees"'),
+    "recommendation": ("shows a patient rating", "show a patient rating"),
+    "fees": ("shows a fee", "show a fee"),
+}
+
+
+def which_show_text(shows: Sequence[Specialist], kind: str | None) -> str:
+    """The answer to "which of them has ...", first: the cards that show it (or that none does)."""
+    if kind not in _SHOWS:
+        return ""
+    one, several = _SHOWS[kind]
+    if not shows:
+        return f"None of these cards {one}."
+    plural = len(shows) > 1
+    return f"The card{'s' if plural else ''} of {names_text(shows)} {several if plural else one}."
+
+
 def specialist_detail(
     dispatcher: CollectingDispatcher,
     text: str,
@@ -482,10 +516,17 @@ def specialist_detail(
             buttons=[{"title": short_name(s), "payload": s.name} for s in directory.specialists],
         )
         return []
+    if len(targets) > 1 and _WHICH_HAS.search(lowered):
+        # "which of them has a rating shown": those whose card shows it answer, so come first
+        shows = [s for s in targets if card_shows(s, kind)]
+        targets = shows + [s for s in targets if s not in shows]
+        answer = which_show_text(shows, kind)
+    else:
+        answer = ""
     buttons = card_buttons(targets[0]) if len(targets) == 1 else []
     dispatcher.utter_message(
         response="utter_specialist_detail",
-        detail_text=detail_text(targets, kind),
+        detail_text="\n".join(filter(None, [answer, detail_text(targets, kind)])),
         buttons=buttons,
     )
     return [SlotSet("specialist_ids", [s.id for s in targets])]

@@ -97,6 +97,9 @@ LONG_MESSAGES = (
     "how long will i stay in hospital",
     "which conditions can be treated with MISS?",
     "will i need physiotherapy afterwards",
+    # doctor queries: custom actions, whose calls carry the conversation's events
+    "show me the doctors in delhi",
+    "which of them is cheaper",
 )
 
 
@@ -300,7 +303,7 @@ def locust(host: str, users: int, seconds: int, prefix: Path) -> Dict[str, float
 
 def long_conversation(base_url: str, messages: int = LONG_CONVERSATION) -> Dict[str, float]:
     """Median latency (ms) of the messages around each position of ``CURVE_AT`` in one
-    conversation of ``messages`` guide questions, in turn."""
+    conversation of ``messages`` guide questions and doctor queries, in turn."""
     sender = f"bench-long-{uuid.uuid4().hex[:8]}"
     took: List[float] = []
     for i in range(messages):

@@ -51,6 +51,7 @@ from spine_nlu.questions import (
     decision_request,
     doctor_question,
     doctor_surnames,
+    flying_question,
     guide_form,
     mode_question,
     names_a_city,
@@ -87,6 +88,7 @@ FOR_A_DOCTOR = (
     (decision_request, DECISION_INTENT),
     (reads_a_report, DIAGNOSIS_INTENT),
     (remedy_question, DOSAGE_INTENT),
+    (flying_question, NOT_IN_GUIDE_INTENT),
 )
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)

@@ -157,7 +157,8 @@ _CARD_ONLY = re.compile(
     r"up to)\s*(?:₹|rs\.?|inr)?\s*\d{3,}|"
     r"(?:under|below|less than|within|upto|up to)\s*(?:₹|rs\.?|inr)?\s*\d{3,}\s*"
     r"(?:₹|rs\.?|inr|rupees|fee|fees)|"
-    r"most experienced|(?:more|over) than \d{1,2}\s*(?:years|yrs|saal)|"
+    r"most experienced|(?:more than|over|above|at ?least|minimum)\s*\d{1,2}\s*\+?\s*"
+    r"(?:years|yrs|saal)|"
     r"\d{1,2}\s*(?:years|yrs|saal)\s*(?:se|say)\s*(?:zyada|jyada|zada|adhik|upar|jada)|"
     r"(?:best|highest|top)[ -]rated|(?:highest|best) rating|"
     # "which doctor has seen the most patients", not "do most patients need a transfusion"
@@ -236,6 +237,22 @@ _BEYOND = re.compile(
     r"jain food|diet|mattress|sleeping position|complication rate)\b",
     re.IGNORECASE,
 )
+
+
+# When the patient may fly after the operation ("how many days after MISS can she take a 16 hour
+# flight"): the page says nothing about air travel, whatever recovery answer the words resemble.
+# Flying told as background ("i will fly down for it") asks nothing.
+_FLYING = re.compile(
+    r"\b(?:when|how soon|how long|how many (?:days|weeks)|(?:can|could) (?:i|he|she|we|they)|"
+    r"allowed to|permitted to|safe (?:for \w+ )?to|fit to)\b[^.?!]{0,60}"
+    r"\b(?:fly|flying|flights?|aeroplane|airplane|plane|air travel|travel by air)\b",
+    re.IGNORECASE,
+)
+
+
+def flying_question(text: str) -> bool:
+    """Whether ``text`` asks when the patient may fly after the operation."""
+    return bool(_FLYING.search(text or ""))
 
 
 def beyond_the_guide(text: str) -> bool:

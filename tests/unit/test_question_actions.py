@@ -210,3 +210,33 @@ async def test_a_search_with_no_match_says_so_plainly(
     [message] = dispatcher.messages
     assert message["response"] == "utter_no_specialist_match"
     assert message["criteria"] == "at least 26 years of experience"
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        (
+            "which of them has a patient rating shown",
+            "The card of Dr. Aditendraditya Singh Bhati shows a patient rating.\n"
+            "Dr. Aditendraditya Singh Bhati:",
+        ),
+        (
+            "who among these has no booking fees",
+            'The card of Dr. Sunit Mediratta says "No Booking Fees".\nDr. Sunit Mediratta:',
+        ),
+    ],
+)
+async def test_which_of_them_has_a_detail_names_those_whose_card_shows_it_first(
+    make_tracker: TrackerFactory,
+    dispatcher: CollectingDispatcher,
+    domain: Dict[str, Any],
+    text: str,
+    first: str,
+) -> None:
+    shown = ["gopal-achari", "sunit-mediratta", "aditendraditya-singh-bhati"]
+    if "booking" in text:
+        shown = ["gopal-achari", "debnath-dwaipayan", "sunit-mediratta"]
+    tracker = make_tracker({"text": text}, slots={"specialist_ids": shown})
+    await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message["detail_text"].startswith(first), message["detail_text"]

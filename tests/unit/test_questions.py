@@ -19,6 +19,7 @@ from spine_nlu.questions import (
     decision_request,
     doctor_question,
     doctor_surnames,
+    flying_question,
     guide_form,
     guide_sections,
     mode_question,
@@ -217,6 +218,7 @@ SURNAMES = doctor_surnames(SPECIALISTS)
         ("what is the rating of this surgery", None),
         # what only the cards answer, even with no doctor word
         ("cheapest consultation?", "find_specialist"),
+        ("only surgeons above 20 yrs experience", "find_specialist"),
         ("delhi me sabse sasta docter kaun hai", "find_specialist"),
         ("consultation fee under 1000 rupees?", "find_specialist"),
         ("what is the cheapest way to recover faster", None),
@@ -487,3 +489,16 @@ def test_subjects_the_page_does_not_cover(text: str, expected: bool) -> None:
 )
 def test_rarely_phrased_guide_questions(text: str, expected: str | None) -> None:
     assert guide_form(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("how soon after the operation can my father board a plane to singapore", True),
+        ("is it safe for her to take a long flight two weeks after discectomy", True),
+        ("i will fly down from dubai for her surgery, how long is the hospital stay", False),
+        ("i fly a320s for a living, what does the surgeon see on the monitor", False),
+    ],
+)
+def test_asking_when_one_may_fly(text: str, asks: bool) -> None:
+    assert flying_question(text) is asks
