@@ -501,7 +501,12 @@ def specialist_detail(
     # "between him and dr bhati, who has more years": the doctor in view against the one named
     both = list(dict.fromkeys([*named, *shown]))
     compared = better_of(text.lower(), both) if named and shown else []
-    targets = compared or named or referred(text, shown, directory) or shown
+    # "which of the two is more experienced" left one doctor in view; "and the cheaper one?"
+    # still compares the two
+    pool = shown
+    if len(shown) < 2 and before_ids and _COMPARATIVE.search(lowered):
+        pool = list(dict.fromkeys([*shown, *(by_id[i] for i in before_ids if i in by_id)]))
+    targets = compared or named or referred(text, pool, directory) or shown
     kind = detail_kind(text)
     if not targets and kind is not None:
         # "is there a booking fee?" with no doctor in view: the answer for every card.

@@ -127,7 +127,9 @@ _PERSON = re.compile(
 _PERSON_DETAIL = re.compile(
     r"\b(?:hospital|clinic|fee|fees|charges?|consultation|experience|qualif\w*|degree|rating|"
     # the cards' hospitals by name: "is he at apollo indraprastha?"
-    r"rated|booking|online|video|opd|sits?|apollo|indraprastha|katyayani)\b",
+    r"rated|booking|online|video|opd|sits?|apollo|indraprastha|katyayani|"
+    # "the cheaper one?": a comparison among the doctors in view
+    r"cheaper|costlier|more expensive|more experienced|senior\w*)\b",
     re.IGNORECASE,
 )
 _BARE_DETAIL = re.compile(

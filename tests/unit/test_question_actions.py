@@ -240,3 +240,26 @@ async def test_which_of_them_has_a_detail_names_those_whose_card_shows_it_first(
     await ActionSpecialistDetail().run(dispatcher, tracker, domain)
     [message] = dispatcher.messages
     assert message["detail_text"].startswith(first), message["detail_text"]
+
+
+async def test_a_comparison_after_one_winner_compares_the_two_before_it(
+    make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
+) -> None:
+    """Two doctors shown, "which of the two is more experienced" left one in view: "and the
+    cheaper one?" is still the cheaper of the two."""
+    events = [
+        {
+            "event": "slot",
+            "name": "specialist_ids",
+            "value": ["sunit-mediratta", "debnath-dwaipayan"],
+        },
+        {"event": "slot", "name": "specialist_ids", "value": ["sunit-mediratta"]},
+    ]
+    tracker = make_tracker(
+        {"text": "and the cheaper one?"},
+        slots={"specialist_ids": ["sunit-mediratta"]},
+        events=events,
+    )
+    await ActionSpecialistDetail().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message["detail_text"].startswith("Dr Debnath Dwaipayan"), message["detail_text"]

@@ -212,6 +212,8 @@ SURNAMES = doctor_surnames(SPECIALISTS)
         ("which docter has more than 15 year experiance", "find_specialist"),
         ("rating?", "ask_specialist_detail"),
         ("out of these the cheaper one?", "ask_specialist_detail"),
+        ("the cheaper one?", "ask_specialist_detail"),
+        ("and the senior one?", "ask_specialist_detail"),
         ("of those two who is having no booking fees", "ask_specialist_detail"),
         ("any booking charge on top?", "ask_specialist_detail"),
         ("of these, which would you rather see", None),
