@@ -521,13 +521,12 @@ def specialist_detail(
             buttons=[{"title": short_name(s), "payload": s.name} for s in directory.specialists],
         )
         return []
+    answer = ""
     if len(targets) > 1 and _WHICH_HAS.search(lowered):
         # "which of them has a rating shown": those whose card shows it answer, so come first
         shows = [s for s in targets if card_shows(s, kind)]
         targets = shows + [s for s in targets if s not in shows]
         answer = which_show_text(shows, kind)
-    else:
-        answer = ""
     buttons = card_buttons(targets[0]) if len(targets) == 1 else []
     dispatcher.utter_message(
         response="utter_specialist_detail",

@@ -1,11 +1,12 @@
 """Serving fixes for Rasa 3.6.21 where Rasa has no extension point, applied by
-``python -m spine_rasa`` (each measured in bench/levers.md).
+``python -m spine_rasa`` (each measured in bench/levers.md or docs/benchmark.md).
 
 What Rasa lets a project replace is replaced there and named in ``config.yml``: DIET and the
 ResponseSelector with a lean load and prediction (spine_rasa/components.py), RulePolicy with an
 indexed rule search (spine_rasa/policies.py). What is left here changes code Rasa gives no
 setting or class for; each fix removes work Rasa does on every start or message without
-changing a result:
+changing a result (the action call's window changes what an action sees after 30 turns, as it
+says):
 
 - **No JAX import.** TensorFlow 2.12 imports JAX, when installed (it is one of its dependencies),
   for a TF-Lite converter helper inside ``try/except ImportError``. Serving never converts models;
@@ -433,7 +434,7 @@ def action_call_format(
     import rasa
 
     if action.name() in WHOLE_SESSION_ACTIONS:
-        original = _original(type(action), "_action_call_format")
+        original = resolve("rasa.core.actions.action:RemoteAction._action_call_format")
         return original(action, tracker, domain)  # type: ignore[no-any-return]
     tracker_state = tracker.current_state()  # EventVerbosity.NONE: no events
     tracker_state["events"] = [e.as_dict() for e in recent_events(tracker.events, turns)]
@@ -449,12 +450,6 @@ def action_call_format(
     ):
         result["domain"] = domain.as_dict()
     return result
-
-
-def _original(owner: Any, name: str) -> Callable[..., Any]:
-    """Rasa's own ``owner.name``, also once a fix has replaced it."""
-    found = inspect.getattr_static(owner, name)
-    return getattr(found, "_spine_original", found)  # type: ignore[no-any-return]
 
 
 def _recent_turns_to_the_action_server() -> None:
