@@ -77,7 +77,7 @@ test: train ## Run the whole test suite (sets itself up first)
 	$(BIN)/pytest --durations=20
 
 test-fast: $(STAMP) $(SPACY) ## Unit tests only: no model, no servers, no databases (seconds)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto tests/unit
 
 lint: $(STAMP) ## ruff + black --check + mypy
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Sequence, Set, Tuple
 
-import yaml
+from spine_content.yaml_files import read_yaml
 
 # Set in a message's parse by spine_nlu.red_flag_detector when the classifiers alone leaned towards
 # emergency/crisis without being sure enough (no red-flag pattern matched); read by the actions
@@ -424,7 +424,7 @@ def _reject_yaml_booleans(node: Any, where: str) -> None:
 
 
 def load_config(path: Path = DEFAULT_PATTERNS) -> Dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = read_yaml(path) or {}
     _reject_yaml_booleans(data, str(path))
     if not isinstance(data.get("flags"), list) or not data["flags"]:
         raise ValueError(f"{path}: no red flags defined")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Tuple
 
-import yaml
+from spine_content.yaml_files import read_yaml
 
 SAFETY = Path(__file__).resolve().parent.parent / "tests" / "safety"
 # "emergency_crisis": both replies at once (spine_nlu.triage_model.with_both).
@@ -18,12 +18,12 @@ KINDS = ("emergency", "crisis", "urgent")
 
 def red_flag_cases() -> List[Tuple[str, str]]:
     """(kind, message) for every red flag: kind is ``emergency``, ``crisis`` or ``urgent``."""
-    suites = yaml.safe_load((SAFETY / "red_flags.yml").read_text(encoding="utf-8"))
+    suites = read_yaml(SAFETY / "red_flags.yml")
     return [(kind, text) for kind in KINDS for text in suites[kind]]
 
 
 def calm_messages() -> List[str]:
-    suite = yaml.safe_load((SAFETY / "non_emergency.yml").read_text(encoding="utf-8"))
+    suite = read_yaml(SAFETY / "non_emergency.yml")
     return list(suite["messages"])
 
 

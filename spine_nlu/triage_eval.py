@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-import yaml
-
+from spine_content.yaml_files import read_yaml
 from spine_nlu.red_flags import CHECK_INTENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ ACCEPTED = {
 
 def load(part: str) -> List[Dict[str, Any]]:
     """The ``dev`` or ``heldout`` part: dicts with text, level, lang, sign, writer."""
-    return list(yaml.safe_load(PARTS[part].read_text(encoding="utf-8"))["messages"])
+    return list(read_yaml(PARTS[part])["messages"])
 
 
 def reply_level(parse: Dict[str, Any]) -> str:

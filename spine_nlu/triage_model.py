@@ -25,9 +25,10 @@ from typing import Callable, Dict, Iterable, List, Sequence, Set, Tuple
 
 import numpy as np
 import scipy.sparse
-import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+
+from spine_content.yaml_files import read_yaml
 
 ROUTINE = "routine"
 LEVELS = ("emergency", "urgent", "crisis", ROUTINE)
@@ -50,7 +51,7 @@ def load_corpus(paths: Iterable[Path]) -> List[Tuple[str, str]]:
     """(text, level) pairs from YAML files holding a ``messages`` list (text, level, ...)."""
     pairs: List[Tuple[str, str]] = []
     for path in sorted(paths):
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(path) or {}
         for item in data.get("messages") or []:
             level = str(item.get("level"))
             if level not in LEVELS:

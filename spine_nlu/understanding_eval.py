@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
-import yaml
+from spine_content.yaml_files import read_yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -71,11 +71,9 @@ class Scorer:
 
     @classmethod
     def load(cls, path: Path = FOLDER / "parts.yml") -> Scorer:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
         parts = data["parts"]
-        specialists = yaml.safe_load(
-            (ROOT / "content" / "specialists.yml").read_text(encoding="utf-8")
-        )["specialists"]
+        specialists = read_yaml(ROOT / "content" / "specialists.yml")["specialists"]
         doctors = {
             s["name"]: [w for w in re.split(r"[\s.]+", s["name"].lower()) if len(w) > 3]
             for s in specialists
@@ -231,7 +229,7 @@ def _label(expect: Dict[str, Any]) -> str:
 
 
 def load_items(part: str) -> List[Dict[str, Any]]:
-    data = yaml.safe_load(PARTS[part].read_text(encoding="utf-8")) or {}
+    data = read_yaml(PARTS[part]) or {}
     return list(data.get("items") or [])
 
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
-from rasa.engine.graph import ExecutionContext
+from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
@@ -195,6 +195,14 @@ def _trained(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDe
     return detector
 
 
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> RedFlagDetector:
+    """The detector as configured by default, built once: building reads the rules and spaCy's
+    lemma tables (~0.5 s), and processing a message does not change it."""
+    storage = LocalModelStorage(tmp_path_factory.mktemp("rf"))
+    return _trained(storage, ExecutionContext(GraphSchema({}), "test"))
+
+
 @pytest.mark.parametrize(
     ("text", "kind", "flag"),
     [
@@ -203,9 +211,9 @@ def _trained(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDe
     ],
 )
 def test_component_overrides_intent_and_records_flags(
-    storage: Any, context: Any, text: str, kind: str, flag: str
+    text: str, kind: str, flag: str, detector: RedFlagDetector
 ) -> None:
-    [message] = _trained(storage, context).process([_message(text, "faq", 0.99)])
+    [message] = detector.process([_message(text, "faq", 0.99)])
     assert message.get("intent") == {"name": kind, "confidence": 1.0}
     assert message.get("intent_ranking")[0] == {"name": kind, "confidence": 1.0}
     assert flag in [f["id"] for f in message.get("red_flags")]
@@ -213,8 +221,8 @@ def test_component_overrides_intent_and_records_flags(
     assert "red_flags" in message.as_dict(only_output_properties=True)
 
 
-def test_component_leaves_ordinary_messages_alone(storage: Any, context: Any) -> None:
-    [message] = _trained(storage, context).process([_message("how long is the hospital stay")])
+def test_component_leaves_ordinary_messages_alone(detector: RedFlagDetector) -> None:
+    [message] = detector.process([_message("how long is the hospital stay")])
     assert message.get("intent") == {"name": "article", "confidence": 0.9}
     assert message.get("red_flags") is None
 
@@ -241,9 +249,9 @@ def test_a_model_without_red_flags_refuses_to_load(storage: Any, context: Any) -
     ],
 )
 def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
-    storage: Any, context: Any, text: str, expected: str
+    text: str, expected: str, detector: RedFlagDetector
 ) -> None:
-    [message] = _trained(storage, context).process([_message(text, "emergency", 0.8)])
+    [message] = detector.process([_message(text, "emergency", 0.8)])
     assert message.get("intent")["name"] == expected
     if expected == "nlu_fallback":
         assert "emergency" not in [r["name"] for r in message.get("intent_ranking")]
@@ -254,7 +262,7 @@ def test_classifier_only_emergency_is_kept_unless_the_message_rules_it_out(
     [("article", 0.5, "article"), ("article", 0.39, "nlu_fallback"), (None, 0.0, "nlu_fallback")],
 )
 def test_a_classifier_only_urgent_guess_is_demoted(
-    storage: Any, context: Any, runner_up: str | None, confidence: float, expected: str
+    runner_up: str | None, confidence: float, expected: str, detector: RedFlagDetector
 ) -> None:
     """A classifier's "urgent" for "how big an incision for open back surgery" (0.9) is demoted:
     urgent comes from the triage rules only; the guide's question gets its answer."""
@@ -267,13 +275,13 @@ def test_a_classifier_only_urgent_guess_is_demoted(
                 {"name": runner_up, "confidence": confidence},
             ],
         )
-    [message] = _trained(storage, context).process([message])
+    [message] = detector.process([message])
     assert message.get("intent")["name"] == expected
     assert "urgent" not in [r["name"] for r in message.get("intent_ranking")]
 
 
-def test_a_pattern_match_is_never_overruled(storage: Any, context: Any) -> None:
-    [message] = _trained(storage, context).process([_message("no, I still can't pee", "greet")])
+def test_a_pattern_match_is_never_overruled(detector: RedFlagDetector) -> None:
+    [message] = detector.process([_message("no, I still can't pee", "greet")])
     assert message.get("intent")["name"] == "emergency"
 
 
@@ -287,10 +295,10 @@ def test_a_pattern_match_is_never_overruled(storage: Any, context: Any) -> None:
     ],
 )
 def test_an_unsure_classifier_only_alarm_becomes_a_clarification(
-    storage: Any, context: Any, intent: str, confidence: float, expected: str, flagged: bool
+    intent: str, confidence: float, expected: str, flagged: bool, detector: RedFlagDetector
 ) -> None:
     text = "explain everything from start till end"  # no red-flag pattern
-    [message] = _trained(storage, context).process([_message(text, intent, confidence)])
+    [message] = detector.process([_message(text, intent, confidence)])
     assert message.get("intent")["name"] == expected
     assert message.get("red_flags") is None
     possible = message.get("possible_red_flag")
@@ -358,7 +366,7 @@ def test_long_messages_stay_cheap(matcher: RedFlagMatcher) -> None:
     ],
 )
 def test_an_alarm_under_the_fallback_threshold_still_adds_the_numbers(
-    storage: Any, context: Any, second: str, confidence: float, flagged: bool
+    second: str, confidence: float, flagged: bool, detector: RedFlagDetector
 ) -> None:
     """FallbackClassifier puts nlu_fallback on top when nothing reaches 0.4; the classifiers' own
     best guess under it still decides whether the clarification carries the urgent numbers."""
@@ -370,7 +378,7 @@ def test_an_alarm_under_the_fallback_threshold_still_adds_the_numbers(
             {"name": second, "confidence": confidence},
         ],
     )
-    [message] = _trained(storage, context).process([message])
+    [message] = detector.process([message])
     assert message.get("intent")["name"] == "nlu_fallback"
     assert bool(message.get("possible_red_flag")) == flagged
 
@@ -450,6 +458,13 @@ def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDete
     return detector
 
 
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> RedFlagDetector:
+    """The detector with config.yml's thresholds, built once."""
+    storage = LocalModelStorage(tmp_path_factory.mktemp("rf-tuned"))
+    return _tuned(storage, ExecutionContext(GraphSchema({}), "test"))
+
+
 @pytest.mark.parametrize(
     ("text", "probs", "intent", "possible"),
     [
@@ -493,9 +508,9 @@ def _tuned(storage: LocalModelStorage, context: ExecutionContext) -> RedFlagDete
     ],
 )
 def test_the_triage_model_acts_asks_or_leaves_alone(
-    storage: Any, context: Any, text: str, probs: Dict[str, float], intent: str, possible: Any
+    text: str, probs: Dict[str, float], intent: str, possible: Any, tuned: RedFlagDetector
 ) -> None:
-    [message] = _tuned(storage, context).process([_with_triage(text, probs)])
+    [message] = tuned.process([_with_triage(text, probs)])
     assert message.get("intent")["name"] == intent
     assert (message.get("possible_red_flag") or {}).get("intent") == possible
     if intent != "faq":
@@ -510,35 +525,35 @@ def test_the_triage_model_acts_asks_or_leaves_alone(
         ("i cant pee at all", "urinary_retention"),
     ],
 )
-def test_cauda_equina_rules_are_final(storage: Any, context: Any, text: str, flag: str) -> None:
+def test_cauda_equina_rules_are_final(text: str, flag: str, tuned: RedFlagDetector) -> None:
     """Marked `final` in content/red_flags.yml: no classifier turns them into a question."""
-    [message] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.99})])
+    [message] = tuned.process([_with_triage(text, {"routine": 0.99})])
     assert message.get("intent")["name"] == "emergency"
     assert flag in [f["id"] for f in message.get("red_flags")]
 
 
-def test_a_final_flag_holds_beside_a_stronger_level(storage: Any, context: Any) -> None:
+def test_a_final_flag_holds_beside_a_stronger_level(tuned: RedFlagDetector) -> None:
     """A crisis statement beside a cauda equina sign: both replies (112 / 108 and the helpline),
     never a question that a "no" would answer with neither reply."""
     text = "i cant pee at all and i want to kill myself"
-    [message] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.99})])
+    [message] = tuned.process([_with_triage(text, {"routine": 0.99})])
     assert message.get("intent")["name"] == "emergency_crisis"
 
 
 def test_a_rule_match_the_model_is_sure_is_routine_is_asked_about(
-    storage: Any, context: Any
+    tuned: RedFlagDetector, detector: RedFlagDetector
 ) -> None:
     """Rules match words: "what signs of a leaking wound should i look for" has those of a
     leaking wound. The question that replaces the rule's reply gives the numbers itself."""
     text = "my wound is leaking since yesterday"
-    [vetoed] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.97})])
+    [vetoed] = tuned.process([_with_triage(text, {"routine": 0.97})])
     assert vetoed.get("intent")["name"] == "triage_check"
     assert vetoed.get("possible_red_flag") == {"intent": "emergency", "confidence": 1.0}
     assert vetoed.get("red_flags")  # staff still see which rule matched
     # Under the veto threshold the rule acts, as it does with no model at all.
-    [kept] = _tuned(storage, context).process([_with_triage(text, {"routine": 0.3})])
+    [kept] = tuned.process([_with_triage(text, {"routine": 0.3})])
     assert kept.get("intent")["name"] == "emergency"
-    [plain] = _trained(storage, context).process([_message(text)])
+    [plain] = detector.process([_message(text)])
     assert plain.get("intent")["name"] == "emergency"
 
 
