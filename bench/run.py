@@ -63,7 +63,7 @@ class Variant:
     config: Path
     env: Dict[str, str] = field(default_factory=dict)
     # "production": PostgreSQL tracker store, Redis lock store; "default": what `make run`
-    # starts (a SQLite file, Rasa's in-memory lock store, one Sanic worker)
+    # starts (a SQLite file for conversations, one for the locks, one Sanic worker per core)
     stores: str = "production"
 
 
@@ -73,14 +73,15 @@ VARIANTS = {
     # The stock configuration served like ours (same workers and TensorFlow threads): separates
     # what the configuration gains from what the serving settings gain.
     "stock-tuned": Variant("stock-tuned", ROOT / "bench" / "stock_config.yml", dict(OURS_ENV)),
-    # Ours as a clinic's `make run` starts it: the Procfile's defaults, nothing else running.
+    # Ours as a clinic's `make run` starts it: the Procfile's defaults and one worker per core
+    # (the Makefile's), SQLite files, nothing else running.
     "default": Variant(
         "default",
         ROOT / "config.yml",
         {
             "TF_INTRA_OP_PARALLELISM_THREADS": "1",
             "TF_INTER_OP_PARALLELISM_THREADS": "1",
-            "SANIC_WORKERS": "1",
+            "SANIC_WORKERS": str(os.cpu_count() or 1),
         },
         stores="default",
     ),
@@ -327,7 +328,8 @@ def stores(variant: Variant, workdir: Path) -> Iterator[tuple[str, str]]:
     """(database URL, endpoints.yml's stores) for the variant's stores."""
     tracker = "tracker_store:\n  type: spine_rasa.tracker_store.ProjectSQLTrackerStore\n"
     if variant.stores == "default":
-        yield f"sqlite:///{workdir / 'spine.db'}", tracker
+        locks = "lock_store:\n  type: spine_rasa.sqlite_lock_store.SQLiteLockStore\n"
+        yield f"sqlite:///{workdir / 'spine.db'}", tracker + locks
         return
     with database() as url:
         yield url, tracker + "lock_store:\n  type: spine_rasa.shared_stores.ProjectRedisLockStore\n"

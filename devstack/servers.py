@@ -150,6 +150,7 @@ class Stack:
         path.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.actions_port}/webhook"\n'
             "tracker_store:\n  type: spine_rasa.tracker_store.ProjectSQLTrackerStore\n"
+            "lock_store:\n  type: spine_rasa.sqlite_lock_store.SQLiteLockStore\n"
         )
         return path
 
@@ -161,6 +162,7 @@ class Stack:
             "ACTIONS_PORT": str(self.actions_port),
             "RASA_ENDPOINTS": str(self.endpoints or self.write_endpoints()),
             "DATABASE_URL": self.db_url,
+            "SPINE_LOCK_DB": str(self.workdir / "locks.db"),
             "WEB_PORT": str(self.web_port),
             "RASA_PUBLIC_URL": self.base_url,
             "CORS_ORIGINS": self.web_url,
