@@ -65,8 +65,9 @@ staff-user: migrate ## Create a console account: make staff-user NAME=asha ROLE=
 
 run: train ## Start the action server (:5055), Rasa (:5005) and the demo website (:8000); Ctrl-C stops all
 	@mkdir -p var
-	@# One Rasa worker per core; they share the conversation locks through var/spine-locks.db.
-	SANIC_WORKERS=$${SANIC_WORKERS:-$$(nproc)} $(BIN)/honcho start -f Procfile
+	@# One Rasa worker per core, at most two (~0.8 GB each); they share the conversation locks
+	@# and the widget's once-only claims through var/spine-locks.db.
+	SANIC_WORKERS=$${SANIC_WORKERS:-$$(( $$(nproc) < 2 ? $$(nproc) : 2 ))} $(BIN)/honcho start -f Procfile
 
 run-prod: train ## Production profile: PostgreSQL (DATABASE_URL), Redis (REDIS_URL), optional RabbitMQ (RABBITMQ_URL)
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "run-prod needs DATABASE_URL=postgresql://... and REDIS_URL=redis://... (RABBITMQ_URL optional)"; exit 2; }

@@ -61,8 +61,10 @@ def render(results: Dict[str, Any]) -> str:
         f"{results['machine']}. Load: locust (bench/locustfile.py), closed loop without think "
         f"time, {results['seconds']} s per level, over Rasa's REST webhook; each simulated "
         "patient asks 8 questions (one connection per message, as through a load balancer), then "
-        "starts a new conversation. All variants use the same stores (PostgreSQL tracker store "
-        "class spine_rasa.tracker_store, Redis lock store) and action server.",
+        "starts a new conversation. All variants but *default* use the same stores (PostgreSQL "
+        "tracker store class spine_rasa.tracker_store, Redis lock store) and action server; "
+        "*default* is `make run`'s stack (SQLite files for conversations and locks, one worker "
+        "per core up to two).",
         "",
         "*ours* = config.yml (spaCy lookups + DIET without transformer + ResponseSelector + "
         "red-flag detector; MemoizationPolicy + RulePolicy) served by `python -m spine_rasa` "

@@ -63,7 +63,7 @@ class Variant:
     config: Path
     env: Dict[str, str] = field(default_factory=dict)
     # "production": PostgreSQL tracker store, Redis lock store; "default": what `make run`
-    # starts (a SQLite file for conversations, one for the locks, one Sanic worker per core)
+    # starts (a SQLite file for conversations, one for the locks, a worker per core up to two)
     stores: str = "production"
 
 
@@ -73,15 +73,15 @@ VARIANTS = {
     # The stock configuration served like ours (same workers and TensorFlow threads): separates
     # what the configuration gains from what the serving settings gain.
     "stock-tuned": Variant("stock-tuned", ROOT / "bench" / "stock_config.yml", dict(OURS_ENV)),
-    # Ours as a clinic's `make run` starts it: the Procfile's defaults and one worker per core
-    # (the Makefile's), SQLite files, nothing else running.
+    # Ours as a clinic's `make run` starts it: the Procfile's defaults and one worker per core up
+    # to two (the Makefile's), SQLite files, nothing else running.
     "default": Variant(
         "default",
         ROOT / "config.yml",
         {
             "TF_INTRA_OP_PARALLELISM_THREADS": "1",
             "TF_INTER_OP_PARALLELISM_THREADS": "1",
-            "SANIC_WORKERS": str(os.cpu_count() or 1),
+            "SANIC_WORKERS": str(min(os.cpu_count() or 1, 2)),
         },
         stores="default",
     ),

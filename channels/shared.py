@@ -1,6 +1,7 @@
 """Once-only message handling shared by all replicas, through Redis (``REDIS_URL``; the production
-profile sets it for the lock store anyway). Without REDIS_URL the channels keep their per-process
-memory, which is all a single server needs.
+profile sets it for the lock store anyway). Without REDIS_URL, by the workers of one machine (the
+default stack starts one per core) through the machine's local SQLite file
+(spine_rasa/local_file.py), whose table of claims answers the few Redis commands used here.
 
 - Website widget: the first server to claim ``(sender, message_id)`` runs the message and stores its
   replies; a retry that reaches another server waits for those replies instead of running the
@@ -15,7 +16,8 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable, Dict, List
+import time
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List
 
 from spine_db.config import require_tls
 
@@ -45,16 +47,71 @@ class NotAnsweredYet(RuntimeError):
     """Another server is still answering this message (the widget retries later)."""
 
 
-def shared_redis() -> Any | None:
+def shared_redis() -> Any:
+    """Redis when ``REDIS_URL`` is set, else the machine's local file."""
     url = os.environ.get("REDIS_URL", "").strip()
     if not url:
-        return None
+        return LocalClaims()
     import redis.asyncio
 
     require_tls(url, "REDIS_URL")
     # A Redis that does not answer must not hold a patient's message (urgent ones included) for
     # long before the channel falls back to this process's memory.
     return redis.asyncio.from_url(url, socket_timeout=2, socket_connect_timeout=0.5)
+
+
+class LocalClaims:
+    """``SET NX EX``, ``GET``, ``DEL`` and ``SCAN MATCH`` over a table of the local file, for
+    :class:`SharedReplies`. Expired rows are deleted on every write: kept replies may hold a
+    name, and are kept no longer than in Redis."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS kept_replies"
+        " (name TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL)",
+    )
+
+    def __init__(self, path: Any = None) -> None:
+        from spine_rasa.local_file import LocalFile
+
+        self.file = LocalFile(path, self.SCHEMA)
+
+    async def set(self, name: str, value: Any, nx: bool = False, ex: float = 0) -> bool:
+        data = value.encode() if isinstance(value, str) else bytes(value)
+
+        def write(connection: Any) -> bool:
+            now = time.time()
+            connection.execute("DELETE FROM kept_replies WHERE expires < ?", (now,))
+            verb = "INSERT OR IGNORE" if nx else "INSERT OR REPLACE"
+            cursor = connection.execute(
+                f"{verb} INTO kept_replies (name, value, expires) VALUES (?, ?, ?)",  # noqa: S608
+                (name, data, now + (ex or 10**9)),
+            )
+            return bool(cursor.rowcount == 1)
+
+        return await self.file.run(write)
+
+    async def get(self, name: str) -> bytes | None:
+        def read(connection: Any) -> bytes | None:
+            row = connection.execute(
+                "SELECT value FROM kept_replies WHERE name = ? AND expires >= ?",
+                (name, time.time()),
+            ).fetchone()
+            return bytes(row[0]) if row else None
+
+        return await self.file.run(read)
+
+    async def delete(self, name: str | bytes) -> None:
+        key = name.decode() if isinstance(name, bytes) else name  # as scan_iter returns it
+        await self.file.run(lambda c: c.execute("DELETE FROM kept_replies WHERE name = ?", (key,)))
+
+    async def scan_iter(self, match: str, count: int = 0) -> AsyncIterator[bytes]:
+        rows = await self.file.run(
+            lambda c: c.execute(
+                "SELECT name FROM kept_replies WHERE name GLOB ?", (match,)
+            ).fetchall()
+        )
+        for (name,) in rows:
+            yield name.encode()
 
 
 def _prefix() -> str:

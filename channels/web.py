@@ -3,8 +3,9 @@
 ``POST /webhooks/webchat/webhook`` with ``{"sender", "message", "message_id"}``. The widget retries
 a message after a network error with the same ``message_id``; a message already handled returns
 the replies it produced the first time, and a retry that arrives while the first attempt is still
-being processed waits for it — so a retry never makes the bot see the message twice. With
-REDIS_URL set (production) this holds across replicas too (channels/shared.py).
+being processed waits for it — so a retry never makes the bot see the message twice. This holds
+across the Rasa workers and replicas: through Redis when REDIS_URL is set (production), else
+through the machine's local SQLite file (channels/shared.py).
 Bad requests get a 400 with a JSON ``error``; nothing is passed to the bot.
 """
 from __future__ import annotations
@@ -110,8 +111,7 @@ class WebChatInput(InputChannel):
     def __init__(self, remember_messages: int = 2000) -> None:
         self.cache = ReplyCache(remember_messages)
         self.guard = ReplyGuard()
-        client = shared_redis()
-        self.shared = SharedReplies(client) if client is not None else None
+        self.shared = SharedReplies(shared_redis())
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webchat = Blueprint("webchat_webhook", __name__)
@@ -148,8 +148,6 @@ class WebChatInput(InputChannel):
                 return collector.messages
 
             async def once_everywhere() -> Replies:
-                if self.shared is None:
-                    return await handle()
                 answered: List[Replies] = []
                 started: List[bool] = []
 
@@ -160,7 +158,7 @@ class WebChatInput(InputChannel):
 
                 try:
                     return await self.shared.run_once(sender, message_id, tracked)
-                except Exception as error:  # Redis down: answer here, never not at all
+                except Exception as error:  # store down: answer here, never not at all
                     if answered:
                         return answered[-1]
                     if started:
@@ -179,8 +177,7 @@ class WebChatInput(InputChannel):
             if any((r.get("custom") or {}).get("type") == ERASED for r in replies):
                 # "delete my data": the replies kept for retries (they may hold a name) go too
                 self.cache.forget(sender, keep=message_id)
-                if self.shared is not None:
-                    await self.shared.forget(sender, keep=message_id)
+                await self.shared.forget(sender, keep=message_id)
             return response.json(replies)
 
         return webchat

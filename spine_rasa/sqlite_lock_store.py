@@ -4,19 +4,19 @@ Rasa runs one Sanic worker unless the lock store is shared between processes: it
 store would let two workers answer the same conversation at once. The production profile shares
 Redis (spine_rasa/shared_stores.py); the default stack (`make run`) has no Redis, and one worker
 uses one core: on two cores, 20 patients writing without pause waited 680 ms (p95) for a reply
-with one worker and 410 ms with two (docs/benchmark.md). This store gives the default stack the
-same guarantee as Redis does with a file next to its database: a worker takes a conversation's
-lock with one atomic statement (an upsert that only replaces an expired lock), polls while another
-worker holds it, and gives up with Rasa's ``LockError`` after ``lock_lifetime`` seconds. The holder
-is recorded with its process id: a lock whose process is gone (a crash, a restart of `make run`)
-is taken over at once instead of blocking that patient until it expires (``TICKET_LOCK_LIFETIME``,
-30 s; spine_rasa/__main__.py). Process ids are this machine's: the file is for the workers of one
-machine, never shared between machines.
+with one worker and 440 ms with two (docs/decisions/default-stack-workers.md). This store gives
+the default stack the guarantee Redis gives production, with the machine's local file
+(spine_rasa/local_file.py): a worker takes a conversation's lock with one atomic statement (an
+upsert that only replaces an expired lock), polls while another worker holds it, and gives up
+with Rasa's ``LockError`` after ``lock_lifetime`` seconds.
 
-Configured in endpoints.yml (``type: spine_rasa.sqlite_lock_store.SQLiteLockStore``). The file is
-``SPINE_LOCK_DB`` if set, else beside the SQLite database (``var/spine-locks.db`` for
-``var/spine.db``), else ``var/locks.db``. The lock's statements are short and run in the event
-loop; a separate file keeps them from waiting behind the conversation store's writes.
+The holder is recorded as its process: id, start time and process-id namespace. A lock whose
+process is gone (a crash, a restart of `make run`) is taken over at once instead of blocking
+that patient until it expires (``TICKET_LOCK_LIFETIME``, 30 s; spine_rasa/__main__.py). A holder
+in another namespace (a container sharing the volume) or unreadable process data is never taken
+over: such a lock only expires.
+
+Configured in endpoints.yml (``type: spine_rasa.sqlite_lock_store.SQLiteLockStore``).
 """
 from __future__ import annotations
 
@@ -34,17 +34,15 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from spine_db.config import DEFAULT_SQLITE_PATH, database_url
+from spine_rasa.local_file import LocalFile
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.02
-# A statement waits this long for another process's write to the lock file before failing.
-BUSY_TIMEOUT_S = 5.0
 
-_SCHEMA = (
+SCHEMA = (
     "CREATE TABLE IF NOT EXISTS conversation_locks ("
-    " conversation_id TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)"
+    " conversation_id TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)",
 )
 # Taken when nobody holds the lock or its holder's time is up; otherwise no row changes.
 _TAKE = (
@@ -56,70 +54,80 @@ _RELEASE = "DELETE FROM conversation_locks WHERE conversation_id = ? AND holder 
 _HOLDER = "SELECT holder FROM conversation_locks WHERE conversation_id = ?"
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "?"
+
+
+def holder_id() -> str:
+    """This process as a lock holder: ``pid:start time:pid namespace:random``."""
+    pid = os.getpid()
+    return f"{pid}:{_started(pid) or '?'}:{_namespace()}:{uuid.uuid4().hex}"
+
+
+def holder_ended(holder: str) -> bool:
+    """Whether the process that wrote ``holder`` has certainly ended (same namespace, and its
+    id is free or now another process's)."""
+    parts = holder.split(":")
+    if len(parts) != 4 or not parts[0].isdigit() or "?" in parts[1:3]:
         return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def lock_file() -> Path:
-    """Where the locks live when endpoints.yml does not say (see the module docstring)."""
-    configured = os.environ.get("SPINE_LOCK_DB", "").strip()
-    if configured:
-        return Path(configured)
-    url = database_url()
-    if url.startswith("sqlite:///") and url != "sqlite:///":
-        database = Path(url[len("sqlite:///") :])
-        return database.with_name(f"{database.stem}-locks.db")
-    return DEFAULT_SQLITE_PATH.with_name("locks.db")
+    pid, started, namespace = int(parts[0]), parts[1], parts[2]
+    if namespace != _namespace() or pid == os.getpid():
+        return False
+    now = _started(pid)
+    return now is None or now != started
 
 
 class SQLiteLockStore(LockStore):
-    """Rasa's lock store interface over a SQLite file: only :meth:`lock` is used by Rasa."""
+    """Rasa's lock store interface over the local file: only :meth:`lock` is used by Rasa."""
 
     def __init__(self, endpoint_config: EndpointConfig | None = None, **kwargs: Any) -> None:
         settings = {**((endpoint_config.kwargs if endpoint_config else None) or {}), **kwargs}
-        self.path = Path(settings.get("path") or lock_file())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection: sqlite3.Connection | None = None
-        self._pid = 0
-        self._connect().execute(_SCHEMA)
+        self.file = LocalFile(settings.get("path"), SCHEMA)
+        self.path = self.file.path
+        self.file.call(lambda connection: None)  # the file and its table exist, or start fails
         logger.info("Lock store: SQLite file %s", self.path)
 
-    def _connect(self) -> sqlite3.Connection:
-        """This process's connection (Sanic starts its workers as new processes; a connection is
-        never shared across a fork)."""
-        if self._connection is None or self._pid != os.getpid():
-            connection = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection, self._pid = connection, os.getpid()
-        return self._connection
-
-    def try_acquire(self, conversation_id: str, holder: str, lifetime: float) -> bool:
+    @staticmethod
+    def _take(
+        connection: sqlite3.Connection, conversation_id: str, holder: str, life: float
+    ) -> bool:
         now = time.time()
-        cursor = self._connect().execute(_TAKE, (conversation_id, holder, now + lifetime, now))
-        return cursor.rowcount == 1
+        try:
+            cursor = connection.execute(_TAKE, (conversation_id, holder, now + life, now))
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                return False  # another process is writing the file: poll again
+            raise
+        if cursor.rowcount == 1:
+            return True
+        row = connection.execute(_HOLDER, (conversation_id,)).fetchone()
+        if row and holder_ended(str(row[0])):
+            logger.warning("took over a conversation lock whose process had ended")
+            connection.execute(_RELEASE, (conversation_id, row[0]))
+            cursor = connection.execute(_TAKE, (conversation_id, holder, now + life, now))
+            return cursor.rowcount == 1
+        return False
 
-    def release(self, conversation_id: str, holder: str) -> bool:
+    async def try_acquire(self, conversation_id: str, holder: str, lifetime: float) -> bool:
+        return await self.file.run(lambda c: self._take(c, conversation_id, holder, lifetime))
+
+    async def release(self, conversation_id: str, holder: str) -> bool:
         """False when the lock had expired and another worker took it meanwhile."""
-        return self._connect().execute(_RELEASE, (conversation_id, holder)).rowcount == 1
-
-    def release_if_holder_died(self, conversation_id: str) -> bool:
-        row = self._connect().execute(_HOLDER, (conversation_id,)).fetchone()
-        if not row:
-            return False
-        pid = str(row[0]).split(":", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
-            return False
-        logger.warning("took over a conversation lock whose process had ended")
-        return self.release(conversation_id, row[0])
+        return await self.file.run(
+            lambda c: c.execute(_RELEASE, (conversation_id, holder)).rowcount == 1
+        )
 
     @asynccontextmanager
     async def lock(
@@ -130,13 +138,11 @@ class SQLiteLockStore(LockStore):
     ) -> AsyncGenerator[TicketLock, None]:
         """Hold the conversation's lock while a message is processed (the same contract as the
         Redis store's: a waiter gives up with ``LockError`` after ``lock_lifetime`` seconds)."""
-        holder = f"{os.getpid()}:{uuid.uuid4().hex}"
+        holder = holder_id()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lock_lifetime
         try:
-            while not self.try_acquire(conversation_id, holder, lock_lifetime):
-                if self.release_if_holder_died(conversation_id):
-                    continue
+            while not await self.try_acquire(conversation_id, holder, lock_lifetime):
                 if loop.time() > deadline:
                     raise LockError(f"Could not acquire lock for conversation '{conversation_id}'.")
                 await asyncio.sleep(POLL_SECONDS)
@@ -145,8 +151,16 @@ class SQLiteLockStore(LockStore):
         try:
             yield TicketLock(conversation_id)
         finally:
+            await self._release_soon(conversation_id, holder)
+
+    async def _release_soon(self, conversation_id: str, holder: str) -> None:
+        """Release, retrying a busy file a few times: a lock left behind by a live worker blocks
+        that patient until it expires."""
+        for attempt in range(5):
             try:
-                if not self.release(conversation_id, holder):
+                if not await self.release(conversation_id, holder):
                     logger.warning("lock of a conversation expired while its message was processed")
+                return
             except sqlite3.Error as error:
                 logger.warning("could not release a conversation lock (%s)", type(error).__name__)
+                await asyncio.sleep(0.05 * (attempt + 1))

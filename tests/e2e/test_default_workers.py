@@ -1,6 +1,8 @@
 """The default stack as `make run` starts it on a multi-core machine: two Rasa workers on one
-SQLite database, sharing the conversation locks through the SQLite lock store. Messages of one
-conversation that arrive at the same moment are each answered and never processed at once."""
+SQLite database, sharing the conversation locks and the widget's once-only claims through the
+machine's local SQLite file. Messages of one conversation that arrive at the same moment are each
+answered and never processed at once (both workers serving), and a widget retry that reaches the
+other worker gets the first answer instead of running the message again."""
 from __future__ import annotations
 
 import json
@@ -46,6 +48,19 @@ def rasa_processes(port: int) -> List[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stored_events(stack: Stack, sender: str) -> List[Dict[str, Any]]:
+    with sqlite3.connect(stack.db_path) as db:
+        rows = db.execute(
+            "SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)
+        ).fetchall()
+    return [json.loads(data) for (data,) in rows]
+
+
 def say(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
     status, replies = http(
         "POST", f"{stack.base_url}/webhooks/rest/webhook", {"sender": sender, "message": message}
@@ -55,7 +70,9 @@ def say(stack: Stack, sender: str, message: str) -> List[Dict[str, Any]]:
 
 
 def test_simultaneous_messages_of_one_conversation_take_turns(two_workers: Stack) -> None:
-    assert len(rasa_processes(two_workers.rasa_port)) >= 3  # Sanic's main process + 2 workers
+    processes = rasa_processes(two_workers.rasa_port)
+    assert len(processes) >= 3  # Sanic's main process + 2 workers
+    before = {pid: cpu_seconds(pid) for pid in processes}
     sender = uuid.uuid4().hex
     say(two_workers, sender, "hi")
     questions = [
@@ -66,15 +83,20 @@ def test_simultaneous_messages_of_one_conversation_take_turns(two_workers: Stack
         "which doctors are in kolkata",
         "what are the risks of the surgery",
     ] * 2
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda q: say(two_workers, sender, q), questions))
+    # Other patients write at the same time, so that both workers are busy (their CPU time says
+    # so) while this conversation's messages arrive: one worker alone could accept every request
+    # of a single conversation, since they wait for its lock, not for the CPU.
+    others = [(uuid.uuid4().hex, q) for q in questions for _ in range(3)]
+    with ThreadPoolExecutor(12) as pool:
+        background = pool.map(lambda job: say(two_workers, *job), others)
+        with ThreadPoolExecutor(4) as mine:
+            answers = list(mine.map(lambda q: say(two_workers, sender, q), questions))
+        assert all(texts(replies) for replies in background)
     assert all(texts(replies) for replies in answers)
+    busy = [pid for pid in processes if cpu_seconds(pid) - before[pid] > 0.2]
+    assert len(busy) >= 2, busy  # both workers answered
 
-    with sqlite3.connect(two_workers.db_path) as db:
-        rows = db.execute(
-            "SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)
-        ).fetchall()
-    stored = [json.loads(data) for (data,) in rows]
+    stored = stored_events(two_workers, sender)
     assert sorted(e["text"] for e in stored if e["event"] == "user") == sorted(["hi", *questions])
     # The lock: each message's turn ends (action_listen) before the next message is read.
     kinds = [(e["event"], e.get("name")) for e in stored if e["event"] in ("user", "action")]
@@ -82,4 +104,23 @@ def test_simultaneous_messages_of_one_conversation_take_turns(two_workers: Stack
     for start, end in zip(turns, turns[1:] + [len(kinds)], strict=True):
         assert kinds[end - 1] == ("action", "action_listen"), kinds
         assert ("user", None) not in kinds[start + 1 : end]
-    assert os.path.exists(two_workers.workdir / "locks.db")
+    # ... and was read after the previous turn ended (a turn is saved at its end, so the order of
+    # the rows alone would not show two turns running at once)
+    ended = 0.0
+    for event in stored:
+        if event["event"] == "user":
+            assert event["timestamp"] >= ended, event["text"]
+        if event["event"] == "action" and event.get("name") == "action_listen":
+            ended = event["timestamp"]
+
+
+def test_a_widget_retry_on_the_other_worker_gets_the_first_answer(two_workers: Stack) -> None:
+    sender, message_id = uuid.uuid4().hex, uuid.uuid4().hex
+    body = {"sender": sender, "message": "which doctors are in kolkata", "message_id": message_id}
+    url = f"{two_workers.base_url}/webhooks/webchat/webhook"
+    with ThreadPoolExecutor(6) as pool:  # the same message six times at once, over both workers
+        answers = list(pool.map(lambda _: http("POST", url, body), range(6)))
+    assert all(status == 200 for status, _ in answers)
+    assert all(replies == answers[0][1] and texts(replies) for _, replies in answers)
+    users = [e for e in stored_events(two_workers, f"web:{sender}") if e["event"] == "user"]
+    assert [e["text"] for e in users] == ["which doctors are in kolkata"]  # run once
