@@ -47,7 +47,7 @@ class NotAnsweredYet(RuntimeError):
     """Another server is still answering this message (the widget retries later)."""
 
 
-def shared_redis() -> Any:
+def shared_claims() -> Any:
     """Redis when ``REDIS_URL`` is set, else the machine's local file."""
     url = os.environ.get("REDIS_URL", "").strip()
     if not url:

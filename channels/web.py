@@ -23,7 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.guard import ReplyGuard
-from channels.shared import WEBCHAT_MAX_BODY, SharedReplies, receive_body, shared_redis
+from channels.shared import WEBCHAT_MAX_BODY, SharedReplies, receive_body, shared_claims
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class WebChatInput(InputChannel):
     def __init__(self, remember_messages: int = 2000) -> None:
         self.cache = ReplyCache(remember_messages)
         self.guard = ReplyGuard()
-        self.shared = SharedReplies(shared_redis())
+        self.shared = SharedReplies(shared_claims())
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webchat = Blueprint("webchat_webhook", __name__)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
@@ -17,6 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 # Every test and every server it starts stores names and numbers encrypted, as production does.
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+# In-process channels keep their once-only claims in this run's own file, never in var/ where
+# an earlier run's replies (same sender and message id) could answer for this one.
+os.environ.setdefault("SPINE_LOCK_DB", os.path.join(tempfile.mkdtemp(prefix="spine-"), "locks.db"))
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_PATH = ROOT / "models" / "spine.tar.gz"
