@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -24,6 +25,8 @@ T = TypeVar("T")
 # A statement waits this long for another process's write before failing ("database is locked");
 # callers that poll treat that as "not yet".
 BUSY_TIMEOUT_S = 1.0
+# How long opening the file keeps retrying while another process sets it up.
+OPEN_TIMEOUT_S = 15.0
 
 
 def local_file_path() -> Path:
@@ -49,14 +52,26 @@ class LocalFile:
         self._connection: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        for statement in self._schema:
-            connection.execute(statement)
-        return connection
+        # The workers start together and open a new file at the same moment: switching it to WAL
+        # or creating a table can find the other's write under way, and SQLite's busy handler
+        # does not cover the journal-mode switch. A worker that failed here would be gone.
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        while True:
+            connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                for statement in self._schema:
+                    connection.execute(statement)
+                return connection
+            except sqlite3.OperationalError as error:
+                connection.close()
+                busy = "locked" in str(error) or "busy" in str(error)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
