@@ -68,6 +68,8 @@ class LocalClaims:
     SCHEMA = (
         "CREATE TABLE IF NOT EXISTS kept_replies"
         " (name TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL)",
+        # Every write sweeps the expired rows: by index, not by reading the whole table.
+        "CREATE INDEX IF NOT EXISTS kept_replies_expires ON kept_replies (expires)",
     )
 
     def __init__(self, path: Any = None) -> None:

@@ -29,6 +29,12 @@ BUSY_TIMEOUT_S = 1.0
 OPEN_TIMEOUT_S = 15.0
 
 
+def is_busy(error: sqlite3.OperationalError) -> bool:
+    """Whether another process holds the file: Python 3.10's sqlite3 exposes no error codes, so
+    the message ("database is locked", "database table is busy") is all there is to read."""
+    return "locked" in str(error) or "busy" in str(error)
+
+
 def local_file_path() -> Path:
     configured = os.environ.get("SPINE_LOCK_DB", "").strip()
     if configured:
@@ -68,8 +74,7 @@ class LocalFile:
                 return connection
             except sqlite3.OperationalError as error:
                 connection.close()
-                busy = "locked" in str(error) or "busy" in str(error)
-                if not busy or time.monotonic() > deadline:
+                if not is_busy(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
 

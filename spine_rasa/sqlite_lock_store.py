@@ -34,7 +34,7 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from spine_rasa.local_file import LocalFile
+from spine_rasa.local_file import LocalFile, is_busy
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,8 @@ class SQLiteLockStore(LockStore):
     def __init__(self, endpoint_config: EndpointConfig | None = None, **kwargs: Any) -> None:
         settings = {**((endpoint_config.kwargs if endpoint_config else None) or {}), **kwargs}
         self.file = LocalFile(settings.get("path"), SCHEMA)
-        self.path = self.file.path
         self.file.call(lambda connection: None)  # the file and its table exist, or start fails
-        logger.info("Lock store: SQLite file %s", self.path)
+        logger.info("Lock store: SQLite file %s", self.file.path)
 
     @staticmethod
     def _take(
@@ -107,7 +106,7 @@ class SQLiteLockStore(LockStore):
         try:
             cursor = connection.execute(_TAKE, (conversation_id, holder, now + life, now))
         except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
+            if is_busy(error):
                 return False  # another process is writing the file: poll again
             raise
         if cursor.rowcount == 1:

@@ -141,6 +141,21 @@ async def test_once_only_claims_in_the_local_file(tmp_path: Path) -> None:
     assert await claims.get("k:1") is None
 
 
+async def test_expired_claims_are_swept_by_index(tmp_path: Path) -> None:
+    claims = LocalClaims(tmp_path / "locks.db")
+    await claims.set("old", b"x", ex=0.05)
+    await asyncio.sleep(0.1)
+    await claims.set("new", b"y", ex=30)
+    names = claims.file.call(lambda c: c.execute("SELECT name FROM kept_replies").fetchall())
+    assert names == [("new",)]  # the expired row is gone, not only hidden
+    plan = claims.file.call(
+        lambda c: c.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM kept_replies WHERE expires < 0"
+        ).fetchall()
+    )
+    assert "kept_replies_expires" in str(plan)
+
+
 async def test_a_retry_on_another_worker_gets_the_first_answer(tmp_path: Path) -> None:
     """Two workers' SharedReplies on one file: the message runs once, both get its replies."""
     first, second = (SharedReplies(LocalClaims(tmp_path / "locks.db")) for _ in range(2))
