@@ -4,13 +4,18 @@ The question (utter_triage_question / utter_crisis_check, data/rules/triage.yml)
 the answer to the message that raised it; that message's parse data still holds what the
 classifiers made of it (RedFlagDetector puts its own intent first and keeps their ranking), so
 the answer is read from there, not guessed again from "no".
+
+A request that is not a question (delete my data, cancel, book, goodbye: each has its own rule
+or form) is handed back to the dialogue instead: the message is replayed with the classifiers'
+intent, as Rasa's two-stage fallback replays an affirmed one, so "delete everything i told you"
+that drew the crisis check is still carried out after "no".
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import ActionExecuted, EventType, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -29,6 +34,28 @@ SINGLE_RESPONSE = {
 }
 # The selector must be this sure to answer without the question (as RetrievalRouter's gate).
 MIN_RESPONSE_CONFIDENCE = 0.25
+# Requests with a rule or form of their own (data/rules/), replayed rather than answered here.
+HANDED_BACK = {
+    "ask_specialist_detail",
+    "book_appointment",
+    "bot_challenge",
+    "cancel",
+    "change_booking_detail",
+    "delete_my_data",
+    "find_specialist",
+    "goodbye",
+    "greet",
+    "my_data",
+    "not_in_guide",
+    "request_callback",
+    "thank",
+    "what_can_you_do",
+    "withdraw_consent",
+}
+# In a replayed message's parse: the check question it followed (console/indexer.py).
+REPLAY_KEY = "replay_of"
+# As sure as FallbackClassifier requires (config.yml) for the intent to be acted on.
+MIN_INTENT_CONFIDENCE = 0.4
 
 
 def checked_message(events: List[Dict[str, Any]]) -> Dict[str, Any] | None:
@@ -42,13 +69,32 @@ def checked_message(events: List[Dict[str, Any]]) -> Dict[str, Any] | None:
     return None
 
 
-def answer_for(parse: Dict[str, Any]) -> str | None:
-    """The response that answers the checked message, from the classifiers' own best guess."""
-    ranking = [
+def _classifiers_ranking(parse: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The intent ranking without RedFlagDetector's own check and level intents."""
+    return [
         r
         for r in parse.get("intent_ranking") or []
         if r.get("name") not in QUESTIONS | set(CHECK_INTENTS)
     ]
+
+
+def handed_back(parse: Dict[str, Any]) -> Dict[str, Any] | None:
+    """The checked message's parse with the classifiers' intent, when that intent is a request
+    with its own rule or form and they were sure enough of it; else ``None``."""
+    ranking = _classifiers_ranking(parse)
+    if not ranking or ranking[0].get("name") not in HANDED_BACK:
+        return None
+    if float(ranking[0].get("confidence") or 0.0) < MIN_INTENT_CONFIDENCE:
+        return None
+    best = {"name": ranking[0]["name"], "confidence": float(ranking[0]["confidence"])}
+    asked = (parse.get("intent") or {}).get("name")
+    # The console counts the patient's message once: the replay says which question it follows.
+    return {**parse, "intent": best, "intent_ranking": ranking, REPLAY_KEY: asked}
+
+
+def answer_for(parse: Dict[str, Any]) -> str | None:
+    """The response that answers the checked message, from the classifiers' own best guess."""
+    ranking = _classifiers_ranking(parse)
     if not ranking:
         return None
     intent = ranking[0].get("name")
@@ -73,12 +119,24 @@ class ActionAnswerAfterTriage(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         parse = checked_message(list(tracker.events)) or {}
+        urgent = (parse.get(POSSIBLE_RED_FLAG_KEY) or {}).get("intent") == "urgent"
+        replay = handed_back(parse)
+        if replay is not None:
+            if urgent:
+                dispatcher.utter_message(response="utter_safety_net_postop")
+            # As if the patient had just sent it: its own rule or form runs next.
+            return [
+                ActionExecuted("action_listen"),
+                UserUttered(
+                    parse.get("text"), replay, input_channel=tracker.get_latest_input_channel()
+                ),
+            ]
         response = answer_for(parse)
         if response:
             dispatcher.utter_message(response=response)
         else:
             self._offer_topics(dispatcher, parse)
-        if (parse.get(POSSIBLE_RED_FLAG_KEY) or {}).get("intent") == "urgent":
+        if urgent:
             # The question asked about emergency signs only; what makes it urgent (surgeon
             # today) is said once more.
             dispatcher.utter_message(response="utter_safety_net_postop")

@@ -163,6 +163,30 @@ def test_an_unclear_red_flag_gets_one_triage_question_then_the_answer(stack: Sta
     assert "medical emergency" not in texts(replies)
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("please delete everything i told you", "Do you want me to delete this conversation"),
+        (
+            "i don't want you to keep my data, delete it",
+            "Do you want me to delete this conversation",
+        ),
+        ("that is all i wanted to ask", "Take care!"),
+    ],
+)
+def test_a_request_is_carried_out_after_the_crisis_check(
+    stack: Stack, message: str, expected: str
+) -> None:
+    """First-person requests can read as a possible crisis; a "no" to the check must not lose
+    them. Where the check is not asked, the request is answered at once."""
+    sender = f"check-then-request-{len(message)}"
+    replies = stack.say(sender, message)
+    if "thoughts of ending your life" in texts(replies):
+        replies = stack.say(sender, "no")
+        assert "Tele-MANAS" in replies[0]["text"], replies  # the check's "no" is answered first
+    assert expected in texts(replies), replies
+
+
 @pytest.mark.parametrize("answer", ["yes", "haan", "/affirm"])
 def test_yes_to_the_triage_question_gets_the_emergency_reply(stack: Stack, answer: str) -> None:
     sender = f"triage-yes-{answer}"

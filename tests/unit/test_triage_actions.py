@@ -6,7 +6,13 @@ from typing import Any, Dict, List
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.triage import ActionAnswerAfterTriage, answer_for, checked_message
+from actions.triage import (
+    HANDED_BACK,
+    ActionAnswerAfterTriage,
+    answer_for,
+    checked_message,
+    handed_back,
+)
 from tests.conftest import TrackerFactory
 
 
@@ -98,3 +104,61 @@ async def test_asks_what_next_without_any_clue(
     await ActionAnswerAfterTriage().run(dispatcher, make_tracker(events=[]), domain)
     assert [m["response"] for m in dispatcher.messages] == ["utter_triage_what_next"]
     assert "utter_triage_what_next" in domain["responses"]
+
+
+@pytest.mark.parametrize(
+    ("intents", "expected"),
+    [
+        ([("delete_my_data", 0.8), ("crisis", 0.1)], "delete_my_data"),
+        ([("goodbye", 0.6)], "goodbye"),
+        ([("request_callback", 0.5), ("faq", 0.3)], "request_callback"),
+        ([("delete_my_data", 0.3), ("faq", 0.2)], None),  # not sure enough: not acted on
+        ([("faq", 0.9)], None),  # a question: answered here, not replayed
+        ([("ask_diagnosis", 0.9)], None),  # a single response: answered here
+        ([("affirm", 0.9)], None),  # "yes" means nothing without its question
+        ([], None),
+    ],
+)
+def test_handed_back(intents: List[tuple], expected: str | None) -> None:
+    replay = handed_back(_checked(intents))
+    if expected is None:
+        assert replay is None
+    else:
+        assert replay is not None
+        assert replay["intent"]["name"] == expected
+        assert [r["name"] for r in replay["intent_ranking"]][0] == expected  # check intent gone
+        assert replay["text"] == "tingling in my foot, how long is recovery"
+
+
+async def test_a_request_is_replayed_for_its_own_rule(
+    make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
+) -> None:
+    """ "delete everything i told you" drew the crisis check; after "no" it is carried out."""
+    parse = _checked([("delete_my_data", 0.8)])
+    events = await ActionAnswerAfterTriage().run(
+        dispatcher, make_tracker(events=_events(parse)), domain
+    )
+    assert dispatcher.messages == []
+    assert [e["event"] for e in events] == ["action", "user"]
+    assert events[0]["name"] == "action_listen"
+    assert events[1]["text"] == parse["text"]
+    assert events[1]["parse_data"]["intent"] == {"name": "delete_my_data", "confidence": 0.8}
+    assert events[1]["parse_data"]["replay_of"] == "triage_check"  # counted once by the console
+
+
+async def test_a_replayed_request_after_a_possible_urgent_sign_keeps_the_net(
+    make_tracker: TrackerFactory, dispatcher: CollectingDispatcher, domain: Dict[str, Any]
+) -> None:
+    parse = {
+        **_checked([("book_appointment", 0.7)]),
+        "possible_red_flag": {"intent": "urgent", "confidence": 0.55},
+    }
+    events = await ActionAnswerAfterTriage().run(
+        dispatcher, make_tracker(events=_events(parse)), domain
+    )
+    assert [m["response"] for m in dispatcher.messages] == ["utter_safety_net_postop"]
+    assert events[1]["parse_data"]["intent"]["name"] == "book_appointment"
+
+
+def test_every_handed_back_intent_is_in_the_domain(domain: Dict[str, Any]) -> None:
+    assert HANDED_BACK <= set(domain["intents"])
