@@ -24,6 +24,8 @@ from spine_content.topics import topic_button, topic_titles
 from spine_nlu.red_flags import CHECK_INTENTS, POSSIBLE_RED_FLAG_KEY
 
 QUESTIONS = set(CHECK_INTENTS.values())
+# RedFlagDetector's own intents in a checked message's ranking; the rest are the classifiers'.
+DETECTOR_INTENTS = QUESTIONS | set(CHECK_INTENTS)
 # Intents whose rule is a single response (data/rules/safety.yml, fallback.yml).
 SINGLE_RESPONSE = {
     "ask_dosage": "utter_no_dosing",
@@ -71,11 +73,7 @@ def checked_message(events: List[Dict[str, Any]]) -> Dict[str, Any] | None:
 
 def _classifiers_ranking(parse: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The intent ranking without RedFlagDetector's own check and level intents."""
-    return [
-        r
-        for r in parse.get("intent_ranking") or []
-        if r.get("name") not in QUESTIONS | set(CHECK_INTENTS)
-    ]
+    return [r for r in parse.get("intent_ranking") or [] if r.get("name") not in DETECTOR_INTENTS]
 
 
 def handed_back(parse: Dict[str, Any]) -> Dict[str, Any] | None:
@@ -84,9 +82,9 @@ def handed_back(parse: Dict[str, Any]) -> Dict[str, Any] | None:
     ranking = _classifiers_ranking(parse)
     if not ranking or ranking[0].get("name") not in HANDED_BACK:
         return None
-    if float(ranking[0].get("confidence") or 0.0) < MIN_INTENT_CONFIDENCE:
+    best = {"name": ranking[0]["name"], "confidence": float(ranking[0].get("confidence") or 0.0)}
+    if best["confidence"] < MIN_INTENT_CONFIDENCE:
         return None
-    best = {"name": ranking[0]["name"], "confidence": float(ranking[0]["confidence"])}
     asked = (parse.get("intent") or {}).get("name")
     # The console counts the patient's message once: the replay says which question it follows.
     return {**parse, "intent": best, "intent_ranking": ranking, REPLAY_KEY: asked}

@@ -153,13 +153,13 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
         except ValueError:
             continue
         if row.type_name == "user":
-            if (data.get("parse_data") or {}).get("replay_of"):
+            parse = data.get("parse_data") or {}
+            if parse.get("replay_of"):
                 # The patient's message again, replayed after "no" to a check question
                 # (actions/triage.py): it was counted when it came.
                 continue
             delta.turns += 1
             delta.channel = data.get("input_channel") or delta.channel
-            parse = data.get("parse_data") or {}
             intent = parse.get("intent") or {}
             day = local_day(row.timestamp)
             text = str(data.get("text") or "")
