@@ -11,7 +11,12 @@ Scored as the held-out report is (spine_nlu.evaluate: an answer is right when it
 answering only when an answer at that confidence is more often right than wrong.
 
     python -m bench.devset run CONFIG [--name NAME] [--folds 3] [--workdir var/devset]
+                                      [--always-train FILE]
     python -m bench.devset show [--workdir ...]        # every scored configuration, best first
+
+``--always-train`` adds a file's phrasings to every fold's training data and never scores them:
+a candidate round of training data is then judged on the same out-of-fold phrasings as the
+data without it.
 
 Training a fold takes as long as an NLU training (~2 min each on the 2-core machine).
 """
@@ -37,7 +42,9 @@ DATA = ROOT / "data" / "nlu"
 SEED = 7
 
 
-def split(folds: int, workdir: Path) -> List[Tuple[Path, List[Tuple[str, str]]]]:
+def split(
+    folds: int, workdir: Path, always: Path | None = None
+) -> List[Tuple[Path, List[Tuple[str, str]]]]:
     """Writes each fold's training file; returns (training file, held-back (text, label)) pairs."""
     from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
     from rasa.shared.nlu.training_data.loading import load_data
@@ -57,6 +64,8 @@ def split(folds: int, workdir: Path) -> List[Tuple[Path, List[Tuple[str, str]]]]
             assigned[(i + offset) % folds].append(message)
         offset += len(messages)  # small classes do not all start in fold 0
     others = [m for m in data.training_examples if not m.get("intent")]
+    if always is not None:
+        others += load_data(str(always)).training_examples
     out = []
     for k in range(folds):
         train = [m for j in range(folds) if j != k for m in assigned[j]] + others
@@ -134,7 +143,9 @@ def score(rows: List[Tuple[str, str, str]]) -> Dict[str, Any]:
     }
 
 
-def run(config: Path, name: str, folds: int, workdir: Path) -> Dict[str, Any]:
+def run(
+    config: Path, name: str, folds: int, workdir: Path, always: Path | None = None
+) -> Dict[str, Any]:
     import logging
 
     from rasa.utils.log_utils import configure_structlog
@@ -143,12 +154,18 @@ def run(config: Path, name: str, folds: int, workdir: Path) -> Dict[str, Any]:
     logging.disable(logging.WARNING)
     rows: List[Tuple[str, str, str]] = []
     seconds = []
-    for k, (train_file, held) in enumerate(split(folds, workdir)):
+    for k, (train_file, held) in enumerate(split(folds, workdir, always)):
         models = workdir / "models"
         seconds.append(train(config, train_file, models, f"{name}-fold{k}"))
         rows += asyncio.run(predict(models / f"{name}-fold{k}.tar.gz", held))
         print(f"[{name}] fold {k}: trained in {seconds[-1]:.0f} s", file=sys.stderr)
-    result = {"name": name, "config": str(config), **score(rows), "train_s": seconds}
+    result = {
+        "name": name,
+        "config": str(config),
+        "always_train": str(always) if always else None,
+        **score(rows),
+        "train_s": seconds,
+    }
     (workdir / "results").mkdir(parents=True, exist_ok=True)
     (workdir / "results" / f"{name}.json").write_text(
         json.dumps({**result, "rows": rows}, indent=1), encoding="utf-8"
@@ -177,12 +194,13 @@ def main() -> None:
     parser.add_argument("--name")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "devset")
+    parser.add_argument("--always-train", type=Path, help="phrasings in every fold's training")
     args = parser.parse_args()
     if args.command == "show":
         show(args.workdir)
         return
     name = args.name or args.config.stem
-    result = run(args.config.resolve(), name, args.folds, args.workdir)
+    result = run(args.config.resolve(), name, args.folds, args.workdir, args.always_train)
     print(json.dumps(result))
 
 

@@ -58,6 +58,9 @@ class Turn:
     entities: List[str] = field(default_factory=list)
     event_id: int = 0
     form_answer: str = ""  # the form question (slot) this message answered
+    # The check question ("crisis_check") after whose "no" this message was carried out again
+    # (actions/triage.py writes ``replay_of``); its first row is the one to annotate.
+    replay_of: str = ""
 
 
 @dataclass
@@ -118,6 +121,7 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
                     show(str(data.get("text") or "")),
                     intent=" + ".join(topics_of(parse)),
                     form_answer=form_answer(parse) or "",
+                    replay_of=str(parse.get("replay_of") or ""),
                     confidence=intent.get("confidence"),
                     entities=[
                         show(f"{e.get('entity')}={e.get('value')}")

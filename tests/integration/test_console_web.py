@@ -25,6 +25,7 @@ from spine_db.store import BookingRequest, Store
 from tests.support.console_client import PASSWORD, Client, csrf_of
 
 PATIENT = "919876543210"  # a WhatsApp conversation id is the user's number
+REPLAYED = "web-replayed-request"
 
 
 def seed_conversation(engine: sa.engine.Engine) -> None:
@@ -65,6 +66,31 @@ def seed_conversation(engine: sa.engine.Engine) -> None:
         ("slot", {"name": "booking_reference", "value": "BK-7F3K2Q"}),
     ]
     insert_events(engine, PATIENT, events)
+
+
+def seed_replayed_request(engine: sa.engine.Engine) -> None:
+    """A request held back by the crisis check and carried out after "no" (actions/triage.py)."""
+    text = "please delete everything i told you"
+    insert_events(
+        engine,
+        REPLAYED,
+        [
+            ("user", {"text": text, "parse_data": {"intent": {"name": "crisis_check"}}}),
+            ("action", {"name": "utter_crisis_check"}),
+            ("user", {"text": "no", "parse_data": {"intent": {"name": "deny"}}}),
+            ("action", {"name": "action_answer_after_triage"}),
+            (
+                "user",
+                {
+                    "text": text,
+                    "parse_data": {
+                        "intent": {"name": "delete_my_data", "confidence": 0.81},
+                        "replay_of": "crisis_check",
+                    },
+                },
+            ),
+        ],
+    )
 
 
 def insert_events(
@@ -111,6 +137,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     SQLTrackerStore(host=url)  # Rasa's events table, as the Rasa server creates it
     migrate.upgrade(url)
     seed_conversation(sa.create_engine(url, future=True))
+    seed_replayed_request(sa.create_engine(url, future=True))
     accounts = Accounts(sa.create_engine(url, future=True))
     accounts.add("agent1", PASSWORD, "agent")
     accounts.add("agent2", PASSWORD, "agent")
@@ -323,6 +350,20 @@ def test_annotate_a_message_and_export_valid_rasa_nlu(
     with sa.create_engine(db_url, future=True).connect() as conn:
         actions = [r[0] for r in conn.execute(sa.text("SELECT action FROM audit_log"))]
     assert "export" in actions
+
+
+def test_a_replayed_request_is_shown_as_such_and_annotated_once(db_url: str, site: str) -> None:
+    engine = sa.create_engine(db_url, future=True)
+    update_summaries(engine)
+    key = key_for_sender(engine, REPLAYED)
+    agent = Client(site)
+    agent.login("agent1")
+    _, _, html = agent.request("GET", f"/console/conversations/{key}")
+    assert (
+        'the same message, carried out as delete_my_data after "no" to the crisis check'
+    ) in html.replace("&#34;", '"').replace("&quot;", '"')
+    # the first row and "no" can be annotated; the replay is the same message again
+    assert len(re.findall(r'name="event_id" value="(\d+)"', html)) == 2
 
 
 def test_booking_queue_masks_contacts_and_moves_through_the_lifecycle_with_audit(

@@ -1,0 +1,40 @@
+"""bench/devset.py: the folds of the development set, with and without a candidate round."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rasa.shared.nlu.training_data.loading import load_data
+
+from bench.devset import split
+
+ROUND = """version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - a greeting only the candidate round has
+- intent: faq/recovery_time
+  examples: |
+    - a recovery question only the candidate round has
+"""
+
+
+def texts(path: Path) -> set:
+    return {m.get("text") for m in load_data(str(path)).training_examples}
+
+
+def test_a_candidate_round_is_trained_in_every_fold_and_never_scored(tmp_path: Path) -> None:
+    plain = split(3, tmp_path / "plain")
+    candidate = tmp_path / "round.yml"
+    candidate.write_text(ROUND, encoding="utf-8")
+    with_round = split(3, tmp_path / "round", candidate)
+
+    # the same phrasings are held back, so the two runs are scored on the same messages
+    assert [held for _, held in with_round] == [held for _, held in plain]
+    held_texts = {text for _, held in with_round for text, _ in held}
+    assert not held_texts & {"a greeting only the candidate round has"}
+    for (plain_file, _), (round_file, _) in zip(plain, with_round, strict=True):
+        added = texts(round_file) - texts(plain_file)
+        assert added == {
+            "a greeting only the candidate round has",
+            "a recovery question only the candidate round has",
+        }
