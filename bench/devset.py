@@ -18,7 +18,7 @@ answering only when an answer at that confidence is more often right than wrong.
 a candidate round of training data is then judged on the same out-of-fold phrasings as the
 data without it.
 
-Training a fold takes as long as an NLU training (~2 min each on the 2-core machine).
+Training a fold takes as long as an NLU training (2–7 min each on the 2-core machines).
 """
 from __future__ import annotations
 

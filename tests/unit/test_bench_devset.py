@@ -7,6 +7,10 @@ from rasa.shared.nlu.training_data.loading import load_data
 
 from bench.devset import split
 
+CANDIDATE_TEXTS = {
+    "a greeting only the candidate round has",
+    "a recovery question only the candidate round has",
+}
 ROUND = """version: "3.1"
 nlu:
 - intent: greet
@@ -31,10 +35,6 @@ def test_a_candidate_round_is_trained_in_every_fold_and_never_scored(tmp_path: P
     # the same phrasings are held back, so the two runs are scored on the same messages
     assert [held for _, held in with_round] == [held for _, held in plain]
     held_texts = {text for _, held in with_round for text, _ in held}
-    assert not held_texts & {"a greeting only the candidate round has"}
+    assert not held_texts & CANDIDATE_TEXTS
     for (plain_file, _), (round_file, _) in zip(plain, with_round, strict=True):
-        added = texts(round_file) - texts(plain_file)
-        assert added == {
-            "a greeting only the candidate round has",
-            "a recovery question only the candidate round has",
-        }
+        assert texts(round_file) - texts(plain_file) == CANDIDATE_TEXTS
