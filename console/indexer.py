@@ -106,6 +106,13 @@ def form_answer(parse: Dict[str, Any]) -> str | None:
     return None
 
 
+def replay_of(parse: Dict[str, Any]) -> str | None:
+    """The check question after whose "no" this message was carried out again (``replay_of``,
+    written by actions/triage.py): the patient's message a second time, counted when it came."""
+    asked = parse.get("replay_of")
+    return str(asked) if asked else None
+
+
 _WITH_EVENTS: set = set()
 
 
@@ -154,9 +161,7 @@ def fold(rows: Sequence[Any], daily: Counter | None = None) -> Dict[str, Delta]:
             continue
         if row.type_name == "user":
             parse = data.get("parse_data") or {}
-            if parse.get("replay_of"):
-                # The patient's message again, replayed after "no" to a check question
-                # (actions/triage.py): it was counted when it came.
+            if replay_of(parse):
                 continue
             delta.turns += 1
             delta.channel = data.get("input_channel") or delta.channel

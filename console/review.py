@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Set
 
 import sqlalchemy as sa
 
-from console.indexer import EVENTS, LOCAL_TZ, form_answer, topics_of
+from console.indexer import EVENTS, LOCAL_TZ, form_answer, replay_of, topics_of
 from console.masking import mask_phone, mask_text, names_in
 from spine_db.models import Booking, Callback, ConversationSummary
 
@@ -58,9 +58,9 @@ class Turn:
     entities: List[str] = field(default_factory=list)
     event_id: int = 0
     form_answer: str = ""  # the form question (slot) this message answered
-    # The check question ("crisis_check") after whose "no" this message was carried out again
-    # (actions/triage.py writes ``replay_of``); its first row is the one to annotate.
-    replay_of: str = ""
+    # The check question this message was carried out again after (console.indexer.replay_of);
+    # its first row is the one to annotate.
+    replayed_after: str = ""
 
 
 @dataclass
@@ -121,7 +121,7 @@ def transcript(engine: sa.engine.Engine, sender_id: str, reveal: bool = False) -
                     show(str(data.get("text") or "")),
                     intent=" + ".join(topics_of(parse)),
                     form_answer=form_answer(parse) or "",
-                    replay_of=str(parse.get("replay_of") or ""),
+                    replayed_after=replay_of(parse) or "",
                     confidence=intent.get("confidence"),
                     entities=[
                         show(f"{e.get('entity')}={e.get('value')}")
