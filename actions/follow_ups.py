@@ -105,8 +105,12 @@ class ActionFollowUp(Action):
             return []
         if follow.get("kind") == "success":
             # the guide gives a success rate for fusion only (FAQ 3); asked first, that is the
-            # one it has, and its answer names fusion
-            if previous is None or "fusion" in table.covers.get(previous, []):
+            # one it has, and its answer names fusion; "how often does a discectomy work" it
+            # does not give
+            term = str(follow.get("term") or "")
+            if term == "fusion" or (
+                not term and (previous is None or "fusion" in table.covers.get(previous, []))
+            ):
                 dispatcher.utter_message(response="utter_faq/fusion_success_rate")
             else:
                 dispatcher.utter_message(response="utter_not_in_guide")

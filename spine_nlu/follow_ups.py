@@ -148,6 +148,19 @@ _SUCCESS_FACTOR = re.compile(
 )
 # "it", "that", "this": what was just explained
 _THAT = re.compile(r"\b(?:it|that|this)\b", re.IGNORECASE)
+# ... and "these", "they", "the nerve damage one": words that point back to the previous answer
+_BACK = re.compile(r"\b(?:it|that|this|these|those|they|them|one)\b", re.IGNORECASE)
+# What a frequency question may be about (a risk the guide lists, or a procedure or condition):
+# named, the question stands on its own
+_SUBJECT = re.compile(
+    r"\b(?:infect\w*|clots?|clotting|bleed\w*|blood|nerves?|leak\w*|csf|fluid|dural|paraly\w*|"
+    r"herniat\w*|recur\w*|wound|complications?|pain|symptoms?|"
+    + "|".join(f"(?:{pattern})" for pattern in TERMS.values())
+    + r")\b",
+    re.IGNORECASE,
+)
+# How often it works, not how often a risk happens
+_OUTCOME = re.compile(r"\b(?:succeed\w*|success\w*|work|works|working|heal|heals)\b", re.IGNORECASE)
 _ABOUT_SUCCESS = re.compile(r"\b(?:chances|success)\b", re.IGNORECASE)
 # "how soon after the op does it start?" after the physiotherapy answer: when that begins
 _WHEN_STARTS = re.compile(
@@ -175,7 +188,9 @@ class FollowUp:
     kind: str  # "term": the same question about another thing; "how_common": its frequency;
     # "success": its success rate (or what it depends on); "when_starts": when what was just
     # explained begins; "procedure_for": the operation for the condition just explained
-    term: str = ""  # a key of TERMS
+    # a key of TERMS: what a "term" follow-up switches to, or the procedure a "success"
+    # question names
+    term: str = ""
 
 
 def follow_up(text: str) -> FollowUp | None:
@@ -189,6 +204,15 @@ def follow_up(text: str) -> FollowUp | None:
     return found
 
 
+def named_term(text: str) -> str:
+    """The first thing of TERMS the message names ("" when it names none)."""
+    lowered = text.lower()
+    return next(
+        (term for term, pattern in TERMS.items() if re.search(rf"\b(?:{pattern})\b", lowered)),
+        "",
+    )
+
+
 def _follow_up(text: str) -> FollowUp | None:
     if not text or len(text.split()) > MAX_WORDS_HOW_COMMON:
         return None
@@ -198,10 +222,20 @@ def _follow_up(text: str) -> FollowUp | None:
     if _SUCCESS.match(text) or (
         _SUCCESS_FACTOR.search(text) and (_THAT.search(text) or _ABOUT_SUCCESS.search(text))
     ):
-        return FollowUp("success")
+        # "will smoking affect the success of my fusion" names what it asks about, whatever
+        # was answered before
+        return FollowUp("success", named_term(text))
     if _HOW_COMMON.match(text) or (
         comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
     ):
+        if _OUTCOME.search(text):
+            # "what are the chances my fusion will work": how often it succeeds, which the
+            # guide gives for fusion, not how often a risk happens, which it never gives
+            return FollowUp("success", named_term(text))
+        if _SUBJECT.search(text) and not _BACK.search(text):
+            # "how likely is a wound infection after MISS" names what it asks about and can be
+            # answered alone; "how common is that csf leak one" points back
+            return None
         return FollowUp("how_common")
     if len(text.split()) > MAX_WORDS:
         return None

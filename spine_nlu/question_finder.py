@@ -95,6 +95,7 @@ UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
 MODEL_FILE = "question_finder.joblib"
 # The confidence given to a piece that names a listed doctor or asks for doctors by a detail.
 DOCTOR_CONFIDENCE = 0.9
+FUSION_SUCCESS = "faq/fusion_success_rate"
 
 
 def selected_key(message: Message) -> str | None:
@@ -364,6 +365,11 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 override_intent(message, FALLBACK_INTENT, 1.0)
                 continue
             follow = follow_up(text)
+            if follow is not None and follow.kind == "success" and follow.term == "fusion":
+                # It says what it asks about, so it needs no previous answer: the guide's one
+                # success rate is the fusion's (FAQ 3).
+                answer_with(message, text, FUSION_SUCCESS, DOCTOR_CONFIDENCE)
+                continue
             if follow is not None:
                 override_intent(message, FOLLOW_UP_INTENT, 1.0)
                 message.set(

@@ -49,6 +49,20 @@ async def test_gibberish_and_bad_payloads_fall_back(agent: Any, text: str) -> No
     assert predicted_label(parse) in ("nlu_fallback", "out_of_scope")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["what are the chances my fusion will work", "will smoking affect the success of my fusion"],
+)
+async def test_a_success_question_naming_fusion_gets_its_rate_without_a_previous_answer(
+    agent: Any, text: str
+) -> None:
+    # read as a follow-up, a first message got "the guide gives no figures", and after another
+    # answer "not in the guide", although the guide gives fusion's success rate
+    parse = await agent.parse_message(text)
+    assert predicted_label(parse) == "faq/fusion_success_rate"
+    assert parse["questions"] == [{"text": text, "answer": "faq/fusion_success_rate"}]
+
+
 def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None:
     counted = Report()
     counted.add("how long is recovery", "faq/recovery_time", "faq/recovery_time")  # right

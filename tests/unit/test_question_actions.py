@@ -106,6 +106,13 @@ def _history(answer: str) -> List[Dict[str, Any]]:
         ("utter_article/spinal_fusion", {"kind": "success"}, ["utter_faq/fusion_success_rate"]),
         ("utter_article/discectomy", {"kind": "success"}, ["utter_not_in_guide"]),
         ("utter_greet", {"kind": "success"}, ["utter_faq/fusion_success_rate"]),
+        # a success question that names its procedure needs no previous answer
+        (
+            "utter_article/discectomy",
+            {"kind": "success", "term": "fusion"},
+            ["utter_faq/fusion_success_rate"],
+        ),
+        ("utter_greet", {"kind": "success", "term": "discectomy"}, ["utter_not_in_guide"]),
         (
             "utter_faq/physical_therapy",
             {"kind": "when_starts"},

@@ -178,6 +178,17 @@ def test_segments_are_bounded() -> None:
         ("when can i start walking after surgery", None),
         ("how common is the nerve damage one, like how many out of 100", FollowUp("how_common")),
         ("hmm how common is that, thoda percentage bata do", FollowUp("how_common")),
+        ("how common is that csf leak one", FollowUp("how_common")),
+        ("how common are these? like what percent of patients get them", FollowUp("how_common")),
+        # a frequency question that names its risk is a question of its own
+        ("how likely is a wound infection after minimally invasive spine surgery", None),
+        ("what are the chances the disc herniates again", None),
+        ("how common are clots after the op", None),
+        # how often it works is its success rate, and the procedure it names is kept
+        ("what are the chances my fusion will work", FollowUp("success", "fusion")),
+        ("does smoking reduce the chances of the fusion working", FollowUp("success", "fusion")),
+        ("how often does it work", FollowUp("success")),
+        ("how likely is a discectomy to succeed", FollowUp("success", "discectomy")),
     ],
 )
 def test_follow_up_shapes(text: str, expected: FollowUp | None) -> None:
