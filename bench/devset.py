@@ -18,6 +18,15 @@ answering only when an answer at that confidence is more often right than wrong.
 a candidate round of training data is then judged on the same out-of-fold phrasings as the
 data without it.
 
+    python -m bench.devset layers [--name NAME]       # what each layer changed, out of fold
+
+``layers`` parses the held-back phrasings again with a run's saved fold models, reading the
+label after the classifiers (RetrievalRouter), after the QuestionFinder and after the triage
+layer (RedFlagDetector): the layers that read stories and safety are judged on short, direct
+phrasings too, where each change is right → wrong, clarifying → right, and so on. The parse
+code is the checkout's, so a change to what a layer does at parse time is measured without
+training the folds again.
+
 Training a fold takes as long as an NLU training (2–7 min each on the 2-core machines).
 """
 from __future__ import annotations
@@ -31,7 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -119,19 +128,23 @@ async def predict(model: Path, held: List[Tuple[str, str]]) -> List[Tuple[str, s
     return [(text, label, predicted_label(await agent.parse_message(text))) for text, label in held]
 
 
+def outcome(expected: str, predicted: str) -> str:
+    """right, clarify (a clarifying question) or wrong, as the held-out report counts them."""
+    from spine_nlu.evaluate import FALLBACK_OK
+
+    if predicted == expected or (expected in FALLBACK_OK and predicted in FALLBACK_OK):
+        return "right"
+    return "clarify" if predicted == "nlu_fallback" else "wrong"
+
+
 def score(rows: List[Tuple[str, str, str]]) -> Dict[str, Any]:
-    from spine_nlu.evaluate import FALLBACK_OK, Report
+    from spine_nlu.evaluate import Report
 
     report = Report()
-    right = wrong = clarify = 0
+    counts = Counter(outcome(expected, predicted) for _, expected, predicted in rows)
     for text, expected, predicted in rows:
         report.add(text, expected, predicted)
-        if predicted == expected or (expected in FALLBACK_OK and predicted in FALLBACK_OK):
-            right += 1
-        elif predicted == "nlu_fallback":
-            clarify += 1
-        else:
-            wrong += 1
+    right, wrong, clarify = counts["right"], counts["wrong"], counts["clarify"]
     return {
         "messages": len(rows),
         "right_minus_wrong": right - wrong,
@@ -173,6 +186,86 @@ def run(
     return result
 
 
+# The parse after each layer, in pipeline order (their classes in config.yml).
+LAYERS = {
+    "classifiers": "RetrievalRouter",
+    "question finder": "QuestionFinder",
+    "triage": "RedFlagDetector",
+}
+
+
+def changes(rows: List[Dict[str, str]], before: str, after: str) -> Counter:
+    """(outcome before, outcome after, the label after) for each phrasing a layer changed."""
+    return Counter(
+        (
+            outcome(row["expected"], row[before]),
+            outcome(row["expected"], row[after]),
+            row[after].split("/", 1)[0],
+        )
+        for row in rows
+        if row[before] != row[after]
+    )
+
+
+async def parse_by_layer(model: Path, held: List[Tuple[str, str]]) -> List[Dict[str, str]]:
+    """Each held-back phrasing's label after every layer of ``LAYERS``: the graph is run up to
+    that layer's node, as Rasa's processor runs it up to the last one."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from spine_nlu.evaluate import predicted_label
+    from spine_rasa import load_agent
+
+    processor = load_agent(str(model)).processor
+    nodes = processor.model_metadata.predict_schema.nodes
+    targets = {
+        layer: next(
+            n for n, node in nodes.items() if n.startswith("run_") and node.uses.__name__ == cls
+        )
+        for layer, cls in LAYERS.items()
+    }
+    rows = []
+    for text, expected in held:
+        row = {"text": text, "expected": expected}
+        for layer, target in targets.items():
+            result = processor.graph_runner.run(
+                inputs={
+                    PLACEHOLDER_MESSAGE: [UserMessage(text)],
+                    PLACEHOLDER_TRACKER: DialogueStateTracker("devset", []),
+                },
+                targets=[target],
+            )
+            parsed = result[target][0].as_dict(only_output_properties=True)
+            row[layer] = predicted_label(parsed)
+        rows.append(row)
+    return rows
+
+
+def layers(workdir: Path, name: str, folds: int) -> str:
+    import logging
+
+    logging.disable(logging.WARNING)
+    rows: List[Dict[str, str]] = []
+    for k, (_, held) in enumerate(split(folds, workdir)):
+        rows += asyncio.run(parse_by_layer(workdir / "models" / f"{name}-fold{k}.tar.gz", held))
+    (workdir / "layers").mkdir(parents=True, exist_ok=True)
+    (workdir / "layers" / f"{name}.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    lines = []
+    for layer in LAYERS:
+        counts = Counter(outcome(row["expected"], row[layer]) for row in rows)
+        lines.append(
+            f"after the {layer}: right {counts['right']}, clarify {counts['clarify']}, "
+            f"wrong {counts['wrong']}, right - wrong {counts['right'] - counts['wrong']}"
+        )
+    names = list(LAYERS)
+    for before, after in zip(names, names[1:], strict=False):
+        lines.append(f"changed by the {after}:")
+        for (was, now, label), n in changes(rows, before, after).most_common():
+            lines.append(f"  {n:4d}  {was} -> {now}  ({label})")
+    return "\n".join(lines)
+
+
 def show(workdir: Path) -> None:
     results = [
         {k: v for k, v in json.loads(p.read_text(encoding="utf-8")).items() if k != "rows"}
@@ -189,7 +282,7 @@ def show(workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["run", "show"])
+    parser.add_argument("command", choices=["run", "show", "layers"])
     parser.add_argument("config", type=Path, nargs="?", default=ROOT / "config.yml")
     parser.add_argument("--name")
     parser.add_argument("--folds", type=int, default=3)
@@ -198,6 +291,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "show":
         show(args.workdir)
+        return
+    if args.command == "layers":
+        print(layers(args.workdir, args.name or "config", args.folds))
         return
     name = args.name or args.config.stem
     result = run(args.config.resolve(), name, args.folds, args.workdir, args.always_train)

@@ -1,11 +1,12 @@
 """bench/devset.py: the folds of the development set, with and without a candidate round."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bench.devset import split
+from bench.devset import changes, outcome, split
 
 CANDIDATE_TEXTS = {
     "a greeting only the candidate round has",
@@ -38,3 +39,30 @@ def test_a_candidate_round_is_trained_in_every_fold_and_never_scored(tmp_path: P
     assert not held_texts & CANDIDATE_TEXTS
     for (plain_file, _), (round_file, _) in zip(plain, with_round, strict=True):
         assert texts(round_file) - texts(plain_file) == CANDIDATE_TEXTS
+
+
+def test_layer_changes_are_counted_by_outcome_before_and_after() -> None:
+    rows = [
+        # the question finder took a right answer to a follow-up
+        {"expected": "faq/a", "classifiers": "faq/a", "question finder": "follow_up"},
+        # and answered a clarifying question from the guide
+        {"expected": "faq/a", "classifiers": "nlu_fallback", "question finder": "faq/a"},
+        {"expected": "faq/b", "classifiers": "nlu_fallback", "question finder": "faq/a"},
+        # unchanged rows are not counted, whatever their outcome
+        {"expected": "faq/b", "classifiers": "faq/a", "question finder": "faq/a"},
+        # an out-of-scope message that gets the clarifying question was right all along
+        {
+            "expected": "out_of_scope",
+            "classifiers": "out_of_scope",
+            "question finder": "nlu_fallback",
+        },
+    ]
+    assert changes(rows, "classifiers", "question finder") == Counter(
+        {
+            ("right", "wrong", "follow_up"): 1,
+            ("clarify", "right", "faq"): 1,
+            ("clarify", "wrong", "faq"): 1,
+            ("right", "right", "nlu_fallback"): 1,
+        }
+    )
+    assert outcome("greet", "nlu_fallback") == "clarify"
