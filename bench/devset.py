@@ -248,7 +248,10 @@ def layers(workdir: Path, name: str, folds: int) -> str:
     logging.disable(logging.WARNING)
     rows: List[Dict[str, str]] = []
     for k, (_, held) in enumerate(split(folds, workdir)):
-        rows += asyncio.run(parse_by_layer(workdir / "models" / f"{name}-fold{k}.tar.gz", held))
+        model = workdir / "models" / f"{name}-fold{k}.tar.gz"
+        if not model.exists():
+            raise SystemExit(f"{model} is missing: python -m bench.devset run CONFIG --name {name}")
+        rows += asyncio.run(parse_by_layer(model, held))
     (workdir / "layers").mkdir(parents=True, exist_ok=True)
     (workdir / "layers" / f"{name}.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     lines = []

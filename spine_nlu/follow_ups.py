@@ -159,8 +159,13 @@ _SUBJECT = re.compile(
     + r")\b",
     re.IGNORECASE,
 )
-# How often it works, not how often a risk happens
-_OUTCOME = re.compile(r"\b(?:succeed\w*|success\w*|work|works|working|heal|heals)\b", re.IGNORECASE)
+# How often it works, not how often a risk happens; "the fusion will work", "is it to work", but
+# not "back to work", which is the patient's job
+_OUTCOME = re.compile(
+    r"\b(?:succeed\w*|success\w*|heal|heals|(?:will|would|does|did|it|that|this|fusion|surgery|"
+    r"operation|op|procedure|it to) (?:work|works|working))\b",
+    re.IGNORECASE,
+)
 _ABOUT_SUCCESS = re.compile(r"\b(?:chances|success)\b", re.IGNORECASE)
 # "how soon after the op does it start?" after the physiotherapy answer: when that begins
 _WHEN_STARTS = re.compile(

@@ -189,10 +189,17 @@ def test_segments_are_bounded() -> None:
         ("does smoking reduce the chances of the fusion working", FollowUp("success", "fusion")),
         ("how often does it work", FollowUp("success")),
         ("how likely is a discectomy to succeed", FollowUp("success", "discectomy")),
+        ("my doctor recommended fusion, how likely is it to work", FollowUp("success", "fusion")),
     ],
 )
 def test_follow_up_shapes(text: str, expected: FollowUp | None) -> None:
     assert follow_up(text) == expected
+
+
+def test_going_back_to_work_is_not_the_success_rate() -> None:
+    # the patient's job, not the operation working: fusion's success rate would answer nothing
+    found = follow_up("what are the chances i can go back to work in 2 weeks")
+    assert found is None or found.kind != "success"
 
 
 SURNAMES = doctor_surnames(SPECIALISTS)
