@@ -150,11 +150,12 @@ _SUCCESS_FACTOR = re.compile(
 _THAT = re.compile(r"\b(?:it|that|this)\b", re.IGNORECASE)
 # ... and "these", "they", "the nerve damage one": words that point back to the previous answer
 _BACK = re.compile(r"\b(?:it|that|this|these|those|they|them|one)\b", re.IGNORECASE)
-# What a frequency question may be about (a risk the guide lists, or a procedure or condition):
-# named, the question stands on its own
+# What a frequency question may be about (a risk the guide lists, what the patient wants to do
+# again, or a procedure or condition): named, the question stands on its own
 _SUBJECT = re.compile(
     r"\b(?:infect\w*|clots?|clotting|bleed\w*|blood|nerves?|leak\w*|csf|fluid|dural|paraly\w*|"
     r"herniat\w*|recur\w*|wound|complications?|pain|symptoms?|"
+    r"work|job|office|walk\w*|driv\w*|sports?|gym|run|running|travel\w*|lift\w*|"
     + "|".join(f"(?:{pattern})" for pattern in TERMS.values())
     + r")\b",
     re.IGNORECASE,

@@ -196,10 +196,10 @@ def test_follow_up_shapes(text: str, expected: FollowUp | None) -> None:
     assert follow_up(text) == expected
 
 
-def test_going_back_to_work_is_not_the_success_rate() -> None:
-    # the patient's job, not the operation working: fusion's success rate would answer nothing
-    found = follow_up("what are the chances i can go back to work in 2 weeks")
-    assert found is None or found.kind != "success"
+def test_going_back_to_work_is_a_question_of_its_own() -> None:
+    # the patient's job, not the operation working (fusion's success rate), and not how common
+    # a risk just explained is ("the guide gives no figures")
+    assert follow_up("what are the chances i can go back to work in 2 weeks") is None
 
 
 SURNAMES = doctor_surnames(SPECIALISTS)
