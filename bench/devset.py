@@ -44,6 +44,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from spine_nlu.evaluate import outcome
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,15 +128,6 @@ async def predict(model: Path, held: List[Tuple[str, str]]) -> List[Tuple[str, s
 
     agent = load_agent(str(model))
     return [(text, label, predicted_label(await agent.parse_message(text))) for text, label in held]
-
-
-def outcome(expected: str, predicted: str) -> str:
-    """right, clarify (a clarifying question) or wrong, as the held-out report counts them."""
-    from spine_nlu.evaluate import FALLBACK_OK
-
-    if predicted == expected or (expected in FALLBACK_OK and predicted in FALLBACK_OK):
-        return "right"
-    return "clarify" if predicted == "nlu_fallback" else "wrong"
 
 
 def score(rows: List[Tuple[str, str, str]]) -> Dict[str, Any]:
@@ -228,6 +221,8 @@ async def parse_by_layer(model: Path, held: List[Tuple[str, str]]) -> List[Dict[
     rows = []
     for text, expected in held:
         row = {"text": text, "expected": expected}
+        # One run per layer: the components change the message in place, so a run with every
+        # target would hand back the final parse three times.
         for layer, target in targets.items():
             result = processor.graph_runner.run(
                 inputs={

@@ -47,6 +47,13 @@ def predicted_label(parse: Dict[str, Any]) -> str:
     return intent
 
 
+def outcome(expected: str, predicted: str) -> str:
+    """``right``, ``clarify`` (a clarifying question where an answer was expected) or ``wrong``."""
+    if predicted == expected or (expected in FALLBACK_OK and predicted in FALLBACK_OK):
+        return "right"
+    return "clarify" if predicted == "nlu_fallback" else "wrong"
+
+
 def base_intent(label: str) -> str:
     return label.split("/", 1)[0]
 
@@ -81,14 +88,15 @@ class Report:
 
     def add(self, text: str, expected: str, predicted: str) -> None:
         self.total += 1
-        ok = predicted == expected or (expected in FALLBACK_OK and predicted in FALLBACK_OK)
+        result = outcome(expected, predicted)
+        ok = result == "right"
         if base_intent(predicted) == base_intent(expected) or ok:
             self.intent_correct += 1
         if "/" in expected:
             self.response_total += 1
             self.response_correct += predicted == expected
         self.label_correct += ok
-        self.clarified += not ok and predicted == "nlu_fallback"
+        self.clarified += result == "clarify"
         if not ok:
             self.confusions[(expected, predicted)] += 1
             self.errors.append((text, expected, predicted))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bench.devset import changes, outcome, split
+from bench.devset import changes, split
+from spine_nlu.evaluate import outcome
 
 CANDIDATE_TEXTS = {
     "a greeting only the candidate round has",
