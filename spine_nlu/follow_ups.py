@@ -148,8 +148,14 @@ _SUCCESS_FACTOR = re.compile(
 )
 # "it", "that", "this": what was just explained
 _THAT = re.compile(r"\b(?:it|that|this)\b", re.IGNORECASE)
-# ... and "these", "they", "the nerve damage one": words that point back to the previous answer
-_BACK = re.compile(r"\b(?:it|that|this|these|those|they|them|one)\b", re.IGNORECASE)
+# ... and "these", "they", "the nerve damage one": words that point back to the previous answer.
+# "that" before a subject is a conjunction ("the chances that i can go back to work"), and "it"
+# before it is empty ("how likely is it that the pain comes back"): neither points anywhere.
+_BACK = re.compile(
+    r"\b(?:it(?!\s+that\s)|this|these|those|they|them|one|"
+    r"that(?!\s+(?:i|i'll|he|she|we|you|my|his|her|our|your|their|the|a|an)\b))\b",
+    re.IGNORECASE,
+)
 # What a frequency question may be about (a risk the guide lists, what the patient wants to do
 # again, or a procedure or condition): named, the question stands on its own
 _SUBJECT = re.compile(
@@ -232,7 +238,7 @@ def _follow_up(text: str) -> FollowUp | None:
         # was answered before
         return FollowUp("success", named_term(text))
     if _HOW_COMMON.match(text) or (
-        comma and len(lead.split()) <= 6 and about_that and _HOW_COMMON.match(tail)
+        comma and len(lead.split()) <= 8 and about_that and _HOW_COMMON.match(tail)
     ):
         if _OUTCOME.search(text):
             # "what are the chances my fusion will work": how often it succeeds, which the

@@ -60,6 +60,8 @@ from spine_nlu.questions import (
     reads_a_report,
     remedy_question,
     segments,
+    success_elsewhere,
+    with_context,
 )
 from spine_nlu.retrieval_router import selected_response
 from spine_nlu.triage_model import TriageModel, normalise
@@ -89,6 +91,7 @@ FOR_A_DOCTOR = (
     (reads_a_report, DIAGNOSIS_INTENT),
     (remedy_question, DOSAGE_INTENT),
     (flying_question, NOT_IN_GUIDE_INTENT),
+    (success_elsewhere, NOT_IN_GUIDE_INTENT),
 )
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
@@ -243,7 +246,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         """Each piece with its most likely answer and that answer's probability."""
         assert self.model is not None
         out = []
-        probabilities = self.model.probabilities([p.text for p in pieces])
+        probabilities = self.model.probabilities(with_context(pieces))
         for piece, probs in zip(pieces, probabilities, strict=True):
             label = max(probs, key=probs.__getitem__)
             confidence = float(probs[label])
@@ -254,6 +257,10 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 if label not in DOCTOR_INTENTS:
                     label = doctor
                 confidence = max(confidence, DOCTOR_CONFIDENCE)
+            elif success_elsewhere(piece.text):
+                # the fusion figure is the only one the page has: answering a discectomy's
+                # success rate with it would misstate it
+                label, confidence = NOT_IN_GUIDE_INTENT, max(confidence, DOCTOR_CONFIDENCE)
             out.append((piece, label, confidence))
         return out
 

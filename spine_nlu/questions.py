@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from spine_content.specialists_directory import THE_OTHER
+from spine_nlu.follow_ups import TERMS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PAGE = ROOT / "content" / "source" / "miss_guide.txt"
@@ -83,6 +84,33 @@ def asks_something(text: str) -> bool:
     return bool(_ASKS.search(text))
 
 
+# "what is that", "can this be treated by the keyhole method": a short question whose subject is
+# a word that points back.
+_POINTER = re.compile(r"\b(?:that|this|it|these|those|they|them)\b", re.IGNORECASE)
+POINTER_MAX_WORDS = 8
+
+
+def with_context(pieces: Sequence[Segment]) -> List[str]:
+    """Each piece's text to read it by: a short question that points back ("doc mentioned
+    foraminotomy. what is that?") is read with the statement before it, which names what it
+    asks about. After another question the pointer may mean that question's answer, so the
+    piece is read alone."""
+    texts = []
+    for i, piece in enumerate(pieces):
+        before = pieces[i - 1] if i else None
+        if (
+            before is not None
+            and piece.asks
+            and not before.asks
+            and len(_WORD.findall(piece.text)) <= POINTER_MAX_WORDS
+            and _POINTER.search(piece.text)
+        ):
+            texts.append(f"{before.text} {piece.text}")
+        else:
+            texts.append(piece.text)
+    return texts
+
+
 def segments(text: str) -> List[Segment]:
     """Sentences, and questions joined by "and"/"also", each marked whether it asks something.
     Pieces of fewer than two words join their neighbour ("ok." "thanks")."""
@@ -135,6 +163,8 @@ _PERSON_DETAIL = re.compile(
 _BARE_DETAIL = re.compile(
     r"^\W*(?:(?:and|ok|okay|so|also|then|but|hmm)\W+)*(?:(?:which|what) hospital\b|"
     r"(?:based on )?how many patients\b|"
+    # "how many yrs exp", "how many years of practice"
+    r"how many (?:yrs|years)\b[^.?!]{0,12}\b(?:exp|experience|practi[cs]\w*)\b|"
     r"(?:his |her |their )?(?:ratings?|fees?|experience|qualifications?)\W*$|"
     # "out of these the cheaper one?", "of those two who is more experienced"
     r"(?:(?:out )?of (?:these|those|them|the two)|among (?:these|those|them)|between them)\b"
@@ -255,6 +285,36 @@ _FLYING = re.compile(
 def flying_question(text: str) -> bool:
     """Whether ``text`` asks when the patient may fly after the operation."""
     return bool(_FLYING.search(text or ""))
+
+
+# A success rate asked for ("the success rate of endoscopic discectomy?", "how successful is a
+# laminectomy"): the page gives one for fusion only (FAQ 3).
+_SUCCESS_RATE = re.compile(
+    r"\b(?:success (?:rate|percentage|percent|%|ratio)|how successful|chances? of success|"
+    r"successful in (?:how many|what percent\w*))\b",
+    re.IGNORECASE,
+)
+# Procedures the page describes but gives no success rate for.
+_NO_SUCCESS_RATE = ("discectomy", "laminectomy", "open_surgery")
+
+
+def success_elsewhere(text: str) -> bool:
+    """Whether ``text`` asks the success rate of a procedure other than fusion: the procedure
+    named first after the question, or before it in the same sentence."""
+    for sentence in _SENTENCE_END.split(text or ""):
+        asked = _SUCCESS_RATE.search(sentence)
+        if not asked:
+            continue
+        after, before = sentence[asked.end() :].lower(), sentence[: asked.start()].lower()
+        for part in (after, before):
+            named = [
+                (m.start(), term)
+                for term, pattern in TERMS.items()
+                for m in re.finditer(rf"\b(?:{pattern})\b", part)
+            ]
+            if named:
+                return min(named)[1] in _NO_SUCCESS_RATE
+    return False
 
 
 def beyond_the_guide(text: str) -> bool:

@@ -63,6 +63,28 @@ async def test_a_success_question_naming_fusion_gets_its_rate_without_a_previous
     assert parse["questions"] == [{"text": text, "answer": "faq/fusion_success_rate"}]
 
 
+async def test_a_question_that_points_back_is_read_with_its_subject(agent: Any) -> None:
+    # "what is that?" alone reads as "what is MISS"; the statement before it names the procedure
+    text = (
+        "the surgeon said i need a foraminotomy. what is that? and how long will i stay in hospital"
+    )
+    parse = await agent.parse_message(text)
+    assert [q["answer"] for q in parse["questions"]] == [
+        "article/laminectomy",
+        "article/hospital_stay",
+    ]
+
+
+async def test_a_success_rate_the_page_does_not_give_is_not_answered_with_fusions(
+    agent: Any,
+) -> None:
+    parse = await agent.parse_message("how successful is a laminectomy usually")
+    assert predicted_label(parse) == "not_in_guide"
+    text = "what is the success rate of discectomy and how long is the hospital stay"
+    parse = await agent.parse_message(text)
+    assert [q["answer"] for q in parse["questions"]] == ["not_in_guide", "article/hospital_stay"]
+
+
 def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None:
     counted = Report()
     counted.add("how long is recovery", "faq/recovery_time", "faq/recovery_time")  # right

@@ -27,6 +27,8 @@ from spine_nlu.questions import (
     reads_a_report,
     remedy_question,
     segments,
+    success_elsewhere,
+    with_context,
 )
 from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
 
@@ -132,6 +134,62 @@ def test_a_request_or_a_last_question_word_asks(text: str, asks: bool) -> None:
     assert asks_something(text) == asks
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a short question that points back is read with the statement that names its subject
+        (
+            "doc says foraminotomy. what is that surgery? and how long in hospital",
+            [
+                "doc says foraminotomy",
+                "doc says foraminotomy what is that surgery?",
+                "and how long in hospital",
+            ],
+        ),
+        # right after another question "it" may mean that question's answer
+        (
+            "what is a discectomy? how long does it take",
+            ["what is a discectomy?", "how long does it take"],
+        ),
+        # a question that names its subject, or a long one, is read alone
+        (
+            "my mother has stenosis. how long is the hospital stay",
+            ["my mother has stenosis", "how long is the hospital stay"],
+        ),
+        (
+            "my mother has stenosis. can this be done by keyhole if she is over 70 and diabetic",
+            [
+                "my mother has stenosis",
+                "can this be done by keyhole if she is over 70 and diabetic",
+            ],
+        ),
+    ],
+)
+def test_pointing_questions_are_read_with_the_statement_before(
+    text: str, expected: List[str]
+) -> None:
+    assert with_context(segments(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what is the success rate of endoscopic discectomy? i only see numbers for fusion", True),
+        ("how successful is a laminectomy usually", True),
+        ("success rate in percent for the discectomy, not the fusion please", True),
+        ("is open surgery's success rate higher", True),
+        # fusion's is the page's one success rate
+        ("whats the success rate of keyhole fusion surgery", False),
+        ("what is the success rate of fusion for spondylolisthesis", False),
+        ("my brother had a discectomy. what is the success rate of fusion", False),
+        ("how successful is MISS", False),
+        ("my discectomy was a success, when can i run", False),
+    ],
+)
+def test_a_success_rate_asked_for_another_procedure(text: str, expected: bool) -> None:
+    assert success_elsewhere(text) is expected
+
+
 def test_segments_are_bounded() -> None:
     pieces = segments("what is miss? " * 5000)
     assert 0 < len(pieces) <= 12
@@ -177,6 +235,7 @@ def test_segments_are_bounded() -> None:
         ("when it will start, how many days after", FollowUp("when_starts")),
         ("when can i start walking after surgery", None),
         ("how common is the nerve damage one, like how many out of 100", FollowUp("how_common")),
+        ("that leak of spinal fluid you mentioned, how common is that?", FollowUp("how_common")),
         ("hmm how common is that, thoda percentage bata do", FollowUp("how_common")),
         ("how common is that csf leak one", FollowUp("how_common")),
         ("how common are these? like what percent of patients get them", FollowUp("how_common")),
@@ -202,6 +261,19 @@ def test_going_back_to_work_is_a_question_of_its_own() -> None:
     assert follow_up("what are the chances i can go back to work in 2 weeks") is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what are the chances that i can go back to work",
+        "how likely is it that the pain comes back",
+        "what are the chances that my father gets an infection",
+    ],
+)
+def test_that_before_a_subject_points_nowhere(text: str) -> None:
+    # a conjunction, not "that" pointing back to the previous answer
+    assert follow_up(text) is None
+
+
 SURNAMES = doctor_surnames(SPECIALISTS)
 
 
@@ -209,6 +281,9 @@ SURNAMES = doctor_surnames(SPECIALISTS)
     ("text", "expected"),
     [
         ("what is dr nakipuria consultation fee", "ask_specialist_detail"),
+        ("how many yrs exp", "ask_specialist_detail"),
+        ("and how many years of practice", "ask_specialist_detail"),
+        ("how many years does a fusion last", None),
         ("which doctor charges the least", "find_specialist"),
         ("is there any doctor in kolkata", "find_specialist"),
         ("how does the surgeon see inside", None),
