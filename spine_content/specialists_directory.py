@@ -91,6 +91,23 @@ def resolve_city(text: str, directory: Directory) -> str | None:
     return None
 
 
+# "rudrapur is far yaar", "he is in rudrapur no? too far": a city the patient turns away from
+_CALLED_FAR = r"\W+(?:\w+\W+){0,3}?(?:too |very |so |quite )?far\b"
+
+
+def asked_city(text: str, directory: Directory) -> str | None:
+    """The listed city asked about: with several named, not one the patient calls far ("rudrapur
+    is far, anyone in delhi?"), else the first named."""
+    words = _normalise(text)
+    named = [c for c in directory.cities if re.search(rf"\b{c.lower()}\b", words)]
+    if len(named) > 1:
+        far = [re.search(rf"\b{c.lower()}{_CALLED_FAR}", words) for c in named]
+        near = [c for c, m in zip(named, far, strict=True) if not m or "not far" in m.group(0)]
+        if near and len(near) < len(named):
+            return min(near, key=lambda c: words.index(c.lower()))
+    return resolve_city(text, directory)
+
+
 def find_by_name(text: str, directory: Directory) -> List[Specialist]:
     """Specialists whose name matches ``text`` ("Dr Bhati", "mediratta", "sunit")."""
     tokens = _normalise(text).split()
@@ -415,7 +432,14 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
     rating_match = _MIN_RATING.search(text)
     min_rating = int(rating_match.group(1) or rating_match.group(2)) if rating_match else None
     min_years, max_years, years_had = _years(text)
-    orders = [o for o, pattern in ORDERS.items() if re.search(rf"\b(?:{pattern})\b", lowered)]
+    found = {
+        o: m.start()
+        for o, pattern in ORDERS.items()
+        if (m := re.search(rf"\b(?:{pattern})\b", lowered)) is not None
+    }
+    # "most patients" decides; else what is asked first ("who is the most expensive one, i
+    # assume he is the senior most" asks the fee; the seniority is the patient's guess)
+    orders = sorted(found, key=lambda o: (o != "patients", found[o]))
     order = orders[0] if orders else None
     winner = bool(_SUPERLATIVE.search(lowered) or _WHICH_COMPARED.search(lowered))
     if order == "experience" and (min_years is not None or max_years is not None) and winner:
@@ -440,7 +464,7 @@ def parse_request(text: str, place_entities: Sequence[str], directory: Directory
         (q for q, pattern in QUALIFICATIONS.items() if re.search(pattern, lowered)), None
     )
     names = tuple(s.id for s in find_by_name(text, directory))
-    city = resolve_city(text, directory)
+    city = asked_city(text, directory)
     for place in place_entities:
         city = city or resolve_city(place, directory)
     hospital = _hospital_word(text, directory)

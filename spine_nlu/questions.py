@@ -112,7 +112,8 @@ def with_context(pieces: Sequence[Segment]) -> List[str]:
 
 
 def segments(text: str) -> List[Segment]:
-    """Sentences, and questions joined by "and"/"also", each marked whether it asks something.
+    """Sentences, and questions joined by "and"/"also", each marked whether it asks something
+    (a question, a request, or doctors ranked by their cards: "cheapest option in delhi then").
     Pieces of fewer than two words join their neighbour ("ok." "thanks")."""
     pieces: List[str] = []
     for sentence in _SENTENCE_END.split((text or "")[:MAX_CHARS]):
@@ -127,7 +128,7 @@ def segments(text: str) -> List[Segment]:
                 pieces.append(part)
     if len(pieces) > MAX_SEGMENTS:
         pieces = pieces[: MAX_SEGMENTS - 1] + [" ".join(pieces[MAX_SEGMENTS - 1 :])]
-    return [Segment(p, asks_something(p)) for p in pieces if _WORD.search(p)]
+    return [Segment(p, asks_something(p) or ranks_doctors(p)) for p in pieces if _WORD.search(p)]
 
 
 # --- doctor questions -----------------------------------------------------------------------
@@ -177,10 +178,11 @@ FOLLOW_UP_MAX_WORDS = 8
 
 # What only the cards answer, never the guide: the cheapest or most experienced doctor, a fee
 # or experience limit, the best rated, the most patients ("cheapest consultation?", "which
-# doctor's fee is less than 1000 rupees", "experience 15 saal se zyada").
-_CARD_ONLY = re.compile(
+# doctor's fee is less than 1000 rupees", "experience 15 saal se zyada"). First the doctors
+# ranked or limited by fees, ratings and patients seen:
+_RANKING = (
     # "cheap" about a doctor, a visit or an option, not "the cheapest way to recover"
-    r"\b(?:(?:cheap\w*|sast[aeio]|costliest|priciest|most expensive)"
+    r"(?:cheap\w*|sast[aeio]|costliest|priciest|most expensive)"
     r"(?=[^.?!]{0,25}\b(?:consult\w*|fees?|charges?|doc\w*|dr|surgeon\w*|specialist\w*|"
     r"one|option|kaun|hospital)\b|\W*$)|"
     r"(?:lowest|least|minimum|highest|maximum|kam) (?:(?:consultation|consulting|opd) )?"
@@ -189,12 +191,18 @@ _CARD_ONLY = re.compile(
     r"up to)\s*(?:₹|rs\.?|inr)?\s*\d{3,}|"
     r"(?:under|below|less than|within|upto|up to)\s*(?:₹|rs\.?|inr)?\s*\d{3,}\s*"
     r"(?:₹|rs\.?|inr|rupees|fee|fees)|"
-    r"most experienced|(?:more than|over|above|at ?least|minimum)\s*\d{1,2}\s*\+?\s*"
-    r"(?:years|yrs|saal)|"
-    r"\d{1,2}\s*(?:years|yrs|saal)\s*(?:se|say)\s*(?:zyada|jyada|zada|adhik|upar|jada)|"
-    r"(?:best|highest|top)[ -]rated|(?:highest|best) rating|"
+    r"most experienced|(?:best|highest|top)[ -]rated|(?:highest|best) rating|"
     # "which doctor has seen the most patients", not "do most patients need a transfusion"
-    r"(?:seen|treated|operated|handled|has|have)\s+(?:the\s+)?most\s+patients)\b",
+    r"(?:seen|treated|operated|handled|has|have)\s+(?:the\s+)?most\s+patients"
+)
+# "the cheaper one, what is his fee" points at a doctor in view; it ranks nothing
+_RANKS = re.compile(rf"\b(?!cheaper\b)(?:{_RANKING})\b", re.IGNORECASE)
+# ... and by years of experience, which a patient's own story also counts ("pain for more than
+# 10 years")
+_CARD_ONLY = re.compile(
+    rf"\b(?:{_RANKING}|"
+    r"(?:more than|over|above|at ?least|minimum)\s*\d{1,2}\s*\+?\s*(?:years|yrs|saal)|"
+    r"\d{1,2}\s*(?:years|yrs|saal)\s*(?:se|say)\s*(?:zyada|jyada|zada|adhik|upar|jada))\b",
     re.IGNORECASE,
 )
 
@@ -419,6 +427,13 @@ def mode_question(text: str) -> bool:
     )
 
 
+def ranks_doctors(text: str) -> bool:
+    """Whether ``text`` ranks or limits the doctors by a fee, a rating or patients seen ("who is
+    the most expensive one, i assume he is the senior most"): a doctor query in any message
+    shorter than a story, asked as a question or not ("cheapest option in delhi then")."""
+    return bool(_RANKS.search(text or ""))
+
+
 def card_query(text: str) -> bool:
     """Whether ``text`` asks what only the doctors' cards answer (a fee or experience limit or
     superlative, the best rated, the most patients): never a guide question."""
@@ -480,6 +495,8 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
         return "find_specialist"
     if len(lowered.split()) <= FOLLOW_UP_MAX_WORDS and card_query(lowered):
         return "find_specialist"  # "cheapest consultation?"
+    if len(lowered.split()) <= 2 * FOLLOW_UP_MAX_WORDS and ranks_doctors(lowered):
+        return "find_specialist"
     return None
 
 

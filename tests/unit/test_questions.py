@@ -24,6 +24,7 @@ from spine_nlu.questions import (
     guide_sections,
     mode_question,
     other_doctor,
+    ranks_doctors,
     reads_a_report,
     remedy_question,
     segments,
@@ -188,6 +189,32 @@ def test_pointing_questions_are_read_with_the_statement_before(
 )
 def test_a_success_rate_asked_for_another_procedure(text: str, expected: bool) -> None:
     assert success_elsewhere(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cheapest option in delhi then", True),
+        ("who is the most expensive one, i assume he is the senior most", True),
+        ("any doctor with fee under 1000 rupees", True),
+        # a doctor in view, not a ranking
+        ("the cheaper one, what is his fee exactly", False),
+        # years are also the patient's own story
+        ("i have had back pain for more than 10 years", False),
+    ],
+)
+def test_doctors_ranked_by_their_cards(text: str, expected: bool) -> None:
+    assert ranks_doctors(text) is expected
+
+
+def test_a_ranking_asks_even_without_a_question_form() -> None:
+    pieces = segments("he is in rudrapur no? too far. cheapest option in delhi then")
+    assert [(p.text, p.asks) for p in pieces] == [
+        ("he is in rudrapur no?", True),
+        ("too far", False),
+        ("cheapest option in delhi then", True),
+    ]
+    assert doctor_question(pieces[-1].text, SURNAMES) == "find_specialist"
 
 
 def test_segments_are_bounded() -> None:

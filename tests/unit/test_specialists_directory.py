@@ -109,6 +109,28 @@ def test_a_city_excluded_leaves_the_other_cities(text: str, ids: List[str]) -> N
     assert [s.id for s in result.specialists] == ids
 
 
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        # of two listed cities, not the one the patient calls far
+        (
+            "hmm rudrapur is far yaar. anyone in delhi under 2000?",
+            ["aditendraditya-singh-bhati", "debnath-dwaipayan"],
+        ),
+        ("he is in rudrapur no? too far. any doctor in kolkata then", ["gopal-achari"]),
+        ("kolkata is not far from us but delhi is far, any doctor in kolkata", ["gopal-achari"]),
+        # what is asked comes before the patient's guess about it
+        (
+            "who is the most expensive one, i assume he is the senior most",
+            ["sunit-mediratta"],
+        ),
+    ],
+)
+def test_what_the_patient_asks_for_among_several_things_named(text: str, ids: List[str]) -> None:
+    result = search(parse_request(text, [], DIRECTORY), DIRECTORY)
+    assert [s.id for s in result.specialists] == ids
+
+
 def test_sorting_and_fee_filter() -> None:
     everyone = list(DIRECTORY.specialists)
     assert {s.experience_years for s in sort_specialists(everyone, "experience")[:2]} == {20}
