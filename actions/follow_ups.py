@@ -42,6 +42,7 @@ class FollowUpTable:
     covers: Dict[str, List[str]]
     risks: List[str]
     procedure_for: Dict[str, str]
+    condition_for: Dict[str, str]
     starts: Dict[str, str]
 
     def resolve(self, previous: str | None, term: str) -> tuple[str | None, bool]:
@@ -68,6 +69,7 @@ def follow_up_table(path: Path = CONTENT_DIR / "topics.yml") -> FollowUpTable:
         covers={k: list(v) for k, v in (data.get("covers") or {}).items()},
         risks=list(data.get("risks") or []),
         procedure_for=dict(data.get("procedure_for") or {}),
+        condition_for=dict(data.get("condition_for") or {}),
         starts=dict(data.get("starts") or {}),
     )
 
@@ -128,6 +130,11 @@ class ActionFollowUp(Action):
                 dispatcher.utter_message(response=f"utter_{previous}")
             else:
                 dispatcher.utter_message(response="utter_article/procedures")
+            return []
+        if follow.get("kind") == "condition_for":
+            # the guide's list of conditions when no procedure was just explained
+            condition = table.condition_for.get(previous or "", "article/conditions_treated")
+            dispatcher.utter_message(response=f"utter_{condition}")
             return []
         term = str(follow.get("term") or "")
         key, general = table.resolve(previous, term)

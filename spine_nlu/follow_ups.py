@@ -180,10 +180,20 @@ _WHEN_STARTS = re.compile(
     r"\b(?:start|starts|started|begin|begins|starting)\b",
     re.IGNORECASE,
 )
-# "which operation is done for that?": the procedure for the condition just explained.
+# "which operation is done for that?", "which keyhole operation is done for it", "which of the
+# procedures would that be": the procedure for the condition just explained.
 _PROCEDURE_FOR = re.compile(
-    r"^\s*(?:and\s+|so\s+|ok\s+)?(?:which|what) (?:procedure|operation|surgery|opration)\b"
-    r".{0,30}\b(?:for|in) (?:that|it|this|such a case)\b",
+    r"^\s*(?:and\s+|so\s+|ok\s+)?(?:(?:which|what) (?:\w+ )?"
+    r"(?:procedure|operation|surgery|opration)\b.{0,30}\b(?:for|in) (?:that|it|this|such a case)|"
+    r"which of (?:the|these|those) (?:procedures|operations|surgeries)\b.{0,20}"
+    r"\b(?:that|it|this|for (?:him|her|me|us)))\b",
+    re.IGNORECASE,
+)
+# "for which condition is it usually performed?", "for which problem do they do it": the
+# condition the procedure just explained treats.
+_CONDITION_FOR = re.compile(
+    r"^\s*(?:and\s+|so\s+|ok\s+)?(?:for\s+)?(?:which|what) (?:kind of |type of )?"
+    r"(?:conditions?|problems?|diseases?|issues?|cases?)\b.{0,30}\b(?:it|this|that|they)\b",
     re.IGNORECASE,
 )
 MAX_WORDS = 12
@@ -199,7 +209,8 @@ MAX_OTHER_WORDS = 1
 class FollowUp:
     kind: str  # "term": the same question about another thing; "how_common": its frequency;
     # "success": its success rate (or what it depends on); "when_starts": when what was just
-    # explained begins; "procedure_for": the operation for the condition just explained
+    # explained begins; "procedure_for": the operation for the condition just explained;
+    # "condition_for": the condition the operation just explained treats
     # a key of TERMS: what a "term" follow-up switches to, or the procedure a "success"
     # question names
     term: str = ""
@@ -253,6 +264,8 @@ def _follow_up(text: str) -> FollowUp | None:
         return None
     if _PROCEDURE_FOR.match(text):
         return FollowUp("procedure_for")
+    if _CONDITION_FOR.match(text):
+        return FollowUp("condition_for")
     if _WHEN_STARTS.match(text) and _THAT.search(text):
         return FollowUp("when_starts")
     if not _CUE.match(text):

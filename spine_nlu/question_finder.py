@@ -56,6 +56,7 @@ from spine_nlu.questions import (
     mode_question,
     names_a_city,
     names_a_doctor,
+    operation_duration,
     other_doctor,
     reads_a_report,
     remedy_question,
@@ -92,6 +93,7 @@ FOR_A_DOCTOR = (
     (remedy_question, DOSAGE_INTENT),
     (flying_question, NOT_IN_GUIDE_INTENT),
     (success_elsewhere, NOT_IN_GUIDE_INTENT),
+    (operation_duration, NOT_IN_GUIDE_INTENT),
 )
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
@@ -257,9 +259,10 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 if label not in DOCTOR_INTENTS:
                     label = doctor
                 confidence = max(confidence, DOCTOR_CONFIDENCE)
-            elif success_elsewhere(piece.text):
+            elif success_elsewhere(piece.text) or operation_duration(piece.text):
                 # the fusion figure is the only one the page has: answering a discectomy's
-                # success rate with it would misstate it
+                # success rate with it would misstate it; nor does it say how long the
+                # operation lasts
                 label, confidence = NOT_IN_GUIDE_INTENT, max(confidence, DOCTOR_CONFIDENCE)
             out.append((piece, label, confidence))
         return out

@@ -306,6 +306,24 @@ _SUCCESS_RATE = re.compile(
 _NO_SUCCESS_RATE = ("discectomy", "laminectomy", "open_surgery")
 
 
+# How long the operation itself lasts ("how many hours does the MISS opration take? we have to
+# tell relatives when to come"): the page never says, whatever recovery answer the words
+# resemble.
+_DURATION = re.compile(
+    r"\bhow (?:many hours|long)\b(?:(?!recover|heal|rest\b|leave|off\b|stay|back\b)[^.?!]){0,25}"
+    r"\b(?:operation|opration|surgery|procedure|op)\b"
+    r"(?: \w+)?\s+(?:itself\s+)?(?:take|takes|last|lasts)\b(?!\s+to\b)(?![^.?!]{0,20}\brecover)|"
+    r"\bhow many hours\b[^.?!]{0,30}\b(?:inside|in)(?: the)? (?:ot|operation theat\w+)\b|"
+    r"\bduration of (?:the )?(?:operation|surgery|procedure)\b",
+    re.IGNORECASE,
+)
+
+
+def operation_duration(text: str) -> bool:
+    """Whether ``text`` asks how long the operation itself lasts."""
+    return bool(_DURATION.search(text or ""))
+
+
 def success_elsewhere(text: str) -> bool:
     """Whether ``text`` asks the success rate of a procedure other than fusion: the procedure
     named first after the question, or before it in the same sentence."""
@@ -420,6 +438,22 @@ _MODE_QUESTION = re.compile(
 )
 
 
+# "can i first talk to a doctor online for an initial check": the guide's advice for whoever is
+# unsure whether they qualify (its candidacy section), not a question about one doctor's card
+_FIRST_ONLINE = re.compile(
+    r"\b(?:first|initial|before (?:travel\w*|visit\w*|coming|going))\b[^.?!]{0,50}"
+    r"\b(?:online|video)\b|"
+    r"\b(?:online|video)\b[^.?!]{0,40}\b(?:first|initial|before (?:travel\w*|visit\w*|coming))\b",
+    re.IGNORECASE,
+)
+
+
+def first_consult_online(text: str) -> bool:
+    """Whether ``text`` asks about a first evaluation online without naming or pointing at a
+    doctor."""
+    return bool(_FIRST_ONLINE.search(text or "")) and not _PERSON.search(text or "")
+
+
 def mode_question(text: str) -> bool:
     """Whether ``text`` asks if a doctor consults online or by video (and does not ask to book)."""
     return bool(_MODE_QUESTION.search(text or "")) and not re.search(
@@ -491,6 +525,8 @@ def doctor_question(text: str, names: Sequence[str]) -> str | None:
         return "ask_specialist_detail"
     if other_doctor(lowered):
         return "ask_specialist_detail"
+    if first_consult_online(lowered):
+        return None
     if _DOCTOR_WORD.search(lowered) and (_CARD_DETAIL.search(lowered) or names_a_city(text, names)):
         return "find_specialist"
     if len(lowered.split()) <= FOLLOW_UP_MAX_WORDS and card_query(lowered):

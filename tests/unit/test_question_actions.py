@@ -119,6 +119,13 @@ def _history(answer: str) -> List[Dict[str, Any]]:
             ["utter_article/recovery_overview"],
         ),
         ("utter_article/discectomy", {"kind": "when_starts"}, ["utter_clarify"]),
+        # the condition the procedure just explained treats
+        (
+            "utter_article/laminectomy",
+            {"kind": "condition_for"},
+            ["utter_article/condition_stenosis"],
+        ),
+        ("utter_greet", {"kind": "condition_for"}, ["utter_article/conditions_treated"]),
     ],
 )
 async def test_follow_ups_resolve_against_the_previous_answer(

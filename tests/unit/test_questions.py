@@ -23,6 +23,7 @@ from spine_nlu.questions import (
     guide_form,
     guide_sections,
     mode_question,
+    operation_duration,
     other_doctor,
     ranks_doctors,
     reads_a_report,
@@ -207,6 +208,23 @@ def test_doctors_ranked_by_their_cards(text: str, expected: bool) -> None:
     assert ranks_doctors(text) is expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("how many hours does the MISS opration take? we have to tell relatives", True),
+        ("kindly tell how many hours the keyhole spine surgery takes", True),
+        ("how many hours will my mother be inside the ot", True),
+        ("duration of the surgery itself?", True),
+        # how long recovery takes is the guide's
+        ("how long does recovery after the surgery take", False),
+        ("how long does it take to recover from the operation", False),
+        ("how long after the operation will i stay in hospital", False),
+    ],
+)
+def test_how_long_the_operation_lasts(text: str, expected: bool) -> None:
+    assert operation_duration(text) is expected
+
+
 def test_a_ranking_asks_even_without_a_question_form() -> None:
     pieces = segments("he is in rudrapur no? too far. cheapest option in delhi then")
     assert [(p.text, p.asks) for p in pieces] == [
@@ -258,6 +276,12 @@ def test_segments_are_bounded() -> None:
         ("is there anything i can do from my side to improve my chances", FollowUp("success")),
         ("does smoking increase the risk of infection after surgery", None),
         # when what was just explained begins
+        # the procedure for the condition just explained, and the condition for the procedure
+        ("which keyhole operation is done for it", FollowUp("procedure_for")),
+        ("which of the procedures would that be", FollowUp("procedure_for")),
+        ("For which condition is it usually performed?", FollowUp("condition_for")),
+        ("for which problem do they do it", FollowUp("condition_for")),
+        ("which conditions can MISS treat", None),
         ("how soon after the op does it usually start?", FollowUp("when_starts")),
         ("when it will start, how many days after", FollowUp("when_starts")),
         ("when can i start walking after surgery", None),
@@ -309,6 +333,11 @@ SURNAMES = doctor_surnames(SPECIALISTS)
     [
         ("what is dr nakipuria consultation fee", "ask_specialist_detail"),
         ("how many yrs exp", "ask_specialist_detail"),
+        # the guide's advice for whoever is unsure they qualify, not one doctor's card
+        ("can i first talk to a doctor online for an initial check before travelling", None),
+        ("is a first evaluation by video possible before we visit", None),
+        ("which doctor is available online", "find_specialist"),
+        ("is he available online? we are in jaipur", "ask_specialist_detail"),
         ("and how many years of practice", "ask_specialist_detail"),
         ("how many years does a fusion last", None),
         ("which doctor charges the least", "find_specialist"),
@@ -433,6 +462,7 @@ def test_every_answer_the_follow_up_table_names_exists(root: Any, domain: Dict[s
     named = [key for family in table.families.values() for key in family.values()]
     named += list(table.covers) + list(table.risks)
     named += [*table.procedure_for, *table.procedure_for.values()]
+    named += [*table.condition_for, *table.condition_for.values()]
     named += [*table.starts, *table.starts.values()]
     assert [key for key in named if f"utter_{key}" not in responses] == []
 
