@@ -341,6 +341,17 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         answer_with(message, piece.text, label, p)
         return True
 
+    @staticmethod
+    def _asks_beyond(pieces: Sequence[Segment]) -> bool:
+        """Whether the message asks about a subject the page does not cover at all ("can MISS
+        treat piriformis syndrome", "I have ankylosing spondylitis. Can MISS help that"): named
+        where it asks, or in the statement a short question points back to. Background alone
+        ("my brother sells insurance. what are the risks of MISS") keeps the guide's answer."""
+        return any(
+            piece.asks and beyond_the_guide(text)
+            for piece, text in zip(pieces, with_context(pieces), strict=True)
+        )
+
     def _quote(self, message: Message, pieces: Sequence[Segment]) -> None:
         if self.passages is None:
             return
@@ -402,6 +413,13 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 and words < story_words
                 and compares_places(text)
                 and not names_a_doctor(text, self.surnames)
+            ):
+                outside = NOT_IN_GUIDE_INTENT
+            if (
+                outside is None
+                and intent in RETRIEVAL_INTENTS
+                and words < story_words
+                and self._asks_beyond(pieces)
             ):
                 outside = NOT_IN_GUIDE_INTENT
             long_enough = words >= int(self.component_config["min_words"])

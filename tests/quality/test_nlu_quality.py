@@ -85,6 +85,23 @@ async def test_a_success_rate_the_page_does_not_give_is_not_answered_with_fusion
     assert [q["answer"] for q in parse["questions"]] == ["not_in_guide", "article/hospital_stay"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a subject the page does not cover, where the message asks
+        ("can keyhole surgery help my sacroiliac joint pain", "not_in_guide"),
+        (
+            "my uncle has ankylosing spondylitis since years. can keyhole surgery fix that",
+            "not_in_guide",
+        ),
+        # ... and not when it is only mentioned beside a question the guide answers surely
+        ("my brother sells insurance. what are the risks of MISS", "article/risks"),
+    ],
+)
+async def test_a_subject_the_guide_does_not_cover(agent: Any, text: str, expected: str) -> None:
+    assert predicted_label(await agent.parse_message(text)) == expected
+
+
 def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None:
     counted = Report()
     counted.add("how long is recovery", "faq/recovery_time", "faq/recovery_time")  # right
