@@ -51,6 +51,7 @@ from spine_nlu.questions import (
     decision_request,
     doctor_question,
     doctor_surnames,
+    far_beyond_the_guide,
     flying_question,
     guide_form,
     mode_question,
@@ -348,7 +349,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         where it asks, or in the statement a short question points back to. Background alone
         ("my brother sells insurance. what are the risks of MISS") keeps the guide's answer."""
         return any(
-            piece.asks and beyond_the_guide(text)
+            piece.asks and far_beyond_the_guide(text)
             for piece, text in zip(pieces, with_context(pieces), strict=True)
         )
 

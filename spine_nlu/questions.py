@@ -49,7 +49,8 @@ _JOINED = re.compile(
 _WH = r"what|whats|what's|wat|wats|wht|whts|how|which|when|where|who|whom|why"
 _ASKS = re.compile(
     rf"\?|^\s*(?:and\s+|also\s+|so\s+|but\s+|then\s+|ok\s+)?(?:{_QUESTION_WORD})\b|"
-    rf"^\W*(?:[\w']+\W+){{0,3}}?(?:{_WH})\b|"
+    # (not a clause of time: "pain in legs when walking")
+    rf"^\W*(?:[\w']+\W+){{0,3}}?(?:{_WH})\b(?!\s+\w{{3,}}ing\b)|"
     # an inverted question inside the sentence: "and after a fusion can my husband go jogging"
     r"\b(?:can|could|will|would|should|shall|may|do|does|did|is|are)\s+"
     r"(?:i|we|he|she|they|my|his|her|it|you|u|this|that|there)\b|"
@@ -266,15 +267,20 @@ def compares_places(text: str) -> bool:
     return bool(_OTHER_PLACE.search(text) and _COMPARES.search(text) or _LASER_VS.search(text))
 
 
-# Subjects the page does not cover at all: pregnancy, bone density, blood sugar, flying, paying,
-# other conditions and treatments, the hospital's own services. Read only where no answer of the
-# guide was found; the honest reply is that the guide does not answer it, and who can.
-_BEYOND = re.compile(
-    r"\b(?:pregnan\w*|breast ?feed\w*|osteoporo\w*|dexa|bone density|sugar level|blood sugar|"
-    r"hba1c|flights?|fly|flying|emi|loan|instal+ments?|insurance|cashless|mediclaim|"
-    r"sacroiliac|si joint|piriformis|ankylosing|tailbone|coccyx|prp|stem cells?|"
+# Subjects the page does not cover at all: pregnancy, flying, paying, other conditions and
+# treatments, the hospital's own services; the honest reply is that the guide does not answer
+# it, and who can.
+_FAR_SUBJECTS = (
+    r"pregnan\w*|breast ?feed\w*|flights?|fly|flying|emi|loan|instal+ments?|insurance|cashless|"
+    r"mediclaim|sacroiliac|si joint|piriformis|ankylosing|tailbone|coccyx|prp|stem cells?|"
     r"(?:epidural )?steroid injections?|epidural injections?|ozone|visiting hours|attendants?|"
-    r"jain food|diet|mattress|sleeping position|complication rate)\b",
+    r"jain food|diet|mattress|sleeping position|complication rate"
+)
+_FAR = re.compile(rf"\b(?:{_FAR_SUBJECTS})\b", re.IGNORECASE)
+# ... and bone density and blood sugar, which the page touches (spinal fractures, a patient's
+# overall health): read only where no answer of the guide was found.
+_BEYOND = re.compile(
+    rf"\b(?:{_FAR_SUBJECTS}|osteoporo\w*|dexa|bone density|sugar level|blood sugar|hba1c)\b",
     re.IGNORECASE,
 )
 
@@ -344,8 +350,14 @@ def success_elsewhere(text: str) -> bool:
 
 
 def beyond_the_guide(text: str) -> bool:
-    """Whether ``text`` asks about a subject the page does not cover at all."""
+    """Whether ``text`` asks about a subject the page does not cover, or only touches."""
     return bool(_BEYOND.search(text or ""))
+
+
+def far_beyond_the_guide(text: str) -> bool:
+    """Whether ``text`` asks about a subject the page does not cover at all: said even over
+    an answer of the guide ("can MISS treat piriformis syndrome")."""
+    return bool(_FAR.search(text or ""))
 
 
 # Questions the guide answers in a form its examples rarely take, each with its answer: why open

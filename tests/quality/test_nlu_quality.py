@@ -96,6 +96,11 @@ async def test_a_success_rate_the_page_does_not_give_is_not_answered_with_fusion
         ),
         # ... and not when it is only mentioned beside a question the guide answers surely
         ("my brother sells insurance. what are the risks of MISS", "article/risks"),
+        # a subject the page touches (it treats certain spinal fractures)
+        (
+            "my aunt has an osteoporosis fracture in her lower spine, can keyhole surgery fix it",
+            "article/condition_fracture",
+        ),
     ],
 )
 async def test_a_subject_the_guide_does_not_cover(agent: Any, text: str, expected: str) -> None:

@@ -19,6 +19,7 @@ from spine_nlu.questions import (
     decision_request,
     doctor_question,
     doctor_surnames,
+    far_beyond_the_guide,
     flying_question,
     guide_form,
     guide_sections,
@@ -89,6 +90,14 @@ from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
         (
             "i am 45. physiotherapy is compulsary after or optional",
             [("i am 45", False), ("physiotherapy is compulsary after or optional", True)],
+        ),
+        # "when" before a gerund is a clause of time, not a question
+        (
+            "pain in legs when walking and mri shows narrowing. what is foraminotomy",
+            [
+                ("pain in legs when walking and mri shows narrowing", False),
+                ("what is foraminotomy", True),
+            ],
         ),
         ("", []),
     ],
@@ -223,6 +232,21 @@ def test_doctors_ranked_by_their_cards(text: str, expected: bool) -> None:
 )
 def test_how_long_the_operation_lasts(text: str, expected: bool) -> None:
     assert operation_duration(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "far"),
+    [
+        ("can MISS treat piriformis syndrome", True),
+        ("is cashless possible with my policy", True),
+        # touched by the page (spinal fractures, overall health): only where it has no answer
+        ("my mother has an osteoporosis fracture, can miss fix it", False),
+        ("my blood sugar is high, am i a candidate", False),
+    ],
+)
+def test_subjects_beyond_the_guide(text: str, far: bool) -> None:
+    assert beyond_the_guide(text)
+    assert far_beyond_the_guide(text) is far
 
 
 def test_a_ranking_asks_even_without_a_question_form() -> None:
