@@ -267,6 +267,24 @@ def compares_places(text: str) -> bool:
     return bool(_OTHER_PLACE.search(text) and _COMPARES.search(text) or _LASER_VS.search(text))
 
 
+# How long the operation itself lasts ("how many hours does the MISS opration take? we have to
+# tell relatives when to come"): the page never says, whatever recovery answer the words
+# resemble.
+_DURATION = re.compile(
+    r"\bhow (?:many hours|long)\b(?:(?!recover|heal|rest\b|leave|off\b|stay|back\b)[^.?!]){0,25}"
+    r"\b(?:operation|opration|surgery|procedure|op)\b"
+    r"(?: \w+)?\s+(?:itself\s+)?(?:take|takes|last|lasts)\b(?!\s+to\b)(?![^.?!]{0,20}\brecover)|"
+    r"\bhow many hours\b[^.?!]{0,30}\b(?:inside|in)(?: the)? (?:ot|operation theat\w+)\b|"
+    r"\bduration of (?:the )?(?:operation|surgery|procedure)\b",
+    re.IGNORECASE,
+)
+
+
+def operation_duration(text: str) -> bool:
+    """Whether ``text`` asks how long the operation itself lasts."""
+    return bool(_DURATION.search(text or ""))
+
+
 # Subjects the page does not cover at all: pregnancy, flying, paying, other conditions and
 # treatments, the hospital's own services; the honest reply is that the guide does not answer
 # it, and who can.
@@ -310,24 +328,6 @@ _SUCCESS_RATE = re.compile(
 )
 # Procedures the page describes but gives no success rate for.
 _NO_SUCCESS_RATE = ("discectomy", "laminectomy", "open_surgery")
-
-
-# How long the operation itself lasts ("how many hours does the MISS opration take? we have to
-# tell relatives when to come"): the page never says, whatever recovery answer the words
-# resemble.
-_DURATION = re.compile(
-    r"\bhow (?:many hours|long)\b(?:(?!recover|heal|rest\b|leave|off\b|stay|back\b)[^.?!]){0,25}"
-    r"\b(?:operation|opration|surgery|procedure|op)\b"
-    r"(?: \w+)?\s+(?:itself\s+)?(?:take|takes|last|lasts)\b(?!\s+to\b)(?![^.?!]{0,20}\brecover)|"
-    r"\bhow many hours\b[^.?!]{0,30}\b(?:inside|in)(?: the)? (?:ot|operation theat\w+)\b|"
-    r"\bduration of (?:the )?(?:operation|surgery|procedure)\b",
-    re.IGNORECASE,
-)
-
-
-def operation_duration(text: str) -> bool:
-    """Whether ``text`` asks how long the operation itself lasts."""
-    return bool(_DURATION.search(text or ""))
 
 
 def success_elsewhere(text: str) -> bool:
