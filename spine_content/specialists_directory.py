@@ -323,7 +323,7 @@ _TOO_FAR = re.compile(
     r"\b(?:too far|very far|far away|is far|bahut (?:door|dur)|"
     r"(?:travel\w*|going|coming|come|go|reach\w*) (?:to|till|upto) [a-z]+(?: [a-z]+)? "
     r"(?:is |will be |would be )?(?:very |too |bit |a bit )?(?:difficult|hard|tough|not possible)|"
-    r"(?:cannot|can'?t|cant|unable to) (?:travel|come|go)\b)"
+    r"(?:cannot|can'?t|cant|unable to|(?:don'?t|dont|do not) want to) (?:travel|come|go|fly)\b)"
 )
 _PLACE_AFTER = re.compile(r"\b(?:in|near|at|around|from)\s+([A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?)")
 

@@ -71,8 +71,9 @@ _ASKS = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_]+")
-# "1) how does ...", "2. what ...", "(3) is ...", "- can ...": list markers before a question.
-_LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.):]?|[a-c]\)|[-*•])\s+")
+# "1) how does ...", "2. what ...", "(3) is ...", "Q2 is ...", "- can ...": list markers before a
+# question.
+_LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.):]?|[qQ]\s?\d{1,2}[.):]?|[a-c]\)|[-*•])\s+")
 
 
 @dataclass(frozen=True)
@@ -286,13 +287,13 @@ def operation_duration(text: str) -> bool:
 
 
 # Subjects the page does not cover at all: pregnancy, flying, paying, other conditions and
-# treatments, the hospital's own services; the honest reply is that the guide does not answer
+# treatments, food, the hospital's own services; the honest reply is that the guide does not answer
 # it, and who can.
 _FAR_SUBJECTS = (
     r"pregnan\w*|breast ?feed\w*|flights?|fly|flying|emi|loan|instal+ments?|insurance|cashless|"
     r"mediclaim|sacroiliac|si joint|piriformis|ankylosing|tailbone|coccyx|prp|stem cells?|"
     r"(?:epidural )?steroid injections?|epidural injections?|ozone|visiting hours|attendants?|"
-    r"jain food|diet|mattress|sleeping position|complication rate"
+    r"jain food|diet|eat|eating|foods?|mattress|sleeping position|complication rate"
 )
 _FAR = re.compile(rf"\b(?:{_FAR_SUBJECTS})\b", re.IGNORECASE)
 # ... and bone density and blood sugar, which the page touches (spinal fractures, a patient's

@@ -91,6 +91,11 @@ from spine_nlu.triage_model import BOTH, Thresholds, Verdict, with_both
             "i am 45. physiotherapy is compulsary after or optional",
             [("i am 45", False), ("physiotherapy is compulsary after or optional", True)],
         ),
+        # "Q1", "Q2" mark the questions as list numbers do
+        (
+            "Q1 is MISS as good as open surgery? Q2 how many days in hospital",
+            [("is MISS as good as open surgery?", True), ("how many days in hospital", True)],
+        ),
         # "when" before a gerund is a clause of time, not a question
         (
             "pain in legs when walking and mri shows narrowing. what is foraminotomy",
@@ -242,6 +247,7 @@ def test_how_long_the_operation_lasts(text: str, expected: bool) -> None:
         # touched by the page (spinal fractures, overall health): only where it has no answer
         ("my mother has an osteoporosis fracture, can miss fix it", False),
         ("my blood sugar is high, am i a candidate", False),
+        ("what should i eat and avoid after spine surgery", True),
     ],
 )
 def test_subjects_beyond_the_guide(text: str, far: bool) -> None:

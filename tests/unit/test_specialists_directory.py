@@ -131,6 +131,12 @@ def test_what_the_patient_asks_for_among_several_things_named(text: str, ids: Li
     assert [s.id for s in result.specialists] == ids
 
 
+def test_a_listed_city_the_patient_will_not_travel_to_is_not_the_one_asked_about() -> None:
+    text = "any spine neurosurgeon on your panel here in guwahati? dont want to fly to delhi"
+    request = parse_request(text, ["guwahati", "delhi"], DIRECTORY)
+    assert (request.city, request.other_place) == (None, "Guwahati")
+
+
 def test_sorting_and_fee_filter() -> None:
     everyone = list(DIRECTORY.specialists)
     assert {s.experience_years for s in sort_specialists(everyone, "experience")[:2]} == {20}
