@@ -449,10 +449,18 @@ class QuestionFinder(GraphComponent, IntentClassifier):
             # doctor query as a whole (a story's questions were read piece by piece above).
             # What only the cards answer is a doctor query in a message shorter than a story
             # too ("someone with more than 15 yrs experience only, who all are there").
+            asking = [piece for piece in pieces if piece.asks]
             short = (
                 len(pieces) <= 1
                 or words <= story_words // 2
                 or (words < story_words and card_query(text))
+                # "dr mayank nakipuria is in which hospital exactly? we will come from haldwani":
+                # the one question names a listed doctor
+                or (
+                    words < story_words
+                    and len(asking) == 1
+                    and names_a_doctor(asking[0].text, self.surnames)
+                )
             )
             doctor = doctor_question(text, self.surnames) if short else None
             # Over a guide answer only when a listed doctor is named: "which specialist should

@@ -107,6 +107,13 @@ async def test_a_subject_the_guide_does_not_cover(agent: Any, text: str, expecte
     assert predicted_label(await agent.parse_message(text)) == expected
 
 
+async def test_the_one_question_naming_a_listed_doctor_is_a_doctor_query(agent: Any) -> None:
+    # what follows the question is background; read whole, the message got the hospital-stay
+    # answer
+    text = "dr sunit mediratta works at which hospital exactly? we will come from meerut"
+    assert predicted_label(await agent.parse_message(text)) == "ask_specialist_detail"
+
+
 def test_each_message_is_right_a_clarifying_question_or_a_wrong_answer() -> None:
     counted = Report()
     counted.add("how long is recovery", "faq/recovery_time", "faq/recovery_time")  # right
