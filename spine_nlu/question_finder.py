@@ -87,14 +87,17 @@ DECISION_INTENT = "ask_treatment_decision"
 DIAGNOSIS_INTENT = "ask_diagnosis"
 DOSAGE_INTENT = "ask_dosage"
 NOT_IN_GUIDE_INTENT = "not_in_guide"
+# What the page does not give, whatever guide answer the words resemble: a success rate for
+# anything but fusion (the fusion figure would misstate it), how long the operation lasts. Said
+# for the whole message and for each question of several.
+NOT_GIVEN = (success_elsewhere, operation_duration)
 # What only the patient's doctor can answer, and the intent whose reply says so.
 FOR_A_DOCTOR = (
     (decision_request, DECISION_INTENT),
     (reads_a_report, DIAGNOSIS_INTENT),
     (remedy_question, DOSAGE_INTENT),
     (flying_question, NOT_IN_GUIDE_INTENT),
-    (success_elsewhere, NOT_IN_GUIDE_INTENT),
-    (operation_duration, NOT_IN_GUIDE_INTENT),
+    *((asks, NOT_IN_GUIDE_INTENT) for asks in NOT_GIVEN),
 )
 # Readings that are guesses when the message has no known word at all.
 UNKNOWN_WORDS_UNSURE = ("out_of_scope", "health_other", *RETRIEVAL_INTENTS)
@@ -245,11 +248,14 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         """A guide answer or a doctor query (not only "a doctor must decide")."""
         return "/" in label or label in DOCTOR_INTENTS
 
-    def read(self, pieces: Sequence[Segment]) -> List[Tuple[Segment, str, float]]:
-        """Each piece with its most likely answer and that answer's probability."""
+    def read(
+        self, pieces: Sequence[Segment], texts: Sequence[str]
+    ) -> List[Tuple[Segment, str, float]]:
+        """Each piece with its most likely answer and that answer's probability, read by its
+        text in ``texts`` (:func:`spine_nlu.questions.with_context`)."""
         assert self.model is not None
         out = []
-        probabilities = self.model.probabilities(with_context(pieces))
+        probabilities = self.model.probabilities(list(texts))
         for piece, probs in zip(pieces, probabilities, strict=True):
             label = max(probs, key=probs.__getitem__)
             confidence = float(probs[label])
@@ -260,10 +266,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 if label not in DOCTOR_INTENTS:
                     label = doctor
                 confidence = max(confidence, DOCTOR_CONFIDENCE)
-            elif success_elsewhere(piece.text) or operation_duration(piece.text):
-                # the fusion figure is the only one the page has: answering a discectomy's
-                # success rate with it would misstate it; nor does it say how long the
-                # operation lasts
+            elif any(asks(piece.text) for asks in NOT_GIVEN):
                 label, confidence = NOT_IN_GUIDE_INTENT, max(confidence, DOCTOR_CONFIDENCE)
             out.append((piece, label, confidence))
         return out
@@ -343,14 +346,14 @@ class QuestionFinder(GraphComponent, IntentClassifier):
         return True
 
     @staticmethod
-    def _asks_beyond(pieces: Sequence[Segment]) -> bool:
+    def _asks_beyond(pieces: Sequence[Segment], texts: Sequence[str]) -> bool:
         """Whether the message asks about a subject the page does not cover at all ("can MISS
         treat piriformis syndrome", "I have ankylosing spondylitis. Can MISS help that"): named
         where it asks, or in the statement a short question points back to. Background alone
         ("my brother sells insurance. what are the risks of MISS") keeps the guide's answer."""
         return any(
             piece.asks and far_beyond_the_guide(text)
-            for piece, text in zip(pieces, with_context(pieces), strict=True)
+            for piece, text in zip(pieces, texts, strict=True)
         )
 
     def _quote(self, message: Message, pieces: Sequence[Segment]) -> None:
@@ -399,6 +402,7 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 )
                 continue
             pieces = segments(text)
+            texts = with_context(pieces)
             words = len(text.split())
             story_words = int(self.component_config["story_min_words"])
             # Only a doctor can answer some questions, whatever guide answer the words resemble
@@ -420,12 +424,12 @@ class QuestionFinder(GraphComponent, IntentClassifier):
                 outside is None
                 and intent in RETRIEVAL_INTENTS
                 and words < story_words
-                and self._asks_beyond(pieces)
+                and self._asks_beyond(pieces, texts)
             ):
                 outside = NOT_IN_GUIDE_INTENT
             long_enough = words >= int(self.component_config["min_words"])
             if long_enough and len(pieces) >= 2:
-                read = self.read(pieces)
+                read = self.read(pieces, texts)
                 questions = self._questions(read) or self._beside_doctor(message, read)
                 if questions:
                     override_intent(message, MULTI_INTENT, 1.0)

@@ -108,7 +108,7 @@ async def test_a_subject_the_guide_does_not_cover(agent: Any, text: str, expecte
 
 
 async def test_the_one_question_naming_a_listed_doctor_is_a_doctor_query(agent: Any) -> None:
-    # what follows the question is background; read whole, the message got the hospital-stay
+    # what follows the question is background; read whole, the words resemble the hospital-stay
     # answer
     text = "dr sunit mediratta works at which hospital exactly? we will come from meerut"
     assert predicted_label(await agent.parse_message(text)) == "ask_specialist_detail"
